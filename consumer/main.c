@@ -1,0 +1,159 @@
+/*
+ * main: the launcher. Parses the command line, loads the configuration and
+ * hands over to the module that owns the subcommand. Only this file exits.
+ *
+ * Exit statuses: 0 success; 1 failure; 2 bad usage or configuration;
+ * 3 fatal dependency error (see docs/operations.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aac/config.h"
+#include "aac/devbroker.h"
+#include "aac/log.h"
+#include "aac/migrate.h"
+#include "aac/validate.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: agent-actions-consumer [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Consumes AI-agent action events from Kafka into PostgreSQL.\n"
+    "\n"
+    "commands:\n"
+    "  migrate up [N] | down [N] | status   apply, revert or list schema migrations\n"
+    "  check-config                          print the effective configuration, secrets "
+    "redacted\n"
+    "  validate [--json] [FILE...]           check JSON-lines events against the contract\n"
+    "  dev-broker [OPTIONS]                  run the development Kafka broker\n"
+    "  version                               print the version\n"
+    "\n"
+    "options (every command):\n"
+    "  -c, --config FILE   YAML configuration (default: $" AAC_CONFIG_ENV_PATH
+    ", else " AAC_CONFIG_DEFAULT_PATH " when it exists)\n"
+    "  -h, --help          help for the command\n"
+    "\n"
+    "Every key can be set with an environment variable AAC_<SECTION>_<KEY>;\n"
+    "see config/agent-actions-consumer.yaml.\n";
+
+static void usage(FILE *out)
+{
+    fputs(usage_text, out);
+}
+
+/* Removes `--config FILE` / `--config=FILE` / `-c FILE` from argv wherever
+ * it appears, so every subcommand takes it. Returns -1 when FILE is missing. */
+static int take_config_arg(int *argc, char **argv, const char **path)
+{
+    int o = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "-c")) {
+            if (i + 1 >= *argc)
+                return -1;
+            *path = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--config=", 9)) {
+            *path = argv[i] + 9;
+            continue;
+        }
+        argv[o++] = argv[i];
+    }
+    *argc = o;
+    argv[o] = NULL;
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+static aac_config_t *load_config(const char *path)
+{
+    char errstr[1024];
+    aac_config_t *cfg;
+
+    if (!path)
+        path = getenv(AAC_CONFIG_ENV_PATH);
+    if (!path && access(AAC_CONFIG_DEFAULT_PATH, F_OK) == 0)
+        path = AAC_CONFIG_DEFAULT_PATH;
+    cfg = aac_config_load(path, errstr, sizeof(errstr));
+    if (!cfg) {
+        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        return NULL;
+    }
+    aac_log_set_level(cfg->log.level);
+    return cfg;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    aac_config_t *cfg = NULL;
+    const char *cmd;
+    int rc;
+
+    if (take_config_arg(&argc, argv, &config_path) != 0) {
+        fprintf(stderr, "agent-actions-consumer: --config needs a file name\n");
+        return EXIT_USAGE;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    cmd = argv[1];
+    argc--;
+    argv++;
+
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        if (wants_help(argc, argv)) {
+            puts("usage: agent-actions-consumer version\n\nPrints the version.");
+            return 0;
+        }
+        printf("agent-actions-consumer %s\n", AAC_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "dev-broker"))
+        return aac_devbroker_main(argc, argv);
+
+    if (!strcmp(cmd, "check-config")) {
+        if (wants_help(argc, argv)) {
+            puts("usage: agent-actions-consumer [--config FILE] check-config\n\n"
+                 "Loads the configuration (file, then AAC_* environment variables), prints\n"
+                 "the effective values with every secret redacted, and exits 0; on a bad\n"
+                 "configuration prints one line saying what is wrong and exits 2.");
+            return 0;
+        }
+        if (argc > 1) {
+            fprintf(stderr, "agent-actions-consumer: check-config: unexpected argument \"%s\"\n",
+                    argv[1]);
+            return EXIT_USAGE;
+        }
+        if (!(cfg = load_config(config_path)))
+            return EXIT_USAGE;
+        aac_config_dump(cfg, stdout);
+        aac_config_destroy(cfg);
+        return 0;
+    }
+    if (!strcmp(cmd, "migrate") || !strcmp(cmd, "validate")) {
+        if (!(cfg = load_config(config_path)))
+            return EXIT_USAGE;
+        rc = !strcmp(cmd, "migrate") ? aac_migrate_main(cfg, argc, argv)
+                                     : aac_validate_main(cfg, argc, argv);
+        aac_config_destroy(cfg);
+        return rc;
+    }
+    fprintf(stderr, "agent-actions-consumer: unknown command \"%s\" (see --help)\n", cmd);
+    return EXIT_USAGE;
+}

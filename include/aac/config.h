@@ -1,0 +1,115 @@
+/*
+ * config: the service's configuration.
+ *
+ * One table in config.c describes every key: its YAML path, type, default,
+ * bounds, whether it is a secret, and so its environment variable. The
+ * libcyaml schema is derived from that table, so a key cannot exist in one
+ * place and not the other.
+ *
+ * Precedence, lowest first: built-in default, the YAML file, the
+ * environment (AAC_<SECTION>_<KEY>, e.g. AAC_BATCH_MAX_EVENTS; librdkafka
+ * properties as AAC_KAFKA_PROPERTIES_<NAME> with dots written as
+ * underscores, e.g. AAC_KAFKA_PROPERTIES_SECURITY_PROTOCOL). libpq's own
+ * variables (PGHOST, PGPASSWORD, ...) apply to every postgres key left empty.
+ */
+#ifndef AAC_CONFIG_H
+#define AAC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "aac/log.h"
+
+#define AAC_CONFIG_DEFAULT_PATH "/etc/agent-actions-consumer/agent-actions-consumer.yaml"
+#define AAC_CONFIG_ENV_PATH     "AAC_CONFIG" /* overrides the default path */
+
+typedef struct aac_kv_s {
+    char *key;
+    char *value;
+} aac_kv_t;
+
+typedef struct aac_kvlist_s {
+    aac_kv_t *kv;
+    size_t cnt;
+} aac_kvlist_t;
+
+typedef struct aac_config_s {
+    struct {
+        char *bootstrap_servers;
+        char *group_id;
+        char *topic;
+        char *dlq_topic;                  /* "" in the file: "<topic>.dlq" after loading */
+        aac_kvlist_t properties;          /* passed to consumer and producer */
+        aac_kvlist_t consumer_properties; /* consumer only */
+        aac_kvlist_t producer_properties; /* dead-letter producer only */
+    } kafka;
+    struct {
+        char *host;
+        int port; /* 0: libpq default (PGPORT or 5432) */
+        char *dbname;
+        char *user;
+        char *password; /* secret */
+        char *password_file;
+        char *sslmode;
+        char *application_name;
+        int connect_timeout_s;
+        int statement_timeout_ms;
+        int lock_timeout_ms;
+        char *migrations_dir;
+    } postgres;
+    struct {
+        int max_events;
+        int linger_ms;
+    } batch;
+    struct {
+        int max_attempts;
+        int initial_backoff_ms;
+        double multiplier;
+        int max_backoff_ms;
+        bool jitter;
+    } retry;
+    struct {
+        int max_message_bytes;
+        int max_depth;
+    } event;
+    struct {
+        bool enabled;
+        char *address;
+        int port;
+        int liveness_timeout_ms;
+        int request_timeout_ms;
+    } http;
+    struct {
+        aac_log_level_t level;
+    } log;
+    struct {
+        int shutdown_timeout_ms;
+    } service;
+} aac_config_t;
+
+/* Loads the configuration: defaults, then `path` (NULL: no file, defaults
+ * and environment only), then the environment.
+ * On failure returns NULL and writes one line to errstr naming the key, the
+ * file and line where known, and what is wrong. The caller owns the result
+ * and frees it with aac_config_destroy(). */
+aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size);
+
+void aac_config_destroy(aac_config_t *cfg); /* NULL-safe */
+
+/* Writes the effective configuration as YAML, every secret redacted (the
+ * postgres password and any librdkafka property that holds a password,
+ * secret or key). */
+void aac_config_dump(const aac_config_t *cfg, FILE *out);
+
+/* True when a librdkafka property name holds a secret. */
+bool aac_config_is_secret_property(const char *name);
+
+/* Looks up a property in a list; NULL when absent. */
+const char *aac_kvlist_get(const aac_kvlist_t *l, const char *key);
+
+/* Writes the documented environment variable names, one per line (the
+ * docker-compose test checks its variables against this list). */
+void aac_config_list_env(FILE *out);
+
+#endif

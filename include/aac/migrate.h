@@ -1,0 +1,34 @@
+/*
+ * migrate: schema migrations from numbered file pairs
+ * (NNNN_name.up.sql / NNNN_name.down.sql) in the migrations directory.
+ *
+ * schema_migrations records version, name, checksum (SHA-256 of the up
+ * file) and applied_at. Each migration runs in its own transaction; a
+ * session advisory lock serialises concurrent `migrate up` runs; a migration
+ * whose file changed after it was applied is refused.
+ */
+#ifndef AAC_MIGRATE_H
+#define AAC_MIGRATE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "aac/config.h"
+
+/* Applies up to `steps` pending migrations (0: all). Progress lines go to
+ * `out`. Returns 0, or -1 with the reason in errstr. */
+int aac_migrate_up(const aac_config_t *cfg, int steps, FILE *out, char *errstr, size_t errstr_size);
+
+/* Reverts the last `steps` applied migrations (0 means 1). */
+int aac_migrate_down(const aac_config_t *cfg, int steps, FILE *out, char *errstr,
+                     size_t errstr_size);
+
+/* Prints one line per migration: version, name, applied or pending, and
+ * "changed" when the file no longer matches its recorded checksum. */
+int aac_migrate_status(const aac_config_t *cfg, FILE *out, char *errstr, size_t errstr_size);
+
+/* `agent-actions-consumer migrate up [N] | down [N] | status`: argv[0] is
+ * "migrate". Returns the process exit status (0 ok, 1 failure, 2 usage). */
+int aac_migrate_main(const aac_config_t *cfg, int argc, char **argv);
+
+#endif

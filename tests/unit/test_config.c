@@ -1,0 +1,279 @@
+/*
+ * test_config: every bad-configuration case gets one specific line naming
+ * the key, the file and line, and what is wrong; good ones load with the
+ * documented precedence; secrets never appear in check-config's dump; the
+ * shipped config file documents exactly the built-in defaults.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aac/config.h"
+
+#define SHIPPED_CONFIG AAC_TEST_DATA_DIR "/../../config/agent-actions-consumer.yaml"
+
+static char tmpdir[] = "/tmp/aac-test-config.XXXXXX";
+
+static const char *write_file(const char *name, const char *content)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(content, fp);
+    fclose(fp);
+    return path;
+}
+
+static char *dump(const aac_config_t *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    aac_config_dump(cfg, fp);
+    fclose(fp);
+    return buf;
+}
+
+typedef struct bad_case_s {
+    const char *name;
+    const char *yaml;      /* NULL: no file written */
+    const char *env[2];    /* "NAME=value" */
+    const char *expect[3]; /* substrings of the error line */
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    {"unknown key",
+     "batch:\n  max_events: 10\n  max_event: 5\n",
+     {0},
+     {":3: batch.max_event: unknown key", NULL}},
+    {"unknown section", "batches:\n  max_events: 10\n", {0}, {":1:", "batches", "unknown key"}},
+    {"wrong type (text for integer)",
+     "batch:\n  linger_ms: soon\n",
+     {0},
+     {":2: batch.linger_ms: expected an integer, got \"soon\"", NULL}},
+    {"wrong type (sequence for scalar)",
+     "kafka:\n  topic: [a, b]\n",
+     {0},
+     {"topic", "wrong type", NULL}},
+    {"wrong type (mapping as property value)",
+     "kafka:\n  properties:\n    security.protocol:\n      a: b\n",
+     {0},
+     {":4: kafka.properties.security.protocol: wrong type", NULL}},
+    {"wrong type (boolean)",
+     "retry:\n  jitter: maybe\n",
+     {0},
+     {":2: retry.jitter: expected true or false", NULL}},
+    {"out of range",
+     "batch:\n  max_events: 0\n",
+     {0},
+     {":2: batch.max_events: 0 is out of range (1 to 1000000)", NULL}},
+    {"out of range (double)",
+     "retry:\n  multiplier: 0.5\n",
+     {0},
+     {"retry.multiplier: 0.5 is out of range", NULL}},
+    {"integer overflow",
+     "http:\n  port: 99999999999999999999\n",
+     {0},
+     {"http.port: expected an integer", NULL}},
+    {"missing required value",
+     "kafka:\n  topic: \"\"\n",
+     {0},
+     {":2: kafka.topic: a value is required", NULL}},
+    {"malformed YAML", "batch:\n  max_events: 10\n linger_ms: [\n", {0}, {"malformed YAML", NULL}},
+    {"not a mapping", "- a\n- b\n", {0}, {":1: wrong type: the document must be a mapping", NULL}},
+    {"duplicate key",
+     "batch:\n  max_events: 10\n  max_events: 20\n",
+     {0},
+     {":3: batch.max_events: duplicate key", NULL}},
+    {"bad log level",
+     "log:\n  level: verbose\n",
+     {0},
+     {":2: log.level: expected one of debug", NULL}},
+    {"env: wrong type",
+     NULL,
+     {"AAC_BATCH_MAX_EVENTS=lots", NULL},
+     {"environment variable AAC_BATCH_MAX_EVENTS: batch.max_events: expected an integer", NULL}},
+    {"env: unknown setting",
+     NULL,
+     {"AAC_BATCH_MAX_EVENT=5", NULL},
+     {"environment variable AAC_BATCH_MAX_EVENT: unknown setting", NULL}},
+    {"env: out of range",
+     NULL,
+     {"AAC_HTTP_PORT=70000", NULL},
+     {"AAC_HTTP_PORT: http.port: 70000 is out of range", NULL}},
+    {"forced property",
+     "kafka:\n  consumer_properties:\n    enable.auto.commit: \"true\"\n",
+     {0},
+     {"enable.auto.commit cannot be changed", NULL}},
+    {"property duplicating a key",
+     NULL,
+     {"AAC_KAFKA_PROPERTIES_GROUP_ID=x", NULL},
+     {"set group.id with kafka.group_id", NULL}},
+    {"dlq equals topic",
+     "kafka:\n  topic: t\n  dlq_topic: t\n",
+     {0},
+     {"kafka.dlq_topic: must differ from kafka.topic", NULL}},
+};
+
+static void test_bad_configs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const bad_case_t *c = &bad_cases[i];
+        char err[1024] = "";
+        const char *path = c->yaml ? write_file("bad.yaml", c->yaml) : NULL;
+        for (int e = 0; e < 2 && c->env[e]; e++)
+            putenv((char *)c->env[e]);
+        aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+        for (int e = 0; e < 2 && c->env[e]; e++) {
+            char name[128];
+            snprintf(name, sizeof(name), "%.*s", (int)strcspn(c->env[e], "="), c->env[e]);
+            unsetenv(name);
+        }
+        if (cfg) {
+            aac_config_destroy(cfg);
+            fail_msg("case \"%s\": loaded, expected an error", c->name);
+        }
+        if (strchr(err, '\n'))
+            fail_msg("case \"%s\": error is not one line: %s", c->name, err);
+        if (path && !strstr(err, path) && c->yaml && strstr(c->expect[0], ":") == c->expect[0])
+            fail_msg("case \"%s\": error does not name the file: %s", c->name, err);
+        for (int k = 0; k < 3 && c->expect[k]; k++)
+            if (!strstr(err, c->expect[k]))
+                fail_msg("case \"%s\": error \"%s\" lacks \"%s\"", c->name, err, c->expect[k]);
+    }
+}
+
+static void test_unreadable_file(void **state)
+{
+    (void)state;
+    char err[1024];
+    assert_null(aac_config_load("/nonexistent/aac.yaml", err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read /nonexistent/aac.yaml: No such file or directory"));
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    char err[1024];
+    const char *path = write_file("good.yaml", "batch:\n  max_events: 100\n  linger_ms: 7\n"
+                                               "kafka:\n  topic: events\n"
+                                               "  properties:\n    client.id: from-file\n"
+                                               "    socket.timeout.ms: 1000\n");
+    setenv("AAC_BATCH_LINGER_MS", "9", 1);
+    setenv("AAC_KAFKA_PROPERTIES_CLIENT_ID", "from-env", 1);
+    aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+    unsetenv("AAC_BATCH_LINGER_MS");
+    unsetenv("AAC_KAFKA_PROPERTIES_CLIENT_ID");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->batch.max_events, 100);            /* file over default */
+    assert_int_equal(cfg->batch.linger_ms, 9);               /* environment over file */
+    assert_int_equal(cfg->retry.max_attempts, 5);            /* default */
+    assert_string_equal(cfg->kafka.dlq_topic, "events.dlq"); /* derived */
+    assert_string_equal(aac_kvlist_get(&cfg->kafka.properties, "client.id"), "from-env");
+    assert_string_equal(aac_kvlist_get(&cfg->kafka.properties, "socket.timeout.ms"), "1000");
+    aac_config_destroy(cfg);
+}
+
+static void test_secrets_redacted(void **state)
+{
+    (void)state;
+    char err[1024];
+    const char *path = write_file("secret.yaml", "postgres:\n  password: hunter2-file\n"
+                                                 "kafka:\n  properties:\n"
+                                                 "    sasl.password: s3cr3t-sasl\n"
+                                                 "    ssl.key.password: k3y-pass\n"
+                                                 "    sasl.username: alice\n");
+    setenv("AAC_KAFKA_PRODUCER_PROPERTIES_SASL_OAUTHBEARER_CLIENT_SECRET", "oauth-s3cret", 1);
+    aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+    unsetenv("AAC_KAFKA_PRODUCER_PROPERTIES_SASL_OAUTHBEARER_CLIENT_SECRET");
+    if (!cfg)
+        fail_msg("%s", err);
+    char *out = dump(cfg);
+    assert_null(strstr(out, "hunter2"));
+    assert_null(strstr(out, "s3cr3t"));
+    assert_null(strstr(out, "k3y-pass"));
+    assert_null(strstr(out, "oauth-s3cret"));
+    assert_non_null(strstr(out, "sasl.username: \"alice\""));
+    assert_non_null(strstr(out, "sasl.password: \"[redacted]\""));
+    assert_non_null(strstr(out, "password: \"[redacted]\""));
+    free(out);
+    aac_config_destroy(cfg);
+}
+
+/* The shipped file must document every key with its real default. */
+static void test_shipped_file_matches_defaults(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *shipped = aac_config_load(SHIPPED_CONFIG, err, sizeof(err));
+    if (!shipped)
+        fail_msg("%s", err);
+    aac_config_t *defaults = aac_config_load(NULL, err, sizeof(err));
+    assert_non_null(defaults);
+    char *a = dump(shipped), *b = dump(defaults);
+    assert_string_equal(a, b);
+
+    FILE *fp = fopen(SHIPPED_CONFIG, "r");
+    assert_non_null(fp);
+    char text[16384];
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    /* every "  key:" of the dump appears in the file, as a key or comment */
+    for (char *line = strtok(b, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "  ", 2) != 0 || line[2] == ' ')
+            continue;
+        char key[128];
+        snprintf(key, sizeof(key), "%.*s:", (int)strcspn(line + 2, ":"), line + 2);
+        if (!strstr(text, key))
+            fail_msg("config/agent-actions-consumer.yaml does not document %s", key);
+    }
+    free(a);
+    free(b);
+    aac_config_destroy(shipped);
+    aac_config_destroy(defaults);
+}
+
+static void test_empty_file_is_defaults(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *cfg =
+        aac_config_load(write_file("empty.yaml", "\n# nothing\n"), err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->batch.max_events, 5000);
+    aac_config_destroy(cfg);
+}
+
+int main(void)
+{
+    /* keep the caller's AAC_ variables out of the cases */
+    unsetenv("AAC_CONFIG");
+    assert_non_null(mkdtemp(tmpdir));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_unreadable_file),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_secrets_redacted),
+        cmocka_unit_test(test_shipped_file_matches_defaults),
+        cmocka_unit_test(test_empty_file_is_defaults),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        return 1;
+    return rc;
+}
