@@ -1,0 +1,323 @@
+/*
+ * pgconn: opens PostgreSQL connections from the `postgres` configuration
+ * section and formats their errors.
+ *
+ * Only keys with a value are passed to libpq, so everything left empty
+ * falls through to libpq's environment (PGHOST, PGPASSWORD, ...) and its
+ * defaults. The password file is read here, never logged, and wiped from
+ * memory after use. Nothing in this module logs the connection parameters.
+ *
+ * SQLSTATE of a failed connection: libpq keeps the server's ErrorResponse
+ * of a failed startup (28P01 invalid password, 28000 no pg_hba entry,
+ * 3D000 unknown database, 53300 too many connections, 57P03 starting up)
+ * in an internal result that no public function returns. With verbosity
+ * PQERRORS_VERBOSE, though, libpq formats that response as
+ * "SEVERITY:  SQLSTATE: message", a documented layout whose SQLSTATE does
+ * not depend on the server's language, so the code is taken from there.
+ * When the server asked for a password and none was available, libpq fails
+ * on the client side ("no password supplied") without any SQLSTATE;
+ * PQconnectionNeedsPassword() tells that case, reported as 28P01, the code
+ * the server gives a wrong password: both mean "fix the credentials".
+ * Connection failures without a server response (refused, timeout, DNS)
+ * leave sqlstate "".
+ */
+#include "aac/pgconn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PASSWORD_FILE_MAX 4096
+
+/* Copies the first line of `msg` into errstr, without its newline. */
+static void copy_first_line(char *errstr, size_t errstr_size, const char *prefix, const char *msg)
+{
+    size_t len;
+
+    if (!errstr_size)
+        return;
+    len = strcspn(msg, "\r\n");
+    snprintf(errstr, errstr_size, "%s%.*s", prefix, (int)len, msg);
+}
+
+/* Reads postgres.password_file into buf: the whole content, one trailing
+ * newline ("\n" or "\r\n") removed. Never puts the content into errstr. */
+static int read_password_file(const char *path, char *buf, size_t size, char *errstr,
+                              size_t errstr_size)
+{
+    FILE *fp = NULL;
+    size_t n;
+    int ret = -1;
+
+    fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(errstr, errstr_size, "could not open postgres.password_file \"%s\": %s", path,
+                 strerror(errno));
+        goto done;
+    }
+    n = fread(buf, 1, size - 1, fp);
+    if (ferror(fp)) {
+        snprintf(errstr, errstr_size, "could not read postgres.password_file \"%s\": %s", path,
+                 strerror(errno));
+        goto done;
+    }
+    if (n == size - 1 && fgetc(fp) != EOF) {
+        snprintf(errstr, errstr_size,
+                 "postgres.password_file \"%s\" is too large (more than %d bytes)", path,
+                 (int)(size - 2));
+        goto done;
+    }
+    buf[n] = '\0';
+    if (n > 0 && buf[n - 1] == '\n') {
+        buf[--n] = '\0';
+        if (n > 0 && buf[n - 1] == '\r')
+            buf[--n] = '\0';
+    }
+    if (n == 0) {
+        snprintf(errstr, errstr_size, "postgres.password_file \"%s\" is empty", path);
+        goto done;
+    }
+    if (memchr(buf, '\0', n)) {
+        snprintf(errstr, errstr_size, "postgres.password_file \"%s\" contains a NUL byte", path);
+        goto done;
+    }
+    ret = 0;
+
+done:
+    if (fp)
+        fclose(fp);
+    if (ret != 0)
+        explicit_bzero(buf, size);
+    return ret;
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* Drives a connection started with PQconnectStartParams to its end, the
+ * loop the libpq manual describes. libpq ignores connect_timeout on this
+ * path, so the deadline (the whole attempt, all hosts included) is kept
+ * here. Returns 0 when connected, -1 on failure (reason in the conn), -2
+ * when the deadline passed. */
+static int wait_connect(PGconn *conn, int timeout_s)
+{
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    struct timespec start;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        struct pollfd pfd;
+        int ms = -1, rc;
+
+        if (st == PGRES_POLLING_OK)
+            return 0;
+        if (st == PGRES_POLLING_FAILED)
+            return -1;
+        pfd.fd = PQsocket(conn);
+        if (pfd.fd < 0)
+            return -1;
+        pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        pfd.revents = 0;
+        if (timeout_s > 0) {
+            long left = (long)timeout_s * 1000 - elapsed_ms(&start);
+
+            if (left <= 0)
+                return -2;
+            ms = (int)left;
+        }
+        rc = poll(&pfd, 1, ms);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return -2;
+        st = PQconnectPoll(conn);
+    }
+}
+
+/* Finds "  XXXXX: " (the SQLSTATE of a verbose error message) in msg. */
+static void sqlstate_from_message(const char *msg, char sqlstate[6])
+{
+    const char *p;
+
+    sqlstate[0] = '\0';
+    for (p = strstr(msg, ":  "); p; p = strstr(p + 1, ":  ")) {
+        const char *s = p + 3;
+        int i;
+
+        for (i = 0; i < 5; i++) {
+            if (!isdigit((unsigned char)s[i]) && !isupper((unsigned char)s[i]))
+                break;
+        }
+        if (i == 5 && s[5] == ':' && s[6] == ' ') {
+            memcpy(sqlstate, s, 5);
+            sqlstate[5] = '\0';
+            return;
+        }
+    }
+}
+
+/* The first line of a verbose connection error without its "XXXXX: ". */
+static void connection_error(const char *msg, const char *sqlstate, char *errstr,
+                             size_t errstr_size)
+{
+    char line[512];
+    char *p;
+
+    copy_first_line(line, sizeof(line), "", msg);
+    if (sqlstate[0]) {
+        char code[10];
+
+        snprintf(code, sizeof(code), "  %s: ", sqlstate);
+        p = strstr(line, code);
+        if (p)
+            memmove(p + 2, p + 9, strlen(p + 9) + 1);
+        snprintf(errstr, errstr_size, "could not connect to PostgreSQL: %s (SQLSTATE %s)", line,
+                 sqlstate);
+    } else {
+        snprintf(errstr, errstr_size, "could not connect to PostgreSQL: %s", line);
+    }
+}
+
+/* Appends a keyword unless its value is empty, so libpq's default applies. */
+static void add_key(const char **keys, const char **vals, int *n, const char *key, const char *val)
+{
+    if (val && *val) {
+        keys[*n] = key;
+        vals[*n] = val;
+        (*n)++;
+    }
+}
+
+PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlstate[6],
+                        char *errstr, size_t errstr_size)
+{
+    const char *keys[16];
+    const char *vals[16];
+    char port[16], appname[256], password[PASSWORD_FILE_MAX];
+    char stmt_ms[16], lock_ms[16];
+    PGconn *conn = NULL;
+    PGresult *res = NULL;
+    int n = 0, rc = -1;
+
+    sqlstate[0] = '\0';
+    password[0] = '\0';
+    if (errstr_size)
+        errstr[0] = '\0';
+
+    add_key(keys, vals, &n, "host", cfg->postgres.host);
+    if (cfg->postgres.port > 0) {
+        snprintf(port, sizeof(port), "%d", cfg->postgres.port);
+        add_key(keys, vals, &n, "port", port);
+    }
+    add_key(keys, vals, &n, "dbname", cfg->postgres.dbname);
+    add_key(keys, vals, &n, "user", cfg->postgres.user);
+    if (cfg->postgres.password && *cfg->postgres.password) {
+        add_key(keys, vals, &n, "password", cfg->postgres.password);
+    } else if (cfg->postgres.password_file && *cfg->postgres.password_file) {
+        if (read_password_file(cfg->postgres.password_file, password, sizeof(password), errstr,
+                               errstr_size) != 0)
+            goto done;
+        add_key(keys, vals, &n, "password", password);
+    }
+    add_key(keys, vals, &n, "sslmode", cfg->postgres.sslmode);
+    if (cfg->postgres.application_name && *cfg->postgres.application_name) {
+        snprintf(appname, sizeof(appname), "%s/%s", cfg->postgres.application_name,
+                 purpose ? purpose : "");
+        add_key(keys, vals, &n, "application_name", appname);
+    } else {
+        /* PGAPPNAME, when set, wins over a fallback */
+        snprintf(appname, sizeof(appname), "agent-actions-consumer/%s", purpose ? purpose : "");
+        add_key(keys, vals, &n, "fallback_application_name", appname);
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
+
+    /* Started non-blocking so that the verbosity is set before the server
+     * answers (see the top of the file). */
+    conn = PQconnectStartParams(keys, vals, 0);
+    if (!conn) {
+        snprintf(errstr, errstr_size, "could not connect to PostgreSQL: out of memory");
+        goto done;
+    }
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    if (PQstatus(conn) != CONNECTION_BAD)
+        rc = wait_connect(conn, cfg->postgres.connect_timeout_s);
+    explicit_bzero(password, sizeof(password));
+    if (rc == -2) {
+        snprintf(errstr, errstr_size, "could not connect to PostgreSQL: timeout expired after %d s",
+                 cfg->postgres.connect_timeout_s);
+        goto fail;
+    }
+    if (rc != 0 || PQstatus(conn) != CONNECTION_OK) {
+        sqlstate_from_message(PQerrorMessage(conn), sqlstate);
+        if (!sqlstate[0] && PQconnectionNeedsPassword(conn))
+            memcpy(sqlstate, "28P01", 6);
+        connection_error(PQerrorMessage(conn), sqlstate, errstr, errstr_size);
+        goto fail;
+    }
+    PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+
+    /* 0 keeps the server's (or the role's) default */
+    snprintf(stmt_ms, sizeof(stmt_ms), "%d", cfg->postgres.statement_timeout_ms);
+    snprintf(lock_ms, sizeof(lock_ms), "%d", cfg->postgres.lock_timeout_ms);
+    if (cfg->postgres.statement_timeout_ms > 0 || cfg->postgres.lock_timeout_ms > 0) {
+        const char *params[2] = {cfg->postgres.statement_timeout_ms > 0 ? stmt_ms : NULL,
+                                 cfg->postgres.lock_timeout_ms > 0 ? lock_ms : NULL};
+
+        res = PQexecParams(conn,
+                           "SELECT CASE WHEN $1::text IS NOT NULL"
+                           " THEN set_config('statement_timeout', $1, false) END,"
+                           " CASE WHEN $2::text IS NOT NULL"
+                           " THEN set_config('lock_timeout', $2, false) END",
+                           2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            char msg[512];
+
+            aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+            snprintf(errstr, errstr_size, "could not set the session timeouts: %s", msg);
+            goto fail;
+        }
+    }
+    goto done;
+
+fail:
+    PQfinish(conn);
+    conn = NULL;
+done:
+    PQclear(res);
+    explicit_bzero(password, sizeof(password));
+    return conn;
+}
+
+void aac_pgconn_result_error(const PGresult *res, const PGconn *conn, char sqlstate[6],
+                             char *errstr, size_t errstr_size)
+{
+    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+    sqlstate[0] = '\0';
+    if (code && strlen(code) == 5)
+        memcpy(sqlstate, code, 6);
+    if (!msg && res && *PQresultErrorMessage(res))
+        msg = PQresultErrorMessage(res);
+    if (!msg && conn)
+        msg = PQerrorMessage(conn);
+    if (!msg || !*msg) {
+        if (res)
+            msg = PQresStatus(PQresultStatus(res));
+        else
+            msg = "no result from the server";
+    }
+    copy_first_line(errstr, errstr_size, "", msg);
+}
