@@ -597,10 +597,13 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
     PQclear(res);
     res = NULL;
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+        /* Its statements before the COMMIT are committed and cannot be
+         * undone from here; say so rather than pretend a rollback. */
         in_tx = PQtransactionStatus(conn) == PQTRANS_INERROR;
         snprintf(errstr, errstr_size,
-                 "migration %s ended the transaction; migration files must not contain "
-                 "BEGIN, COMMIT or ROLLBACK",
+                 "migration %s ended the transaction: migration files must not contain "
+                 "BEGIN, COMMIT or ROLLBACK; what it ran before that is committed but not "
+                 "recorded, revert it by hand",
                  fname);
         goto done;
     }
