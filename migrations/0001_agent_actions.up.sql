@@ -90,9 +90,10 @@ BEGIN
         -- Block writers (not readers) of agent_actions, parent first as
         -- inserts do, so no row can reach the default partition between the
         -- move below and the attach. Writers wait for the commit and then
-        -- route into the new partition.
-        LOCK TABLE agent_actions IN SHARE ROW EXCLUSIVE MODE;
-        LOCK TABLE agent_actions_default IN ACCESS EXCLUSIVE MODE;
+        -- route into the new partition. ONLY: inserts through the parent
+        -- lock the parent, so there is no need to lock every partition.
+        LOCK TABLE ONLY agent_actions IN SHARE ROW EXCLUSIVE MODE;
+        LOCK TABLE ONLY agent_actions_default IN ACCESS EXCLUSIVE MODE;
 
         -- Built standalone and attached, so rows can be moved in first:
         -- CREATE TABLE ... PARTITION OF would fail on them. The attach
