@@ -597,8 +597,10 @@ static void raw_token(aac_event_parser_t *p, const char **tok, size_t *tok_len)
 static int check_escapes(aac_event_parser_t *p, const char *s, size_t n, int upto)
 {
     for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] != '\\')
-            continue;
+        const char *bs = memchr(s + i, '\\', n - 1 - i);
+        if (!bs)
+            break;
+        i = (size_t)(bs - s);
         if (s[i + 1] != 'u') {
             i++; /* skip the escaped character, which may be a backslash */
             continue;
@@ -1378,7 +1380,9 @@ static void json_error(aac_event_parser_t *p)
     size_t ml = strcspn(m, "\n");
     while (ml > 0 && (m[ml - 1] == '.' || m[ml - 1] == ' '))
         ml--;
-    size_t at = yajl_get_bytes_consumed(p->h);
+    /* an error found by yajl_complete_parse() is at the end of the input;
+     * yajl's own offset then counts in the byte it fed itself */
+    size_t at = p->completing ? p->len : yajl_get_bytes_consumed(p->h);
     doc_fail(p, AAC_REASON_INVALID_JSON, -1, "message is not valid JSON: %.*s at byte %zu", (int)ml,
              m, at);
     if (msg)
@@ -1492,10 +1496,10 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     if (st == yajl_status_ok) {
         p->completing = true;
         st = yajl_complete_parse(p->h);
-        p->completing = false;
     }
     if (st == yajl_status_error && !p->doc_failed)
         json_error(p);
+    p->completing = false;
     yajl_free(p->h);
     p->h = NULL;
     if (p->doc_failed || p->field_failed)

@@ -733,6 +733,65 @@ static void test_defaults_and_null(void **state)
     assert_string_equal(aac_action_type_str(AAC_ACTION__CNT), "unknown");
 }
 
+/* The sample files: every line of valid.jsonl parses; each line of
+ * invalid.jsonl fails with the reason (and path) in invalid.expected. */
+static void test_sample_files(void **state)
+{
+    (void)state;
+    aac_event_parser_t *p = aac_event_parser_new(NULL);
+    assert_non_null(p);
+    static char line[1 << 16];
+    FILE *f = fopen(AAC_TEST_DATA_DIR "/events/valid.jsonl", "rb");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strcspn(line, "\n");
+        n++;
+        aac_event_t ev;
+        aac_event_error_t err;
+        aac_reason_t r = aac_event_parse(p, "t", 0, n, line, len, &ev, &err);
+        if (r != AAC_REASON_NONE)
+            fail_msg("valid.jsonl:%d: %s %s: %s", n, aac_reason_str(r), err.path, err.message);
+    }
+    fclose(f);
+    assert_true(n >= 30);
+
+    FILE *exp = fopen(AAC_TEST_DATA_DIR "/events/invalid.expected", "r");
+    assert_non_null(exp);
+    f = fopen(AAC_TEST_DATA_DIR "/events/invalid.jsonl", "rb");
+    assert_non_null(f);
+    char el[512];
+    int lineno = 0, checked = 0;
+    while (fgets(el, sizeof el, exp)) {
+        int want_line;
+        char want_reason[64], want_path[256];
+        if (el[0] == '#' || sscanf(el, "%d: %63s %255s", &want_line, want_reason, want_path) != 3)
+            continue;
+        size_t len = 0;
+        /* raw lines may hold NUL bytes: read byte by byte */
+        while (lineno < want_line) {
+            int c;
+            len = 0;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                line[len++] = (char)c;
+            lineno++;
+            assert_true(c != EOF || lineno == want_line);
+        }
+        aac_event_t ev;
+        aac_event_error_t err;
+        aac_reason_t r = aac_event_parse(p, "t", 0, lineno, line, len, &ev, &err);
+        if (strcmp(aac_reason_str(r), want_reason) != 0 ||
+            (strcmp(want_path, "-") != 0 && strcmp(err.path, want_path) != 0))
+            fail_msg("invalid.jsonl:%d: got %s %s, want %s %s", lineno, aac_reason_str(r), err.path,
+                     want_reason, want_path);
+        checked++;
+    }
+    fclose(f);
+    fclose(exp);
+    assert_true(checked >= 35);
+    aac_event_parser_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_error_bounds),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_defaults_and_null),
+        cmocka_unit_test(test_sample_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
