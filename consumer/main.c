@@ -13,7 +13,9 @@
 #include "aac/config.h"
 #include "aac/devbroker.h"
 #include "aac/log.h"
+#include "aac/metrics.h"
 #include "aac/migrate.h"
+#include "aac/pipeline.h"
 #include "aac/validate.h"
 
 #define EXIT_USAGE 2
@@ -24,6 +26,8 @@ static const char usage_text[] =
     "Consumes AI-agent action events from Kafka into PostgreSQL.\n"
     "\n"
     "commands:\n"
+    "  run                                   consume events into PostgreSQL until "
+    "SIGTERM\n"
     "  migrate up [N] | down [N] | status   apply, revert or list schema migrations\n"
     "  check-config                          print the effective configuration, secrets "
     "redacted\n"
@@ -145,6 +149,32 @@ int main(int argc, char **argv)
         aac_config_dump(cfg, stdout);
         aac_config_destroy(cfg);
         return 0;
+    }
+    if (!strcmp(cmd, "run")) {
+        if (wants_help(argc, argv)) {
+            puts("usage: agent-actions-consumer [--config FILE] run\n\n"
+                 "Consumes the events of kafka.topic into PostgreSQL until SIGTERM or SIGINT\n"
+                 "(the current batch is written and committed first; a second signal exits\n"
+                 "at once). Exit status: 0 after a clean shutdown, 1 on failure, 2 on a bad\n"
+                 "configuration, 3 on a fatal dependency error (wrong credentials, schema\n"
+                 "missing, permission denied), with one log line saying what to do.");
+            return 0;
+        }
+        if (argc > 1) {
+            fprintf(stderr, "agent-actions-consumer: run: unexpected argument \"%s\"\n", argv[1]);
+            return EXIT_USAGE;
+        }
+        if (!(cfg = load_config(config_path)))
+            return EXIT_USAGE;
+        aac_metrics_t *metrics = aac_metrics_new();
+        if (!metrics) {
+            aac_config_destroy(cfg);
+            return AAC_EXIT_FAILURE;
+        }
+        rc = aac_pipeline_run(cfg, metrics);
+        aac_metrics_destroy(metrics);
+        aac_config_destroy(cfg);
+        return rc;
     }
     if (!strcmp(cmd, "migrate") || !strcmp(cmd, "validate")) {
         if (!(cfg = load_config(config_path)))

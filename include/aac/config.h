@@ -60,6 +60,7 @@ typedef struct aac_config_s {
     } postgres;
     struct {
         int max_events;
+        int max_bytes;
         int linger_ms;
     } batch;
     struct {

@@ -1,0 +1,267 @@
+/*
+ * dlq: dead letters, produced idempotently and tracked until committed.
+ *
+ * Each record is heap-allocated and passed to librdkafka as the message's
+ * opaque, so the delivery report can mark it. A record forgotten while its
+ * message is still in flight becomes an orphan and is freed by the report.
+ */
+#include "aac/dlq.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "aac/log.h"
+
+typedef struct rec_s {
+    int32_t partition;
+    int64_t offset;
+    aac_dlq_state_t state;
+    bool orphan;
+} rec_t;
+
+struct aac_dlq_s {
+    rd_kafka_t *rk;
+    char *topic;
+    char *group;
+    rec_t **rec;
+    size_t cnt, cap;
+    uint64_t delivered;
+    int last_err;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    aac_dlq_t *dlq = opaque;
+    rec_t *r = rkm->_private;
+    (void)rk;
+    if (!r)
+        return;
+    if (r->orphan) {
+        free(r);
+        return;
+    }
+    if (rkm->err) {
+        r->state = AAC_DLQ_FAILED;
+        dlq->last_err = rkm->err;
+        aac_warn("dead letter not delivered", "partition=%" PRId32 " offset=%" PRId64 " error=%s",
+                 r->partition, r->offset, rd_kafka_err2name(rkm->err));
+    } else {
+        r->state = AAC_DLQ_DELIVERED;
+        dlq->delivered++;
+        dlq->last_err = 0;
+    }
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    (void)rk;
+    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
+    AAC_LOG_AT(lv, "librdkafka", "client=dlq facility=%s detail=%s", fac,
+               aac_log_quote(q, sizeof(q), buf));
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, size, "kafka producer property %s: %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    aac_dlq_t *dlq = calloc(1, sizeof(*dlq));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+
+    if (!dlq || !conf)
+        goto fail;
+    dlq->topic = strdup(cfg->kafka.dlq_topic);
+    dlq->group = strdup(cfg->kafka.group_id);
+    if (!dlq->topic || !dlq->group)
+        goto fail;
+    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
+        set(conf, "client.id", "agent-actions-consumer-dlq", errstr, errstr_size) ||
+        set(conf, "linger.ms", "5", errstr, errstr_size) ||
+        set(conf, "message.timeout.ms", "30000", errstr, errstr_size))
+        goto fail_conf;
+    for (size_t i = 0; i < cfg->kafka.properties.cnt; i++)
+        if (set(conf, cfg->kafka.properties.kv[i].key, cfg->kafka.properties.kv[i].value, errstr,
+                errstr_size))
+            goto fail_conf;
+    for (size_t i = 0; i < cfg->kafka.producer_properties.cnt; i++)
+        if (set(conf, cfg->kafka.producer_properties.kv[i].key,
+                cfg->kafka.producer_properties.kv[i].value, errstr, errstr_size))
+            goto fail_conf;
+    /* not overridable: a dead letter must be written once and durably */
+    if (set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        set(conf, "acks", "all", errstr, errstr_size))
+        goto fail_conf;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, dlq);
+    dlq->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!dlq->rk) {
+        snprintf(errstr, errstr_size, "could not create the dead-letter producer: %.400s", err);
+        goto fail_conf;
+    }
+    return dlq;
+fail:
+    snprintf(errstr, errstr_size, "out of memory");
+fail_conf:
+    if (conf && !(dlq && dlq->rk))
+        rd_kafka_conf_destroy(conf);
+    aac_dlq_destroy(dlq);
+    return NULL;
+}
+
+void aac_dlq_destroy(aac_dlq_t *dlq)
+{
+    if (!dlq)
+        return;
+    for (size_t i = 0; i < dlq->cnt; i++) {
+        if (dlq->rec[i]->state == AAC_DLQ_IN_FLIGHT)
+            dlq->rec[i]->orphan = true; /* freed by its delivery report */
+        else
+            free(dlq->rec[i]);
+    }
+    dlq->cnt = 0;
+    if (dlq->rk) {
+        rd_kafka_flush(dlq->rk, 2000);
+        rd_kafka_purge(dlq->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(dlq->rk, 100); /* serve the purged messages' reports */
+        rd_kafka_destroy(dlq->rk);
+    }
+    free(dlq->rec);
+    free(dlq->topic);
+    free(dlq->group);
+    free(dlq);
+}
+
+static rec_t *find(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+{
+    for (size_t i = dlq->cnt; i-- > 0;)
+        if (dlq->rec[i]->partition == partition && dlq->rec[i]->offset == offset)
+            return dlq->rec[i];
+    return NULL;
+}
+
+aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+{
+    const rec_t *r = find(dlq, partition, offset);
+    return r ? r->state : AAC_DLQ_UNKNOWN;
+}
+
+static void add_header(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
+{
+    rec_t *r = find(dlq, rkm->partition, rkm->offset);
+    rd_kafka_headers_t *orig = NULL, *h;
+    char num[32], ts[40];
+    rd_kafka_timestamp_type_t tstype;
+    struct timeval tv;
+    struct tm tm;
+
+    if (r && (r->state == AAC_DLQ_IN_FLIGHT || r->state == AAC_DLQ_DELIVERED))
+        return 0;
+    if (!r) {
+        if (dlq->cnt == dlq->cap) {
+            size_t ncap = dlq->cap ? dlq->cap * 2 : 64;
+            rec_t **n = realloc(dlq->rec, ncap * sizeof(*n));
+            if (!n)
+                return RD_KAFKA_RESP_ERR__FAIL;
+            dlq->rec = n;
+            dlq->cap = ncap;
+        }
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return RD_KAFKA_RESP_ERR__FAIL;
+        r->partition = rkm->partition;
+        r->offset = rkm->offset;
+        dlq->rec[dlq->cnt++] = r;
+    }
+
+    /* the original headers first, then where the message came from and why */
+    if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(12);
+    add_header(h, "aac.original.topic", rd_kafka_topic_name(rkm->rkt));
+    snprintf(num, sizeof(num), "%" PRId32, rkm->partition);
+    add_header(h, "aac.original.partition", num);
+    snprintf(num, sizeof(num), "%" PRId64, rkm->offset);
+    add_header(h, "aac.original.offset", num);
+    int64_t mts = rd_kafka_message_timestamp(rkm, &tstype);
+    snprintf(num, sizeof(num), "%" PRId64, mts);
+    add_header(h, "aac.original.timestamp", num);
+    add_header(h, "aac.consumer.group", dlq->group);
+    add_header(h, "aac.error.class", aac_class_str(why->cls));
+    add_header(h, "aac.error.reason", aac_reason_str(why->reason));
+    add_header(h, "aac.error.path", why->path ? why->path : "");
+    add_header(h, "aac.error.message", why->message ? why->message : "");
+    snprintf(num, sizeof(num), "%d", why->attempts);
+    add_header(h, "aac.attempts", num);
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    add_header(h, "aac.failed.at", ts);
+    add_header(h, "aac.service.version", AAC_VERSION);
+
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        dlq->rk, RD_KAFKA_V_TOPIC(dlq->topic), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+        RD_KAFKA_V_VALUE(rkm->payload, rkm->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h); /* not taken on failure */
+        r->state = AAC_DLQ_FAILED;
+        dlq->last_err = err;
+        return err;
+    }
+    r->state = AAC_DLQ_IN_FLIGHT;
+    return 0;
+}
+
+void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms)
+{
+    rd_kafka_poll(dlq->rk, timeout_ms);
+}
+
+void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < dlq->cnt; i++) {
+        rec_t *r = dlq->rec[i];
+        bool all = partition < 0 && next_offset < 0;
+        if (all || (r->partition == partition && r->offset < next_offset)) {
+            if (r->state == AAC_DLQ_IN_FLIGHT)
+                r->orphan = true;
+            else
+                free(r);
+            continue;
+        }
+        dlq->rec[o++] = r;
+    }
+    dlq->cnt = o;
+}
+
+uint64_t aac_dlq_delivered_total(const aac_dlq_t *dlq)
+{
+    return dlq->delivered;
+}
+
+int aac_dlq_last_error(const aac_dlq_t *dlq)
+{
+    return dlq->last_err;
+}

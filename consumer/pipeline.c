@@ -1,0 +1,1004 @@
+/*
+ * pipeline: the consume loop (see pipeline.h).
+ *
+ * The consume thread owns everything here: the rd_kafka_t consumer, the
+ * dead-letter producer, the PostgreSQL sink, the parser and the open batch.
+ * librdkafka calls the rebalance callback from rd_kafka_consumer_poll() on
+ * this same thread, so the batch needs no lock.
+ *
+ * Per partition the loop keeps `next` (the next offset to process) and
+ * `stored` (what consumer_offsets holds, as far as this instance knows: the
+ * fence of every write). A message below `next` was already processed and
+ * is skipped; a batch that cannot be written is either retried whole or
+ * dropped, in which case its partitions are rewound to the batch's first
+ * offsets. Nothing is ever committed that was not written.
+ */
+#include "aac/pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "aac/classify.h"
+#include "aac/dlq.h"
+#include "aac/event.h"
+#include "aac/log.h"
+#include "aac/pgsink.h"
+#include "aac/retry.h"
+
+#define POLL_MAX_MS         100
+#define MAX_PARTITIONS      100000 /* bound on partition ids this instance tracks */
+#define DLQ_WAIT_MS         5000   /* how long a commit waits for dead-letter reports */
+#define OUTAGE_MAX_DELAY_MS 5000   /* backoff cap while a dependency is down */
+
+typedef struct part_s {
+    bool assigned;
+    bool need_offset; /* stored offset not yet read from PostgreSQL */
+    bool check_gap;   /* first message since assignment or seek */
+    int64_t next;     /* next offset to process, -1: take what comes */
+    int64_t stored;   /* consumer_offsets' value as far as we know, -1: none */
+    int64_t batch_first;
+    int64_t resume_at; /* seek here on resume: messages were discarded */
+} part_t;
+
+typedef struct item_s {
+    rd_kafka_message_t *rkm;
+    int64_t event_us; /* event timestamp, for the end-to-end delay */
+    int err;          /* index into errs, -1 when valid */
+} item_t;
+
+typedef struct pipeline_s {
+    const aac_config_t *cfg;
+    aac_metrics_t *metrics;
+    aac_retry_policy_t retry;
+    rd_kafka_t *rk;
+    aac_dlq_t *dlq;
+    aac_pgsink_t *sink;
+    aac_event_parser_t *parser;
+    aac_rows_t *rows;
+
+    part_t *part;
+    int32_t part_cap;
+
+    item_t *items;
+    size_t item_cnt, item_cap;
+    aac_event_error_t *errs;
+    size_t err_cnt, err_cap;
+    size_t batch_bytes;
+    int64_t batch_deadline; /* monotonic ms */
+
+    bool paused;         /* partitions paused by this loop */
+    int64_t retry_at;    /* monotonic ms; 0 when not backing off */
+    int attempts;        /* counted failures of the open batch */
+    int outage_attempts; /* failures while a dependency is down */
+    int offset_attempts; /* failed reads of stored offsets */
+    int64_t offsets_retry_at;
+    int fatal; /* set: stop with AAC_EXIT_FATAL */
+    unsigned rnd;
+} pipeline_t;
+
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+    static const char msg[] = "agent-actions-consumer: second signal, exiting at once\n";
+    (void)sig;
+    if (++signals_seen >= 2) {
+        /* nothing unwritten is committed: the transaction dies with us */
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        }
+        _exit(130);
+    }
+}
+
+static double unit_rand(pipeline_t *pl)
+{
+    pl->rnd = pl->rnd * 1103515245u + 12345u;
+    return (double)((pl->rnd >> 8) & 0xffffff) / (double)0x1000000;
+}
+
+/* --- partitions ---------------------------------------------------------- */
+
+static part_t *part_get(pipeline_t *pl, int32_t p)
+{
+    if (p < 0 || p >= MAX_PARTITIONS)
+        return NULL;
+    if (p >= pl->part_cap) {
+        int32_t n = pl->part_cap ? pl->part_cap : 16;
+        while (n <= p)
+            n *= 2;
+        part_t *np = realloc(pl->part, (size_t)n * sizeof(*np));
+        if (!np)
+            return NULL;
+        for (int32_t i = pl->part_cap; i < n; i++)
+            np[i] = (part_t){.next = -1, .stored = -1, .batch_first = -1, .resume_at = -1};
+        pl->part = np;
+        pl->part_cap = n;
+    }
+    return &pl->part[p];
+}
+
+static void publish_partitions(pipeline_t *pl)
+{
+    aac_partition_state_t st[AAC_METRICS_MAX_PARTITIONS];
+    size_t n = 0;
+    for (int32_t p = 0; p < pl->part_cap && n < AAC_METRICS_MAX_PARTITIONS; p++) {
+        if (!pl->part[p].assigned)
+            continue;
+        st[n++] = (aac_partition_state_t){.partition = p,
+                                          .assigned = true,
+                                          .paused = pl->paused || pl->part[p].need_offset,
+                                          .lag = -1,
+                                          .committed_offset = pl->part[p].stored};
+    }
+    aac_metrics_set_partitions(pl->metrics, st, n);
+    aac_metrics_set_joined(pl->metrics, n > 0);
+}
+
+/* A list of the assigned partitions matching `want` (NULL: all). */
+static rd_kafka_topic_partition_list_t *assigned_list(pipeline_t *pl, bool (*want)(const part_t *))
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int32_t p = 0; p < pl->part_cap; p++)
+        if (pl->part[p].assigned && (!want || want(&pl->part[p])))
+            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
+    return l;
+}
+
+static void set_paused(pipeline_t *pl, bool paused)
+{
+    if (pl->paused == paused)
+        return;
+    rd_kafka_topic_partition_list_t *l = assigned_list(pl, NULL);
+    if (paused)
+        rd_kafka_pause_partitions(pl->rk, l);
+    else
+        rd_kafka_resume_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    pl->paused = paused;
+    publish_partitions(pl);
+}
+
+/* Seeks partition p to `offset` (asynchronously); messages already fetched
+ * beyond it are dropped by librdkafka. */
+static void seek_to(pipeline_t *pl, int32_t p, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p)->offset = offset;
+    /* synchronous: it purges the messages prefetched beyond the offset */
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(pl->rk, l, 5000);
+    if (e) {
+        aac_warn("could not seek", "partition=%" PRId32 " offset=%" PRId64 " error=%s", p, offset,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    pl->part[p].check_gap = true;
+}
+
+/* --- the batch ----------------------------------------------------------- */
+
+static void batch_clear(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->item_cnt; i++)
+        rd_kafka_message_destroy(pl->items[i].rkm);
+    pl->item_cnt = 0;
+    pl->err_cnt = 0;
+    pl->batch_bytes = 0;
+    pl->attempts = 0;
+    aac_rows_reset(pl->rows);
+    for (int32_t p = 0; p < pl->part_cap; p++)
+        pl->part[p].batch_first = -1;
+}
+
+/* Drops the open batch unwritten: its partitions go back to where the
+ * batch began, so the messages are consumed again. */
+static void batch_drop(pipeline_t *pl, const char *why)
+{
+    if (!pl->item_cnt)
+        return;
+    aac_warn("batch dropped unwritten", "events=%zu reason=%s", pl->item_cnt, why);
+    for (int32_t p = 0; p < pl->part_cap; p++) {
+        part_t *pt = &pl->part[p];
+        if (pt->batch_first < 0)
+            continue;
+        pt->next = pt->batch_first;
+        if (pt->assigned)
+            seek_to(pl, p, pt->batch_first);
+    }
+    batch_clear(pl);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 256;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* Takes ownership of rkm. */
+static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
+{
+    aac_event_t ev;
+    item_t *it;
+
+    if (grow((void **)&pl->items, &pl->item_cap, pl->item_cnt + 1, sizeof(item_t)) != 0 ||
+        grow((void **)&pl->errs, &pl->err_cap, pl->err_cnt + 1, sizeof(aac_event_error_t)) != 0) {
+        /* not consumed: it will be fetched again after the seek */
+        aac_error("out of memory, dropping the batch", NULL);
+        rd_kafka_message_destroy(rkm);
+        batch_drop(pl, "out of memory");
+        return;
+    }
+    it = &pl->items[pl->item_cnt];
+    it->rkm = rkm;
+    it->err = -1;
+    it->event_us = 0;
+    aac_event_error_t *err = &pl->errs[pl->err_cnt];
+    aac_reason_t r = aac_event_parse(pl->parser, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
+                                     rkm->payload, rkm->len, &ev, err);
+    if (r == AAC_REASON_NONE) {
+        if (aac_rows_add(pl->rows, &ev, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
+                         pl->item_cnt) != 0) {
+            aac_error("out of memory, dropping the batch", NULL);
+            rd_kafka_message_destroy(rkm);
+            batch_drop(pl, "out of memory");
+            return;
+        }
+        it->event_us = ev.timestamp_us;
+        if (ev.extra_count)
+            aac_metrics_add(pl->metrics, AAC_M_UNKNOWN_FIELDS, ev.extra_count);
+    } else {
+        it->err = (int)pl->err_cnt++;
+        aac_metrics_add(pl->metrics, AAC_M_EVENTS_INVALID, 1);
+        aac_debug("invalid event", "partition=%" PRId32 " offset=%" PRId64 " reason=%s path=%s",
+                  rkm->partition, rkm->offset, aac_reason_str(r), err->path);
+    }
+    if (!pl->item_cnt)
+        pl->batch_deadline = aac_mono_ms() + pl->cfg->batch.linger_ms;
+    pl->item_cnt++;
+    pl->batch_bytes += rkm->len;
+    if (pt->batch_first < 0)
+        pt->batch_first = rkm->offset;
+    pt->next = rkm->offset + 1;
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
+}
+
+/* Called by the sink inside the transaction, before the offsets are
+ * stored: every dead letter of the batch must be confirmed delivered. */
+static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
+{
+    pipeline_t *pl = opaque;
+    size_t pending;
+    int64_t deadline = aac_mono_ms() + DLQ_WAIT_MS;
+
+    for (;;) {
+        pending = 0;
+        for (size_t i = 0; i < pl->item_cnt; i++) {
+            const item_t *it = &pl->items[i];
+            if (it->err >= 0) {
+                const aac_event_error_t *e = &pl->errs[it->err];
+                aac_dlq_reason_t why = {aac_classify_reason(e->reason), e->reason, e->path,
+                                        e->message, 1};
+                aac_dlq_state_t st = aac_dlq_state(pl->dlq, it->rkm->partition, it->rkm->offset);
+                if (st == AAC_DLQ_DELIVERED)
+                    continue;
+                pending++;
+                aac_dlq_send(pl->dlq, it->rkm, &why); /* no-op while in flight */
+            }
+        }
+        for (size_t r = 0; r < aac_rows_count(rows); r++) {
+            const aac_row_reject_t *rj = aac_rows_rejected(rows, r);
+            if (!rj)
+                continue;
+            const item_t *it = &pl->items[aac_rows_tag(rows, r)];
+            aac_dlq_state_t st = aac_dlq_state(pl->dlq, it->rkm->partition, it->rkm->offset);
+            if (st == AAC_DLQ_DELIVERED)
+                continue;
+            pending++;
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message, rj->sqlstate);
+            aac_dlq_reason_t why = {AAC_CLASS_PERMANENT, AAC_REASON_DB_REJECTED, "$", msg,
+                                    pl->attempts + 1};
+            aac_dlq_send(pl->dlq, it->rkm, &why);
+        }
+        if (!pending)
+            return 0;
+        if (aac_mono_ms() >= deadline) {
+            int err = aac_dlq_last_error(pl->dlq);
+            aac_warn("dead letters not confirmed", "pending=%zu error=%s", pending,
+                     err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout");
+            return -1;
+        }
+        aac_dlq_poll(pl->dlq, 50);
+    }
+}
+
+static void count_dead_letters(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->item_cnt; i++)
+        if (pl->items[i].err >= 0)
+            aac_metrics_dead_letter(pl->metrics, pl->errs[pl->items[i].err].reason);
+    for (size_t r = 0; r < aac_rows_count(pl->rows); r++)
+        if (aac_rows_rejected(pl->rows, r))
+            aac_metrics_dead_letter(pl->metrics, AAC_REASON_DB_REJECTED);
+}
+
+static const char *fatal_hint(const char *sqlstate)
+{
+    if (!strncmp(sqlstate, "28", 2))
+        return "check postgres.user and its password (postgres.password_file or PGPASSWORD)";
+    if (!strcmp(sqlstate, "42P01"))
+        return "apply the migrations: agent-actions-consumer migrate up";
+    if (!strcmp(sqlstate, "42501"))
+        return "grant the database user INSERT on agent_actions and SELECT, INSERT, UPDATE "
+               "on consumer_offsets";
+    if (!strcmp(sqlstate, "3D000"))
+        return "create the database or correct postgres.dbname (PGDATABASE)";
+    return "correct the configuration and restart";
+}
+
+static void go_fatal(pipeline_t *pl, const char *what, const char *hint)
+{
+    char q[800], h[300];
+    aac_error("fatal error, stopping", "error=%s action=%s", aac_log_quote(q, sizeof(q), what),
+              aac_log_quote(h, sizeof(h), hint));
+    aac_metrics_set_error(pl->metrics, AAC_CLASS_FATAL, "fatal", what);
+    pl->fatal = 1;
+}
+
+/* Schedules the next attempt after a transient failure. */
+static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res)
+{
+    int delay;
+    aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
+    if (res->outage) {
+        /* never counted against the messages: retry for as long as it takes */
+        pl->outage_attempts++;
+        aac_retry_policy_t p = pl->retry;
+        if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
+            p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
+        delay = aac_retry_delay_ms(&p, pl->outage_attempts, unit_rand(pl));
+        aac_metrics_set_pg_up(pl->metrics, false);
+        aac_metrics_set_paused_outage(pl->metrics, true);
+    } else {
+        delay = aac_retry_delay_ms(&pl->retry, pl->attempts, unit_rand(pl));
+    }
+    aac_warn("batch not written, retrying", "events=%zu attempt=%d outage=%s delay_ms=%d error=%s",
+             pl->item_cnt, res->outage ? pl->outage_attempts : pl->attempts,
+             res->outage ? "true" : "false", delay, res->errstr[0] ? res->errstr : "unknown");
+    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT,
+                          res->outage ? "postgres_unavailable" : res->sqlstate, res->errstr);
+    pl->retry_at = aac_mono_ms() + delay;
+    set_paused(pl, true);
+}
+
+/* After a successful write: resume and seek back to where we stopped
+ * processing, past whatever was discarded while paused. */
+static void resume(pipeline_t *pl)
+{
+    pl->retry_at = 0;
+    pl->outage_attempts = 0;
+    aac_metrics_set_paused_outage(pl->metrics, false);
+    if (!pl->paused)
+        return;
+    set_paused(pl, false);
+    for (int32_t p = 0; p < pl->part_cap; p++) {
+        part_t *pt = &pl->part[p];
+        if (pt->assigned && pt->resume_at >= 0)
+            seek_to(pl, p, pt->next >= 0 ? pt->next : pt->resume_at);
+        pt->resume_at = -1;
+    }
+}
+
+static void commit_to_kafka(pipeline_t *pl, const aac_pgsink_offset_t *offs, size_t n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, offs[i].partition)->offset =
+            offs[i].next_offset;
+    /* asynchronous: PostgreSQL holds the authoritative offsets */
+    rd_kafka_commit(pl->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Re-reads the stored offsets of the batch's partitions after a fence. */
+static void refence(pipeline_t *pl)
+{
+    for (int32_t p = 0; p < pl->part_cap; p++)
+        if (pl->part[p].assigned)
+            pl->part[p].need_offset = true;
+    batch_clear(pl);
+    pl->offsets_retry_at = 0;
+    aac_metrics_add(pl->metrics, AAC_M_FENCED, 1);
+}
+
+/* Writes the open batch. Returns 0 when it was committed. */
+static int flush(pipeline_t *pl)
+{
+    aac_pgsink_offset_t offs[64], *o = offs;
+    size_t n = 0, cap = sizeof(offs) / sizeof(offs[0]);
+    aac_pgsink_result_t res;
+    int rc = -1;
+
+    if (!pl->item_cnt) {
+        resume(pl); /* the batch was dropped while backing off */
+        return 0;
+    }
+    for (int32_t p = 0; p < pl->part_cap; p++) {
+        part_t *pt = &pl->part[p];
+        if (pt->batch_first < 0)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            aac_pgsink_offset_t *no =
+                o == offs ? malloc(cap * sizeof(*no)) : realloc(o, cap * sizeof(*no));
+            if (!no)
+                goto out;
+            if (o == offs)
+                memcpy(no, offs, sizeof(offs));
+            o = no;
+        }
+        o[n++] = (aac_pgsink_offset_t){p, pt->next, pt->stored};
+    }
+
+    int64_t t0 = aac_mono_ms();
+    if (aac_pgsink_write(pl->sink, pl->rows, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, o, n,
+                         confirm_dead_letters, pl, &res) == 0) {
+        double now = aac_now();
+        double secs = (double)(aac_mono_ms() - t0) / 1000.0;
+        for (size_t i = 0; i < n; i++) {
+            part_t *pt = &pl->part[o[i].partition];
+            pt->stored = o[i].next_offset;
+            aac_dlq_forget(pl->dlq, o[i].partition, o[i].next_offset);
+        }
+        commit_to_kafka(pl, o, n);
+        aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res.inserted);
+        aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res.duplicates);
+        aac_metrics_add(pl->metrics, AAC_M_BATCHES, 1);
+        aac_metrics_observe_batch(pl->metrics, pl->item_cnt, secs);
+        for (size_t i = 0; i < pl->item_cnt; i++)
+            if (pl->items[i].err < 0)
+                aac_metrics_observe_delay(pl->metrics, now - (double)pl->items[i].event_us / 1e6);
+        count_dead_letters(pl);
+        aac_metrics_set_pg_up(pl->metrics, true);
+        aac_metrics_committed(pl->metrics, now);
+        aac_debug("batch committed",
+                  "events=%zu inserted=%zu duplicates=%zu rejected=%zu partitions=%zu "
+                  "round_trips=%d ms=%.1f",
+                  pl->item_cnt, res.inserted, res.duplicates, res.rejected, n, res.round_trips,
+                  secs * 1000);
+        batch_clear(pl);
+        resume(pl);
+        publish_partitions(pl);
+        rc = 0;
+        goto out;
+    }
+
+    if (res.cls == AAC_CLASS_FATAL) {
+        char what[700];
+        snprintf(what, sizeof(what), "%s", res.errstr);
+        go_fatal(pl, what, fatal_hint(res.sqlstate));
+        goto out;
+    }
+    if (res.fenced) {
+        aac_warn("batch fenced", "detail=\"%s\"", res.errstr);
+        refence(pl);
+        goto out;
+    }
+    if (!res.outage)
+        pl->attempts++;
+    back_off(pl, &res);
+out:
+    if (o != offs)
+        free(o);
+    return rc;
+}
+
+/* --- stored offsets ------------------------------------------------------ */
+
+static bool wants_offset(const part_t *pt)
+{
+    return pt->need_offset;
+}
+
+/* Reads the stored offsets of the assigned partitions that still need
+ * them. Returns the number read (ids/offs filled), 0 when none waits, -1
+ * when PostgreSQL could not be read (the partitions stay held back). */
+static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max)
+{
+    size_t n = 0;
+    aac_pgsink_result_t res;
+
+    for (int32_t p = 0; p < pl->part_cap && n < max; p++)
+        if (pl->part[p].assigned && pl->part[p].need_offset)
+            ids[n++] = p;
+    if (!n)
+        return 0;
+    if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
+                                 offs, &res) != 0) {
+        if (res.cls == AAC_CLASS_FATAL) {
+            go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
+            return -1;
+        }
+        pl->offset_attempts++;
+        aac_retry_policy_t p = pl->retry;
+        if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
+            p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
+        int delay = aac_retry_delay_ms(&p, pl->offset_attempts, unit_rand(pl));
+        pl->offsets_retry_at = aac_mono_ms() + delay;
+        aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
+        aac_metrics_set_pg_up(pl->metrics, false);
+        aac_metrics_set_paused_outage(pl->metrics, true);
+        aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
+        aac_warn("could not read stored offsets, partitions held back",
+                 "partitions=%zu delay_ms=%d error=\"%s\"", n, delay, res.errstr);
+        return -1;
+    }
+    pl->offset_attempts = 0;
+    pl->offsets_retry_at = 0;
+    aac_metrics_set_pg_up(pl->metrics, true);
+    if (!pl->retry_at)
+        aac_metrics_set_paused_outage(pl->metrics, false);
+    for (size_t i = 0; i < n; i++) {
+        part_t *pt = &pl->part[ids[i]];
+        pt->need_offset = false;
+        pt->stored = offs[i];
+        pt->next = offs[i];
+        pt->check_gap = true;
+        aac_info("partition ready", "partition=%" PRId32 " stored_offset=%" PRId64, ids[i],
+                 offs[i]);
+    }
+    return (int)n;
+}
+
+/* For partitions held back (assigned while PostgreSQL could not be read,
+ * or after a fence): read the stored offsets, seek there and let them run. */
+static void load_offsets(pipeline_t *pl)
+{
+    int32_t ids[1024];
+    int64_t offs[1024];
+    int n = fetch_offsets(pl, ids, offs, 1024);
+    if (n <= 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++) {
+        /* none stored: Kafka's committed offset, else auto.offset.reset,
+         * which is where the assignment already points */
+        if (offs[i] >= 0)
+            seek_to(pl, ids[i], offs[i]);
+        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, ids[i]);
+    }
+    if (!pl->paused)
+        rd_kafka_resume_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    publish_partitions(pl);
+}
+
+/* --- rebalance ----------------------------------------------------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+
+    aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            part_t *pt = part_get(pl, parts->elems[i].partition);
+            if (!pt)
+                continue;
+            *pt = (part_t){.assigned = true,
+                           .need_offset = true,
+                           .next = -1,
+                           .stored = -1,
+                           .batch_first = -1,
+                           .resume_at = -1};
+            /* no stored offset: Kafka's committed one, else auto.offset.reset */
+            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        }
+        /* PostgreSQL's offsets are the truth: start each partition there */
+        int32_t ids[1024];
+        int64_t offs[1024];
+        int n = fetch_offsets(pl, ids, offs, 1024);
+        for (int i = 0; i < n; i++)
+            if (offs[i] >= 0)
+                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i])->offset =
+                    offs[i];
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        /* unknown position (PostgreSQL down): held back until it is known */
+        rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
+        if (held->cnt)
+            rd_kafka_pause_partitions(rk, held);
+        if (pl->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        rd_kafka_topic_partition_list_destroy(held);
+        aac_info("partitions assigned", "count=%d protocol=%s held_back=%d", parts->cnt,
+                 cooperative ? "cooperative" : "eager", n < 0 ? parts->cnt : 0);
+    } else {
+        /* the open batch holds revoked partitions: write it now or drop
+         * it, before they are released */
+        bool touches = !cooperative;
+        for (int i = 0; i < parts->cnt && !touches; i++) {
+            int32_t p = parts->elems[i].partition;
+            touches = p < pl->part_cap && pl->part[p].batch_first >= 0;
+        }
+        if (touches && pl->item_cnt && flush(pl) != 0)
+            batch_drop(pl, "partitions revoked");
+        for (int i = 0; i < parts->cnt; i++) {
+            part_t *pt = part_get(pl, parts->elems[i].partition);
+            if (!pt)
+                continue;
+            aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
+            *pt = (part_t){.next = -1, .stored = -1, .batch_first = -1, .resume_at = -1};
+        }
+        if (cooperative)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        aac_info("partitions revoked", "count=%d reason=%s", parts->cnt,
+                 err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ? "rebalance"
+                                                             : rd_kafka_err2name(err));
+    }
+    if (e) {
+        aac_error("could not apply the assignment", "error=%s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    publish_partitions(pl);
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
+{
+    int64_t lo = -1, hi = -1;
+    pt->check_gap = false;
+    if (pt->next < 0 || rkm->offset == pt->next)
+        return;
+    if (rkm->offset < pt->next) {
+        /* the partition's log starts over below what we stored */
+        aac_error("partition offsets went backwards (topic recreated?), following the broker",
+                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64,
+                  rkm->partition, pt->next, rkm->offset);
+        pt->next = rkm->offset;
+        return;
+    }
+    if (rd_kafka_get_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        lo <= pt->next)
+        rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi,
+                                         2000);
+    int64_t gap = rkm->offset - pt->next;
+    aac_warn("offsets lost to retention before they were consumed",
+             "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
+             " gap=%" PRId64 " low_watermark=%" PRId64,
+             rkm->partition, pt->next, rkm->offset, gap, lo);
+    aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
+    pt->next = rkm->offset;
+}
+
+/* Takes ownership of rkm. */
+static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
+{
+    if (rkm->err) {
+        rd_kafka_resp_err_t err = rkm->err;
+        if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            aac_class_t cls = aac_classify_kafka(err);
+            aac_warn("consumer error", "error=%s detail=\"%s\" class=%s", rd_kafka_err2name(err),
+                     rd_kafka_message_errstr(rkm), aac_class_str(cls));
+            if (cls == AAC_CLASS_FATAL) {
+                char what[512];
+                snprintf(what, sizeof(what), "kafka: %s", rd_kafka_message_errstr(rkm));
+                go_fatal(pl, what,
+                         "check the Kafka credentials and that the consumer may read the topic "
+                         "and use the group");
+            } else {
+                aac_metrics_set_error(pl->metrics, cls, rd_kafka_err2name(err),
+                                      rd_kafka_message_errstr(rkm));
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    part_t *pt = part_get(pl, rkm->partition);
+    if (!pt || !pt->assigned || pt->need_offset) {
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (pl->retry_at) {
+        /* backing off: this message is fetched again after the resume */
+        if (pt->resume_at < 0)
+            pt->resume_at = pt->next >= 0 ? pt->next : rkm->offset;
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (pt->check_gap)
+        check_gap(pl, pt, rkm);
+    if (pt->next >= 0 && rkm->offset < pt->next) {
+        rd_kafka_message_destroy(rkm); /* already processed */
+        return;
+    }
+    batch_add(pl, rkm, pt);
+}
+
+static bool batch_full(const pipeline_t *pl)
+{
+    return pl->item_cnt >= (size_t)pl->cfg->batch.max_events ||
+           pl->batch_bytes >= (size_t)pl->cfg->batch.max_bytes;
+}
+
+/* --- set-up -------------------------------------------------------------- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    (void)rk;
+    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
+    AAC_LOG_AT(lv, "librdkafka", "client=consumer facility=%s detail=%s", fac,
+               aac_log_quote(q, sizeof(q), buf));
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        aac_metrics_set_broker_up(pl->metrics, false);
+    aac_metrics_set_error(pl->metrics, aac_classify_kafka(err), rd_kafka_err2name(err), reason);
+    aac_warn("kafka error", "error=%s detail=\"%s\"", rd_kafka_err2name(err), reason);
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    (void)rk;
+    (void)offsets;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        /* harmless for correctness: PostgreSQL holds the offsets */
+        aac_metrics_add(pl->metrics, AAC_M_KAFKA_COMMIT_ERRORS, 1);
+        aac_debug("kafka offset commit failed", "error=%s", rd_kafka_err2name(err));
+    }
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, size, "kafka consumer property %s: %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
+{
+    const aac_config_t *cfg = pl->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    /* our defaults first, so that the configuration's properties win */
+    static const char *const defaults[][2] = {
+        {"auto.offset.reset", "earliest"},
+        {"queued.max.messages.kbytes", "16384"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"client.id", "agent-actions-consumer"},
+        {"statistics.interval.ms", "0"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (conf_set(conf, defaults[i][0], defaults[i][1], errstr, size))
+            goto fail;
+    if (conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, size) ||
+        conf_set(conf, "group.id", cfg->kafka.group_id, errstr, size))
+        goto fail;
+    for (size_t i = 0; i < cfg->kafka.properties.cnt; i++)
+        if (conf_set(conf, cfg->kafka.properties.kv[i].key, cfg->kafka.properties.kv[i].value,
+                     errstr, size))
+            goto fail;
+    for (size_t i = 0; i < cfg->kafka.consumer_properties.cnt; i++)
+        if (conf_set(conf, cfg->kafka.consumer_properties.kv[i].key,
+                     cfg->kafka.consumer_properties.kv[i].value, errstr, size))
+            goto fail;
+    if (conf_set(conf, "enable.auto.commit", "false", errstr, size) ||
+        conf_set(conf, "enable.auto.offset.store", "false", errstr, size))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_opaque(conf, pl);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, size, "could not create the Kafka consumer: %.400s", err);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* On shutdown: write the open batch if it can be done in time. */
+static void drain(pipeline_t *pl, int64_t deadline)
+{
+    set_paused(pl, true);
+    while (pl->item_cnt && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
+        if (!pl->retry_at || aac_mono_ms() >= pl->retry_at) {
+            if (flush(pl) == 0)
+                break;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 50);
+        if (rkm)
+            rd_kafka_message_destroy(rkm);
+        aac_dlq_poll(pl->dlq, 0);
+    }
+    if (pl->item_cnt) {
+        aac_warn("shutdown: batch not written in time, left uncommitted", "events=%zu",
+                 pl->item_cnt);
+        batch_clear(pl);
+    }
+}
+
+int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
+{
+    pipeline_t pl_, *pl = &pl_;
+    char errstr[512];
+    int status = AAC_EXIT_FAILURE;
+    aac_pgsink_result_t res;
+    aac_event_limits_t lim = {(size_t)cfg->event.max_message_bytes, cfg->event.max_depth};
+
+    memset(pl, 0, sizeof(*pl));
+    pl->cfg = cfg;
+    pl->metrics = metrics;
+    pl->retry = aac_retry_policy_from_config(cfg);
+    pl->rnd = (unsigned)getpid() ^ (unsigned)aac_mono_ms();
+    install_signals();
+
+    pl->parser = aac_event_parser_new(&lim);
+    pl->rows = aac_rows_new();
+    pl->sink = aac_pgsink_new(cfg);
+    if (!pl->parser || !pl->rows || !pl->sink) {
+        aac_error("out of memory", NULL);
+        goto out;
+    }
+
+    /* a wrong password or a missing schema is found before joining */
+    while (aac_pgsink_check_schema(pl->sink, &res) != 0) {
+        if (res.cls == AAC_CLASS_FATAL) {
+            go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
+            status = AAC_EXIT_FATAL;
+            goto out;
+        }
+        pl->outage_attempts++;
+        aac_metrics_set_error(metrics, res.cls, "postgres_unavailable", res.errstr);
+        int delay = aac_retry_delay_ms(&pl->retry, pl->outage_attempts, unit_rand(pl));
+        if (delay > OUTAGE_MAX_DELAY_MS)
+            delay = OUTAGE_MAX_DELAY_MS;
+        aac_warn("PostgreSQL not available at start, waiting", "delay_ms=%d error=\"%s\"", delay,
+                 res.errstr);
+        for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;)
+            usleep(20000);
+        if (signals_seen) {
+            status = AAC_EXIT_OK;
+            goto out;
+        }
+    }
+    pl->outage_attempts = 0;
+    aac_metrics_set_pg_up(metrics, true);
+
+    pl->dlq = aac_dlq_new(cfg, errstr, sizeof(errstr));
+    if (!pl->dlq) {
+        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        status = AAC_EXIT_FATAL;
+        goto out;
+    }
+    pl->rk = consumer_new(pl, errstr, sizeof(errstr));
+    if (!pl->rk) {
+        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        status = AAC_EXIT_FATAL;
+        goto out;
+    }
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(pl->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        fprintf(stderr, "agent-actions-consumer: could not subscribe to %s: %s\n", cfg->kafka.topic,
+                rd_kafka_err2str(err));
+        status = AAC_EXIT_FATAL;
+        goto out;
+    }
+    aac_info("consumer started", "topic=%s group=%s dlq_topic=%s batch_max_events=%d linger_ms=%d",
+             cfg->kafka.topic, cfg->kafka.group_id, cfg->kafka.dlq_topic, cfg->batch.max_events,
+             cfg->batch.linger_ms);
+
+    while (!signals_seen && !pl->fatal) {
+        int64_t now = aac_mono_ms();
+        int timeout = POLL_MAX_MS;
+        if (pl->item_cnt && !pl->retry_at)
+            timeout = pl->batch_deadline > now ? (int)(pl->batch_deadline - now) : 0;
+        if (timeout > POLL_MAX_MS)
+            timeout = POLL_MAX_MS;
+
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
+        aac_metrics_polled(metrics, aac_now());
+        if (rkm) {
+            aac_metrics_set_broker_up(metrics, true);
+            handle_message(pl, rkm);
+        }
+        aac_dlq_poll(pl->dlq, 0);
+        if (pl->fatal)
+            break;
+
+        now = aac_mono_ms();
+        if (pl->offsets_retry_at <= now)
+            load_offsets(pl);
+        if (pl->fatal)
+            break;
+        if (pl->retry_at) {
+            if (now >= pl->retry_at)
+                flush(pl);
+            continue;
+        }
+        if (pl->item_cnt && (batch_full(pl) || now >= pl->batch_deadline))
+            flush(pl);
+    }
+
+    if (pl->fatal) {
+        status = AAC_EXIT_FATAL;
+        batch_clear(pl);
+    } else {
+        aac_info("shutting down", "events_in_batch=%zu", pl->item_cnt);
+        drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
+        status = AAC_EXIT_OK;
+    }
+    /* leaves the group: the revocation finds no open batch */
+    rd_kafka_consumer_close(pl->rk);
+
+out:
+    if (pl->rk) {
+        batch_clear(pl);
+        rd_kafka_destroy(pl->rk);
+    }
+    aac_dlq_destroy(pl->dlq);
+    aac_pgsink_destroy(pl->sink);
+    aac_rows_destroy(pl->rows);
+    aac_event_parser_destroy(pl->parser);
+    free(pl->items);
+    free(pl->errs);
+    free(pl->part);
+    if (pl->fatal)
+        status = AAC_EXIT_FATAL;
+    aac_info("stopped", "status=%d", status);
+    return status;
+}

@@ -1,0 +1,105 @@
+/*
+ * metrics: what the consume thread reports and the HTTP thread serves.
+ *
+ * Counters and histograms are atomics, updated without a lock on the hot
+ * path. The health state (assignment, pauses, last error, readiness
+ * reasons) is behind one mutex; readers copy it under the lock with
+ * aac_metrics_snapshot() and render outside it. No I/O, logging or
+ * allocation happens while the lock is held.
+ */
+#ifndef AAC_METRICS_H
+#define AAC_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aac/classify.h"
+
+typedef enum {
+    AAC_M_EVENTS_CONSUMED = 0, /* messages taken from Kafka into a batch */
+    AAC_M_EVENTS_WRITTEN,      /* rows inserted */
+    AAC_M_EVENTS_DUPLICATE,    /* rows skipped by ON CONFLICT DO NOTHING */
+    AAC_M_EVENTS_INVALID,      /* messages that failed validation */
+    AAC_M_UNKNOWN_FIELDS,      /* unknown top-level fields kept in `extra` */
+    AAC_M_BATCHES,             /* batches committed */
+    AAC_M_RETENTION_GAP,       /* offsets lost to retention before consumption */
+    AAC_M_FENCED,              /* batches dropped because another instance took over */
+    AAC_M_REBALANCES,
+    AAC_M_KAFKA_COMMIT_ERRORS, /* failed asynchronous offset commits to Kafka */
+    AAC_M__CNT
+} aac_counter_t;
+
+#define AAC_METRICS_MAX_PARTITIONS 256 /* per-partition series beyond are not kept */
+#define AAC_METRICS_BUCKETS        16
+
+typedef struct aac_hist_snapshot_s {
+    uint64_t bucket[AAC_METRICS_BUCKETS]; /* cumulative counts, le bounds below */
+    uint64_t count;
+    double sum;
+} aac_hist_snapshot_t;
+
+typedef struct aac_partition_state_s {
+    int32_t partition;
+    bool assigned;
+    bool paused;
+    int64_t lag;              /* -1 unknown */
+    int64_t committed_offset; /* next offset stored in PostgreSQL, -1 unknown */
+} aac_partition_state_t;
+
+typedef struct aac_metrics_snapshot_s {
+    uint64_t counter[AAC_M__CNT];
+    uint64_t dead_letters[AAC_REASON__CNT];
+    uint64_t retries[AAC_CLASS__CNT];
+    aac_hist_snapshot_t batch_size, batch_seconds, delay_seconds;
+    /* health */
+    double started_at, last_poll_at, last_batch_at, last_commit_at; /* unix seconds, 0 never */
+    bool joined;        /* the consumer holds an assignment or joined its group */
+    bool broker_up;     /* not all brokers down */
+    bool pg_up;         /* the last PostgreSQL contact succeeded */
+    bool paused_outage; /* consumption paused by an outage */
+    char last_error_class[16];
+    char last_error_reason[64];
+    char last_error_message[256];
+    size_t partition_cnt;
+    aac_partition_state_t partitions[AAC_METRICS_MAX_PARTITIONS];
+} aac_metrics_snapshot_t;
+
+typedef struct aac_metrics_s aac_metrics_t;
+
+aac_metrics_t *aac_metrics_new(void);
+void aac_metrics_destroy(aac_metrics_t *m); /* NULL-safe */
+
+/* Upper bounds of the histograms' buckets (the last is +Inf). */
+extern const double aac_metrics_batch_size_bounds[AAC_METRICS_BUCKETS];
+extern const double aac_metrics_seconds_bounds[AAC_METRICS_BUCKETS];
+
+/* Lock-free updates, any thread. */
+void aac_metrics_add(aac_metrics_t *m, aac_counter_t c, uint64_t n);
+void aac_metrics_dead_letter(aac_metrics_t *m, aac_reason_t reason);
+void aac_metrics_retry(aac_metrics_t *m, aac_class_t cls);
+void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_seconds);
+void aac_metrics_observe_delay(aac_metrics_t *m, double seconds);
+void aac_metrics_polled(aac_metrics_t *m, double now);
+
+/* Health state, under the mutex. */
+void aac_metrics_set_joined(aac_metrics_t *m, bool joined);
+void aac_metrics_set_broker_up(aac_metrics_t *m, bool up);
+void aac_metrics_set_pg_up(aac_metrics_t *m, bool up);
+void aac_metrics_set_paused_outage(aac_metrics_t *m, bool paused);
+void aac_metrics_committed(aac_metrics_t *m, double now);
+void aac_metrics_set_error(aac_metrics_t *m, aac_class_t cls, const char *reason,
+                           const char *message);
+/* Replaces the partition table (assignment, pauses, offsets). */
+void aac_metrics_set_partitions(aac_metrics_t *m, const aac_partition_state_t *p, size_t cnt);
+/* Sets the lag of one partition (from librdkafka's statistics). */
+void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag);
+
+/* A consistent copy of everything. */
+void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out);
+
+/* Current time as unix seconds (wall clock) and a monotonic clock in ms. */
+double aac_now(void);
+int64_t aac_mono_ms(void);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * pgsink: writes batches of validated events to PostgreSQL, each batch in
+ * one transaction together with the next offset of every partition in it.
+ *
+ * The fast path COPYs straight into agent_actions. A batch that meets a
+ * duplicate (event_id, event_time) falls back to COPY into a temporary
+ * table and INSERT ... ON CONFLICT DO NOTHING, and the sink stays on that
+ * path while duplicates keep coming. A row the database rejects (a data or
+ * integrity error, SQLSTATE class 22 or 23) is isolated, using the line
+ * number PostgreSQL reports for COPY errors (halving the batch when it
+ * reports none), and the rest of the batch is written.
+ *
+ * The offsets are stored with a fence: a partition's stored offset must
+ * still be the one this instance read or wrote last, or the transaction is
+ * rolled back and the batch reported as fenced (another instance took the
+ * partition over), so two instances can never both write a batch.
+ *
+ * One sink per consume thread; it owns its PGconn.
+ */
+#ifndef AAC_PGSINK_H
+#define AAC_PGSINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aac/classify.h"
+#include "aac/config.h"
+#include "aac/event.h"
+
+typedef struct aac_pgsink_s aac_pgsink_t;
+
+/* The rows of one batch, in COPY text format, with an index by row. */
+typedef struct aac_rows_s aac_rows_t;
+
+typedef struct aac_pgsink_offset_s {
+    int32_t partition;
+    int64_t next_offset;  /* to store */
+    int64_t expected_old; /* the stored value this instance believes in, -1: none */
+} aac_pgsink_offset_t;
+
+typedef struct aac_pgsink_result_s {
+    aac_class_t cls; /* AAC_CLASS_OK, TRANSIENT or FATAL */
+    bool outage;     /* TRANSIENT because PostgreSQL is unreachable */
+    bool fenced;     /* offsets moved under us: drop the batch, re-read */
+    char sqlstate[6];
+    char errstr[512];
+    size_t inserted;   /* rows written */
+    size_t duplicates; /* rows skipped by ON CONFLICT DO NOTHING */
+    size_t rejected;   /* rows newly isolated as rejected by this call */
+    int round_trips;   /* statements sent, for the bisection's cost */
+} aac_pgsink_result_t;
+
+/* Called after the rows are inserted and before the offsets are stored and
+ * the transaction committed: the caller makes sure every dead letter of the
+ * batch (including the rows just rejected) is delivered. Return 0 to
+ * commit, -1 to roll back (the batch is then retried later). */
+typedef int(aac_pgsink_before_commit_cb)(void *opaque, const aac_rows_t *rows);
+
+aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg);
+void aac_pgsink_destroy(aac_pgsink_t *s); /* NULL-safe; closes the connection */
+
+/* Connects when not connected. Returns 0, or -1 with *res describing the
+ * failure (outage, or FATAL for authentication and the like). */
+int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res);
+bool aac_pgsink_connected(const aac_pgsink_t *s);
+
+/* Checks that the schema this service writes exists (FATAL when not:
+ * migrations were not applied) and that the sink can write to it. */
+int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res);
+
+/* Reads the stored next offsets of `partitions` for the group and topic:
+ * offsets[i] = stored value or -1 when none. Returns 0 or -1 (*res). */
+int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const char *topic,
+                             const int32_t *partitions, size_t cnt, int64_t *offsets,
+                             aac_pgsink_result_t *res);
+
+/* Writes the rows not yet rejected and stores the offsets, in one
+ * transaction. Returns 0 on commit; -1 otherwise with *res saying why
+ * (TRANSIENT: retry later; FATAL: stop; fenced). Rows rejected by the
+ * database are marked in `rows` (aac_rows_rejected()) and stay rejected
+ * across retries. */
+int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const char *topic,
+                     const aac_pgsink_offset_t *offsets, size_t offset_cnt,
+                     aac_pgsink_before_commit_cb *before_commit, void *opaque,
+                     aac_pgsink_result_t *res);
+
+/* Rows ------------------------------------------------------------------ */
+
+aac_rows_t *aac_rows_new(void);
+void aac_rows_destroy(aac_rows_t *rows); /* NULL-safe */
+void aac_rows_reset(aac_rows_t *rows);   /* keeps the buffers */
+
+/* Appends one event as a row; `tag` is the caller's (its batch index).
+ * Returns 0, or -1 when out of memory. */
+int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int32_t partition,
+                 int64_t offset, size_t tag);
+
+size_t aac_rows_count(const aac_rows_t *rows);
+size_t aac_rows_bytes(const aac_rows_t *rows);
+size_t aac_rows_tag(const aac_rows_t *rows, size_t i);
+
+/* Row i's database rejection, or NULL when it was not rejected. */
+typedef struct aac_row_reject_s {
+    char sqlstate[6];
+    char message[256];
+} aac_row_reject_t;
+const aac_row_reject_t *aac_rows_rejected(const aac_rows_t *rows, size_t i);
+
+#endif
