@@ -180,7 +180,7 @@ int aac_uuid_parse(const char *s, size_t len, uint8_t out[16])
             continue;
         }
         unsigned char a = (unsigned char)s[i], b = (unsigned char)s[i + 1];
-        bad |= !hex_ok(a) | !hex_ok(b);
+        bad |= !hex_ok(a) || !hex_ok(b);
         out[j++] = (uint8_t)(hexval[a] << 4 | hexval[b]);
         i += 2;
     }
