@@ -676,8 +676,9 @@ static void ctl_client_reply(struct ctl_client *c, const char *reply)
 }
 
 /* Runs the complete lines in c->in while there is room for their replies;
- * the rest waits for the client to read. At EOF a last line without a
- * newline still counts, so `printf ping | ...` works. */
+ * the rest waits for the client to read. A last line without a newline at
+ * EOF is refused, not run: it may be a command cut short by a dying client
+ * ("rtt 1 10" of "rtt 1 1000"). */
 static void ctl_client_lines(struct devbroker *db, struct ctl_client *c, int eof)
 {
     char reply[AAC_DEVBROKER_REPLY_MAX];
@@ -694,11 +695,16 @@ static void ctl_client_lines(struct devbroker *db, struct ctl_client *c, int eof
             /* no newline within the limit: the rest of the stream can't be
              * framed reliably, so answer once and hang up */
             ctl_client_reply(c, "error: line too long (limit 1023 bytes)");
+            aac_warn("control line refused", "reason=\"too long\" limit=%d",
+                     AAC_DEVBROKER_LINE_MAX - 1);
             c->inlen = 0;
             c->closing = 1;
             return;
         } else if (eof && c->inlen > 0) {
-            len = used = c->inlen;
+            ctl_client_reply(c, "error: command not terminated by a newline, not run");
+            aac_warn("control line refused", "reason=\"no newline before end of input\"");
+            c->inlen = 0;
+            return;
         } else {
             return;
         }
