@@ -495,7 +495,7 @@ static send_t copy_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
                         size_t *bad_line, char sqlstate[6], char *msg, size_t msg_size,
                         aac_pgsink_result_t *res)
 {
-    char sql[256];
+    char sql[sizeof(COLUMNS) + 64];
     PGresult *pr;
     snprintf(sql, sizeof(sql), "COPY %s (" COLUMNS ") FROM STDIN", table);
     pr = PQexec(s->conn, sql);

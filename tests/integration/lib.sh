@@ -52,3 +52,71 @@ wait_for() {
   done
   fail "waited ${timeout}s for '$*' to print '$want'; last: '$got'"
 }
+
+# --- the service -----------------------------------------------------------
+
+# Topic and group named after the test, so tests never share state.
+TOPIC=${TEST_NAME//_/-}
+GROUP=$TOPIC-group
+
+# Creates $TOPIC with N partitions and its dead-letter topic.
+make_topics() {
+  broker_ctl topic-create "$TOPIC" "${1:-4}" >/dev/null
+  broker_ctl topic-create "$TOPIC.dlq" 1 >/dev/null
+}
+
+# Applies the migrations to $PGDATABASE.
+migrate_up() { "$AAC_BIN" migrate up >"$TEST_DIR/migrate.log" 2>&1 || { cat "$TEST_DIR/migrate.log"; fail "migrate up"; }; }
+
+# Starts a consumer in the background: start_consumer NAME [VAR=value...].
+# Its pid goes to $TEST_DIR/NAME.pid and its log to $TEST_DIR/NAME.log.
+start_consumer() {
+  local name=$1; shift
+  env AAC_KAFKA_BOOTSTRAP_SERVERS="$AAC_TEST_BOOTSTRAP" AAC_KAFKA_TOPIC="$TOPIC" \
+    AAC_KAFKA_GROUP_ID="$GROUP" AAC_HTTP_ENABLED=false AAC_LOG_LEVEL=info \
+    AAC_BATCH_LINGER_MS=50 "$@" "$AAC_BIN" run >>"$TEST_DIR/$name.log" 2>&1 &
+  echo $! >"$TEST_DIR/$name.pid"
+  TEST_PIDS+=($!)
+}
+
+consumer_pid() { cat "$TEST_DIR/$1.pid"; }
+
+# Sends SIGTERM and waits for a clean exit; fails on any other status.
+stop_consumer() {
+  local name=$1 pid rc=0
+  pid=$(consumer_pid "$name")
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || { tail -n 20 "$TEST_DIR/$name.log" >&2; fail "$name exited with status $rc"; }
+}
+
+# produce FILE: "key<TAB>value" lines to $TOPIC.
+produce() {
+  kcat -b "$AAC_TEST_BOOTSTRAP" -P -t "${2:-$TOPIC}" -K $'\t' -z none -X linger.ms=5 -l "$1" ||
+    fail "kcat could not produce $1"
+}
+
+# Number of messages on a topic (reads it whole).
+topic_count() {
+  kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$1" -e -q -f '%o\n' 2>/dev/null | wc -l
+}
+
+rows() { sql "SELECT count(*) FROM agent_actions"; }
+
+# Waits until agent_actions holds `want` rows.
+wait_rows() { wait_for "$1" "${2:-120}" rows; }
+
+# Checks that every id in FILE is stored exactly once and nothing else is.
+check_exactly_once() {
+  local ids=$1 want
+  want=$(wc -l <"$ids")
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "could not load $ids"
+DROP TABLE IF EXISTS expected_ids;
+CREATE TABLE expected_ids (event_id uuid PRIMARY KEY);
+\copy expected_ids FROM '$ids'
+SQL
+  assert_eq "$(sql "SELECT count(*) FROM agent_actions")" "$want" "rows stored"
+  assert_eq "$(sql "SELECT count(DISTINCT event_id) FROM agent_actions")" "$want" "distinct event_ids"
+  assert_eq "$(sql "SELECT count(*) FROM expected_ids e WHERE NOT EXISTS (SELECT 1 FROM agent_actions a WHERE a.event_id = e.event_id)")" 0 "events missing"
+  assert_eq "$(sql "SELECT count(*) FROM agent_actions a WHERE NOT EXISTS (SELECT 1 FROM expected_ids e WHERE a.event_id = e.event_id)")" 0 "unexpected events"
+}
