@@ -353,24 +353,24 @@ static int cmd_rtt(struct devbroker *db, int argc, char **argv, char *reply, siz
     return 0;
 }
 
-/* Parses APIKEY ERRCODE [COUNT] starting at argv[i]; shared by the two
+/* Parses APIKEY ERRCODE [COUNT] (count_s NULL: 1), shared by the two
  * request-error commands. */
-static int parse_injection(char **argv, int argc, int i, int16_t *key, rd_kafka_resp_err_t *err,
-                           int *count, char *reply, size_t size)
+static int parse_injection(const char *api_s, const char *err_s, const char *count_s, int16_t *key,
+                           rd_kafka_resp_err_t *err, int *count, char *reply, size_t size)
 {
-    if (parse_api_key(argv[i], key) < 0) {
-        snprintf(reply, size, "unknown API key '%s' (a name such as Produce or a number)", argv[i]);
+    if (parse_api_key(api_s, key) < 0) {
+        snprintf(reply, size, "unknown API key '%s' (a name such as Produce or a number)", api_s);
         return -1;
     }
-    if (parse_err(argv[i + 1], err) < 0) {
+    if (parse_err(err_s, err) < 0) {
         snprintf(reply, size,
                  "unknown error code '%s' (a librdkafka name such as NOT_COORDINATOR, or a "
                  "number)",
-                 argv[i + 1]);
+                 err_s);
         return -1;
     }
     *count = 1;
-    if (argc > i + 2 && parse_int(argv[i + 2], 1, AAC_DEVBROKER_MAX_ERROR_COUNT, count) < 0) {
+    if (count_s && parse_int(count_s, 1, AAC_DEVBROKER_MAX_ERROR_COUNT, count) < 0) {
         snprintf(reply, size, "COUNT must be an integer from 1 to %d",
                  AAC_DEVBROKER_MAX_ERROR_COUNT);
         return -1;
@@ -384,7 +384,8 @@ static int cmd_request_error(struct devbroker *db, int argc, char **argv, char *
     int16_t key;
     int count;
 
-    if (parse_injection(argv, argc, 1, &key, &err, &count, reply, size) < 0)
+    if (parse_injection(argv[1], argv[2], argc > 3 ? argv[3] : NULL, &key, &err, &count, reply,
+                        size) < 0)
         return -1;
     errs = malloc(sizeof(*errs) * (size_t)count);
     if (!errs) {
@@ -412,16 +413,12 @@ static int cmd_broker_request_error(struct devbroker *db, int argc, char **argv,
         snprintf(reply, size, "BROKER must be a broker id from 1 to %d", db->brokers);
         return -1;
     }
-    /* argv: BROKER APIKEY ERRCODE RTT_MS [COUNT]; RTT sits between the
-     * error and the count, so move COUNT next to ERRCODE for the parser. */
+    if (parse_injection(argv[2], argv[3], argc > 5 ? argv[5] : NULL, &key, &err, &count, reply,
+                        size) < 0)
+        return -1;
     if (parse_int(argv[4], 0, AAC_DEVBROKER_MAX_RTT_MS, &rtt) < 0) {
         snprintf(reply, size, "RTT_MS must be an integer from 0 to %d", AAC_DEVBROKER_MAX_RTT_MS);
         return -1;
-    }
-    {
-        char *sub[3] = {argv[2], argv[3], argc > 5 ? argv[5] : NULL};
-        if (parse_injection(sub, argc > 5 ? 3 : 2, 0, &key, &err, &count, reply, size) < 0)
-            return -1;
     }
     /* The variadic API takes (err, rtt) pairs; pushing them one at a time
      * appends in order, which is the same stack. */
