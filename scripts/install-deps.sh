@@ -27,5 +27,5 @@ fi
 echo "install-deps.sh: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
 # the postgresql package would start a system cluster we do not use
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+$SUDO env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null
