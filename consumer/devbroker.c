@@ -1354,6 +1354,8 @@ out:
         rd_kafka_mock_cluster_destroy(db.mc);
     if (db.rk)
         rd_kafka_destroy(db.rk);
+    if (rc == 0)
+        aac_info("dev broker stopped", NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
