@@ -97,6 +97,8 @@ static const param_t params[] = {
     {"log", "level", P_LOGLEVEL, OFF(log.level), "info", 0, 0, 0},
     {"service", "shutdown_timeout_ms", P_INT, OFF(service.shutdown_timeout_ms), "10000", 100,
      600000, 0},
+    {"partitions", "months_ahead", P_INT, OFF(partitions.months_ahead), "3", 0, 120, 0},
+    {"partitions", "retention_months", P_INT, OFF(partitions.retention_months), "0", 0, 1200, 0},
 };
 #define PARAM_CNT (sizeof(params) / sizeof(params[0]))
 

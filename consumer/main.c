@@ -15,6 +15,7 @@
 #include "aac/log.h"
 #include "aac/metrics.h"
 #include "aac/migrate.h"
+#include "aac/partitions.h"
 #include "aac/pipeline.h"
 #include "aac/validate.h"
 
@@ -29,7 +30,8 @@ static const char usage_text[] =
     "  run                                   consume events into PostgreSQL until "
     "SIGTERM\n"
     "  migrate up [N] | down [N] | status   apply, revert or list schema migrations\n"
-    "  check-config                          print the effective configuration, secrets "
+    "  partitions ensure | drop | list       manage the monthly partitions of agent_actions\n"
+    "  check-config [--list-env]             print the effective configuration, secrets "
     "redacted\n"
     "  validate [--json] [FILE...]           check JSON-lines events against the contract\n"
     "  dev-broker [OPTIONS]                  run the development Kafka broker\n"
@@ -133,10 +135,17 @@ int main(int argc, char **argv)
 
     if (!strcmp(cmd, "check-config")) {
         if (wants_help(argc, argv)) {
-            puts("usage: agent-actions-consumer [--config FILE] check-config\n\n"
+            puts("usage: agent-actions-consumer [--config FILE] check-config [--list-env]\n\n"
                  "Loads the configuration (file, then AAC_* environment variables), prints\n"
                  "the effective values with every secret redacted, and exits 0; on a bad\n"
-                 "configuration prints one line saying what is wrong and exits 2.");
+                 "configuration prints one line saying what is wrong and exits 2.\n\n"
+                 "--list-env prints the name of every environment variable the service\n"
+                 "reads (a trailing _<NAME> stands for any librdkafka property) and loads\n"
+                 "nothing.");
+            return 0;
+        }
+        if (argc == 2 && !strcmp(argv[1], "--list-env")) {
+            aac_config_list_env(stdout);
             return 0;
         }
         if (argc > 1) {
@@ -176,11 +185,15 @@ int main(int argc, char **argv)
         aac_config_destroy(cfg);
         return rc;
     }
-    if (!strcmp(cmd, "migrate") || !strcmp(cmd, "validate")) {
+    if (!strcmp(cmd, "migrate") || !strcmp(cmd, "validate") || !strcmp(cmd, "partitions")) {
         if (!(cfg = load_config(config_path)))
             return EXIT_USAGE;
-        rc = !strcmp(cmd, "migrate") ? aac_migrate_main(cfg, argc, argv)
-                                     : aac_validate_main(cfg, argc, argv);
+        if (!strcmp(cmd, "migrate"))
+            rc = aac_migrate_main(cfg, argc, argv);
+        else if (!strcmp(cmd, "partitions"))
+            rc = aac_partitions_main(cfg, argc, argv);
+        else
+            rc = aac_validate_main(cfg, argc, argv);
         aac_config_destroy(cfg);
         return rc;
     }

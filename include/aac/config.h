@@ -87,6 +87,10 @@ typedef struct aac_config_s {
     struct {
         int shutdown_timeout_ms;
     } service;
+    struct {
+        int months_ahead;     /* monthly partitions kept ready after the current one */
+        int retention_months; /* `partitions drop` keeps this many past months; 0: keep all */
+    } partitions;
 } aac_config_t;
 
 /* Loads the configuration: defaults, then `path` (NULL: no file, defaults

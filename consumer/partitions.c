@@ -1,0 +1,402 @@
+/*
+ * partitions: creates the coming monthly partitions of agent_actions,
+ * drops the ones past retention, and lists them; the `partitions`
+ * subcommand and aac_partitions_ensure() for the service.
+ *
+ * The SQL functions of migration 0001 do the work; this module decides the
+ * months and the transactions. Each month is ensured in its own short
+ * transaction: aac_ensure_partitions() locks agent_actions against writers
+ * until commit, so one transaction per month keeps that window to one
+ * month's work. A transaction-level advisory lock ("aac_part") comes first,
+ * because aac_ensure_partitions() checks whether a partition exists before
+ * it locks the table: two instances ensuring the same month at once would
+ * otherwise both try to create it, and the second would fail with
+ * duplicate_table. Behind the advisory lock the second sees the committed
+ * partition and skips it.
+ *
+ * Month arithmetic is done by the server, in UTC (the partition bounds are
+ * UTC midnights), so the client's clock and time zone never matter.
+ */
+#include "aac/partitions.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aac/log.h"
+#include "aac/pgconn.h"
+
+/* pg_advisory_xact_lock() key of ensure and drop: "aac_part" in ASCII. */
+#define PARTITIONS_LOCK_KEY "7016998955978420852"
+
+/* Where the "moved N rows" notices of aac_ensure_partitions() go. */
+typedef struct notice_ctx_s {
+    FILE *out; /* NULL: the log */
+} notice_ctx_t;
+
+static void notice_cb(void *arg, const PGresult *res)
+{
+    notice_ctx_t *nc = arg;
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    char q[512];
+
+    if (!msg)
+        return;
+    if (nc->out)
+        fprintf(nc->out, "%s\n", msg);
+    else
+        aac_info("partition maintenance", "detail=%s", aac_log_quote(q, sizeof(q), msg));
+}
+
+/* Runs a statement that returns no rows we need; -1 with errstr on error. */
+static int exec_cmd(PGconn *conn, const char *sql, char *errstr, size_t errstr_size)
+{
+    PGresult *res = PQexec(conn, sql);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char sqlstate[6], msg[512];
+
+        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        snprintf(errstr, errstr_size, "%s%s%s%s", msg, sqlstate[0] ? " (SQLSTATE " : "", sqlstate,
+                 sqlstate[0] ? ")" : "");
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Opens the maintenance session: UTC, no statement timeout, the configured
+ * lock timeout (set by aac_pgconn_open) kept. */
+static PGconn *open_conn(const aac_config_t *cfg, notice_ctx_t *nc, char *errstr,
+                         size_t errstr_size)
+{
+    char sqlstate[6], msg[512];
+    PGconn *conn = aac_pgconn_open(cfg, "partitions", sqlstate, errstr, errstr_size);
+
+    if (!conn)
+        return NULL;
+    PQsetNoticeReceiver(conn, notice_cb, nc);
+    if (exec_cmd(conn, "SET statement_timeout = 0; SET TimeZone = 'UTC'", msg, sizeof(msg)) != 0) {
+        snprintf(errstr, errstr_size, "could not set up the session: %s", msg);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+/* Ensures the month `first` ("YYYY-MM-01", NULL: the current UTC month) and
+ * the `ahead` months after it, one transaction each. Names of the created
+ * partitions go to `out` ("created NAME"), or to the log when out is NULL.
+ * Returns the number created or -1. */
+static int ensure_months(PGconn *conn, const char *first, int ahead, FILE *out, char *errstr,
+                         size_t errstr_size)
+{
+    static const char sql[] =
+        "SELECT name FROM aac_ensure_partitions((date_trunc('month', coalesce($1::date,"
+        " (now() AT TIME ZONE 'UTC')::date)) + make_interval(months => $2::int))::date, 1) name";
+    char step[16], msg[512];
+    int created = 0;
+
+    for (int i = 0; i <= ahead; i++) {
+        const char *params[2] = {first, step};
+        PGresult *res;
+
+        snprintf(step, sizeof(step), "%d", i);
+        if (exec_cmd(conn, "BEGIN; SELECT pg_advisory_xact_lock(" PARTITIONS_LOCK_KEY ")", msg,
+                     sizeof(msg)) != 0)
+            goto fail;
+        res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            char sqlstate[6];
+
+            aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+            PQclear(res);
+            snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (SQLSTATE %s)", sqlstate);
+            goto fail;
+        }
+        for (int r = 0; r < PQntuples(res); r++) {
+            if (out)
+                fprintf(out, "created %s\n", PQgetvalue(res, r, 0));
+            else
+                aac_info("partition created", "partition=%s", PQgetvalue(res, r, 0));
+            created++;
+        }
+        PQclear(res);
+        if (exec_cmd(conn, "COMMIT", msg, sizeof(msg)) != 0)
+            goto fail;
+    }
+    return created;
+
+fail:
+    snprintf(errstr, errstr_size, "could not create the partitions of agent_actions: %s", msg);
+    /* a failed transaction is still open; the caller closes the connection */
+    return -1;
+}
+
+int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errstr,
+                          size_t errstr_size)
+{
+    notice_ctx_t nc = {.out = NULL};
+    PGconn *conn;
+    int rc;
+
+    if (months_ahead < 0) {
+        snprintf(errstr, errstr_size, "cannot ensure partitions: months_ahead %d is negative",
+                 months_ahead);
+        return -1;
+    }
+    conn = open_conn(cfg, &nc, errstr, errstr_size);
+    if (!conn)
+        return -1;
+    rc = ensure_months(conn, NULL, months_ahead, NULL, errstr, errstr_size);
+    PQfinish(conn);
+    return rc;
+}
+
+/* Drops the monthly partitions whose whole month lies before the current
+ * UTC month minus `months`; with dry_run, reports them and rolls back.
+ * Prints "dropped NAME" (or "would drop NAME") per partition. Returns the
+ * number or -1. */
+static int drop_older(PGconn *conn, int months, bool dry_run, FILE *out, char *errstr,
+                      size_t errstr_size)
+{
+    static const char sql[] =
+        "SELECT c.cutoff, d.name FROM (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC')"
+        " - make_interval(months => $1::int))::date AS cutoff) c"
+        " LEFT JOIN LATERAL aac_drop_partitions_older_than(c.cutoff) d(name) ON true";
+    char arg[16], msg[512];
+    const char *params[1] = {arg};
+    PGresult *res = NULL;
+    int n = 0;
+
+    snprintf(arg, sizeof(arg), "%d", months);
+    if (exec_cmd(conn, "BEGIN; SELECT pg_advisory_xact_lock(" PARTITIONS_LOCK_KEY ")", msg,
+                 sizeof(msg)) != 0)
+        goto fail;
+    res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char sqlstate[6];
+
+        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (SQLSTATE %s)", sqlstate);
+        goto fail;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (PQgetisnull(res, r, 1))
+            continue;
+        fprintf(out, "%s %s\n", dry_run ? "would drop" : "dropped", PQgetvalue(res, r, 1));
+        n++;
+    }
+    if (n == 0 && PQntuples(res) > 0)
+        fprintf(out, "no partition ends before %s\n", PQgetvalue(res, 0, 0));
+    if (exec_cmd(conn, dry_run ? "ROLLBACK" : "COMMIT", msg, sizeof(msg)) != 0)
+        goto fail;
+    PQclear(res);
+    return n;
+
+fail:
+    PQclear(res);
+    snprintf(errstr, errstr_size, "could not drop old partitions of agent_actions: %s", msg);
+    return -1;
+}
+
+/* One line per partition: name, bounds (UTC), estimated rows, total size
+ * with indexes. Row counts are the planner's estimates: counting a
+ * billion-row month exactly would read it all. */
+static int list_partitions(PGconn *conn, FILE *out, char *errstr, size_t errstr_size)
+{
+    static const char sql[] =
+        "SELECT c.relname,"
+        " coalesce(substring(b.bound FROM $re$FROM \\('([^']+)'\\)$re$), b.bound),"
+        " coalesce(substring(b.bound FROM $re$TO \\('([^']+)'\\)$re$), ''),"
+        " CASE WHEN c.reltuples < 0 THEN '?' ELSE c.reltuples::bigint::text END,"
+        " pg_size_pretty(pg_total_relation_size(c.oid))"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,"
+        " LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS bound) b"
+        " WHERE i.inhparent = 'agent_actions'::regclass"
+        " ORDER BY b.bound = 'DEFAULT', 2";
+    PGresult *res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char sqlstate[6], msg[512];
+
+        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        snprintf(errstr, errstr_size,
+                 "could not list the partitions of agent_actions: %s (SQLSTATE %s)", msg, sqlstate);
+        PQclear(res);
+        return -1;
+    }
+    fprintf(out, "%-24s %-25s %-25s %12s %10s\n", "partition", "from", "to", "rows (est.)", "size");
+    for (int r = 0; r < PQntuples(res); r++)
+        fprintf(out, "%-24s %-25s %-25s %12s %10s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4));
+    PQclear(res);
+    return 0;
+}
+
+/* ---- the subcommand ---- */
+
+#define USAGE_SYNOPSIS                                                                             \
+    "usage: agent-actions-consumer partitions ensure [--months N] [--from YYYY-MM]\n"              \
+    "       agent-actions-consumer partitions drop [--older-than-months N] [--dry-run]\n"          \
+    "       agent-actions-consumer partitions list\n"
+
+static void usage(FILE *fp)
+{
+    fputs(USAGE_SYNOPSIS
+          "\n"
+          "agent_actions has one partition per UTC month (agent_actions_pYYYYMM) and a\n"
+          "default partition for rows of months that have none.\n"
+          "\n"
+          "  ensure   create the partitions of the month FROM (default: the current UTC\n"
+          "           month) and the N months after it (default partitions.months_ahead,\n"
+          "           AAC_PARTITIONS_MONTHS_AHEAD), skipping those that exist; rows of\n"
+          "           those months already in the default partition are moved in.\n"
+          "           Prints \"created NAME\" per partition created.\n"
+          "  drop     drop the monthly partitions older than the current month and the N\n"
+          "           previous months (default partitions.retention_months,\n"
+          "           AAC_PARTITIONS_RETENTION_MONTHS; 0 there means keep everything, so\n"
+          "           N must then be given). Their rows are deleted. The default partition\n"
+          "           is never dropped. Prints \"dropped NAME\" per partition; --dry-run\n"
+          "           prints \"would drop NAME\" and changes nothing.\n"
+          "  list     one line per partition: bounds, estimated rows, size with indexes\n"
+          "\n"
+          "The service itself runs `ensure` at start and once a day.\n"
+          "Exit status: 0 success, 1 failure, 2 usage error.\n",
+          fp);
+}
+
+/* Takes "--name N" or "--name=N" at argv[*i]; returns 1 when it matched
+ * (value in *val, *i advanced), 0 when argv[*i] is another argument, -1
+ * when the value is missing. */
+static int take_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t len = strlen(name);
+
+    if (strncmp(argv[*i], name, len) != 0)
+        return 0;
+    if (argv[*i][len] == '=') {
+        *val = argv[*i] + len + 1;
+        return 1;
+    }
+    if (argv[*i][len] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+/* A whole number in [min, max]; -1 otherwise. */
+static int parse_count(const char *s, int min, int max)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max)
+        return -1;
+    return (int)v;
+}
+
+/* "YYYY-MM" into "YYYY-MM-01"; -1 when malformed. */
+static int parse_month(const char *s, char *buf, size_t size)
+{
+    int y, m, n = 0;
+
+    if (strlen(s) != 7 || sscanf(s, "%4d-%2d%n", &y, &m, &n) != 2 || n != 7 || y < 1000 || m < 1 ||
+        m > 12)
+        return -1;
+    snprintf(buf, size, "%04d-%02d-01", y, m);
+    return 0;
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "partitions%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fputs(USAGE_SYNOPSIS, stderr);
+    return 2;
+}
+
+int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
+{
+    char errstr[1024], first[16];
+    const char *cmd, *val = NULL, *from = NULL;
+    int months = -1, rc = 0, t;
+    bool dry_run = false;
+    notice_ctx_t nc = {.out = stdout};
+    PGconn *conn = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    if (argc < 2)
+        return usage_error(NULL, "missing command");
+    cmd = argv[1];
+    if (strcmp(cmd, "ensure") && strcmp(cmd, "drop") && strcmp(cmd, "list"))
+        return usage_error(NULL, "unknown command \"%s\"", cmd);
+
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(cmd, "ensure") && (t = take_opt(argc, argv, &i, "--months", &val)) != 0) {
+            if (t < 0 || (months = parse_count(val, 0, 1200)) < 0)
+                return usage_error(cmd, "--months needs a number from 0 to 1200");
+        } else if (!strcmp(cmd, "ensure") && (t = take_opt(argc, argv, &i, "--from", &val)) != 0) {
+            if (t < 0 || parse_month(val, first, sizeof(first)) != 0)
+                return usage_error(cmd, "--from needs a month YYYY-MM, got \"%s\"",
+                                   t < 0 ? "" : val);
+            from = first;
+        } else if (!strcmp(cmd, "drop") &&
+                   (t = take_opt(argc, argv, &i, "--older-than-months", &val)) != 0) {
+            if (t < 0 || (months = parse_count(val, 1, 1200)) < 0)
+                return usage_error(cmd, "--older-than-months needs a number from 1 to 1200");
+        } else if (!strcmp(cmd, "drop") && !strcmp(argv[i], "--dry-run")) {
+            dry_run = true;
+        } else {
+            return usage_error(cmd, "unexpected argument \"%s\"", argv[i]);
+        }
+    }
+    if (!strcmp(cmd, "ensure") && months < 0)
+        months = cfg->partitions.months_ahead;
+    if (!strcmp(cmd, "drop") && months < 0) {
+        if (cfg->partitions.retention_months == 0)
+            return usage_error(cmd, "partitions.retention_months is 0 (keep everything): give "
+                                    "--older-than-months N");
+        months = cfg->partitions.retention_months;
+    }
+
+    conn = open_conn(cfg, &nc, errstr, sizeof(errstr));
+    if (!conn) {
+        rc = 1;
+        goto done;
+    }
+    if (!strcmp(cmd, "ensure"))
+        rc = ensure_months(conn, from, months, stdout, errstr, sizeof(errstr)) < 0;
+    else if (!strcmp(cmd, "drop"))
+        rc = drop_older(conn, months, dry_run, stdout, errstr, sizeof(errstr)) < 0;
+    else
+        rc = list_partitions(conn, stdout, errstr, sizeof(errstr)) != 0;
+
+done:
+    PQfinish(conn);
+    fflush(stdout);
+    if (rc) {
+        fprintf(stderr, "partitions %s: %s\n", cmd, errstr);
+        return 1;
+    }
+    return 0;
+}
