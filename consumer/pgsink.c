@@ -557,16 +557,6 @@ static send_t send_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
             *inserted = hi - lo;
         return r;
     }
-    if (!s->stage_ready) {
-        /* CHECK constraints too, so that COPY names the failing line */
-        if (exec_cmd(s,
-                     "CREATE TEMP TABLE IF NOT EXISTS aac_stage "
-                     "(LIKE agent_actions INCLUDING DEFAULTS INCLUDING CONSTRAINTS) "
-                     "ON COMMIT DELETE ROWS",
-                     "could not create the staging table", res) != 0)
-            return SEND_FAILED;
-        s->stage_ready = true;
-    }
     send_t r = copy_rows(s, rows, lo, hi, "aac_stage", bad_line, sqlstate, msg, msg_size, res);
     if (r != SEND_OK)
         return r;
@@ -589,6 +579,23 @@ static send_t send_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
     if (exec_cmd(s, "TRUNCATE aac_stage", "could not clear the staging table", res) != 0)
         return SEND_FAILED;
     return SEND_OK;
+}
+
+/* Creates the session's staging table, outside any transaction: created
+ * inside one, a rollback would take it away. */
+static int ensure_stage(aac_pgsink_t *s, aac_pgsink_result_t *res)
+{
+    if (s->stage_ready)
+        return 0;
+    /* CHECK constraints too, so that COPY names the failing line */
+    if (exec_cmd(s,
+                 "CREATE TEMP TABLE IF NOT EXISTS aac_stage "
+                 "(LIKE agent_actions INCLUDING DEFAULTS INCLUDING CONSTRAINTS) "
+                 "ON COMMIT DELETE ROWS",
+                 "could not create the staging table", res) != 0)
+        return -1;
+    s->stage_ready = true;
+    return 0;
 }
 
 /* Finds the first bad live row in [lo, hi) by halving, each probe in its
@@ -706,6 +713,8 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
     for (;;) {
         size_t live = rows_live(rows), line = 0, ins = 0;
         char st[6] = "", msg[256] = "";
+        if (staging && ensure_stage(s, res) != 0)
+            return -1;
         if (exec_cmd(s, "BEGIN", "could not begin a transaction", res) != 0)
             return -1;
         send_t r = send_rows(s, rows, 0, live, staging, &line, st, msg, sizeof(msg), &ins, res);
