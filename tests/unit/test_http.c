@@ -1,0 +1,471 @@
+/*
+ * test_http: the health, readiness and metrics server on an ephemeral
+ * loopback port, driven by a raw-socket client: status codes, JSON bodies
+ * (parsed back with yajl), the exposition text, 404/405, the header limit,
+ * the request timeout, and that every closed connection is accounted for.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "aac/http.h"
+#include "aac/metrics.h"
+
+#define TIMEOUT_MS 300
+
+typedef struct fixture_s {
+    aac_config_t cfg;
+    aac_metrics_t *m;
+    aac_http_t *h;
+    char body[256 * 1024];
+    char head[8192];
+} fixture_t;
+
+static int dial(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Reads until EOF or `timeout_ms`; returns bytes read (-1: timed out). */
+static ssize_t read_all(int fd, char *buf, size_t size, int timeout_ms)
+{
+    size_t n = 0;
+    int64_t end = aac_mono_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(end - aac_mono_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return -1;
+        ssize_t r = read(fd, buf + n, size - 1 - n);
+        if (r < 0 && errno == ECONNRESET)
+            r = 0;
+        if (r <= 0) {
+            buf[n] = '\0';
+            return (ssize_t)n;
+        }
+        n += (size_t)r;
+        if (n == size - 1)
+            return (ssize_t)n;
+    }
+}
+
+/* Sends `req` verbatim and returns the status code (0: closed without an
+ * answer); the headers go to f->head, the body to f->body. */
+static int exchange(fixture_t *f, const char *req)
+{
+    static char buf[300 * 1024];
+    int fd = dial(aac_http_port(f->h));
+    ssize_t w = write(fd, req, strlen(req));
+    assert_int_equal(w, (ssize_t)strlen(req));
+    ssize_t n = read_all(fd, buf, sizeof(buf), 5000);
+    close(fd);
+    assert_true(n >= 0);
+    f->head[0] = f->body[0] = '\0';
+    if (n == 0)
+        return 0;
+    char *sep = strstr(buf, "\r\n\r\n");
+    assert_non_null(sep);
+    size_t hl = (size_t)(sep - buf);
+    assert_true(hl < sizeof(f->head));
+    memcpy(f->head, buf, hl);
+    f->head[hl] = '\0';
+    snprintf(f->body, sizeof(f->body), "%s", sep + 4);
+    int code = 0;
+    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &code), 1);
+    return code;
+}
+
+static int get(fixture_t *f, const char *path)
+{
+    char req[512];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    return exchange(f, req);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    char err[256];
+    assert_non_null(f);
+    f->cfg.http.enabled = true;
+    f->cfg.http.address = "127.0.0.1";
+    f->cfg.http.port = 0;
+    f->cfg.http.liveness_timeout_ms = 2000;
+    f->cfg.http.request_timeout_ms = TIMEOUT_MS;
+    f->m = aac_metrics_new();
+    assert_non_null(f->m);
+    f->h = aac_http_start(&f->cfg, f->m, err, sizeof(err));
+    if (!f->h)
+        fail_msg("aac_http_start: %s", err);
+    assert_true(aac_http_port(f->h) > 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    aac_http_stop(f->h);
+    aac_metrics_destroy(f->m);
+    free(f);
+    return 0;
+}
+
+static yajl_val parse_json(const char *body)
+{
+    char err[256];
+    yajl_val v = yajl_tree_parse(body, err, sizeof(err));
+    if (!v)
+        fail_msg("invalid JSON (%s): %s", err, body);
+    return v;
+}
+
+static const char *json_string(yajl_val root, const char *key)
+{
+    const char *path[] = {key, NULL};
+    yajl_val v = yajl_tree_get(root, path, yajl_t_string);
+    assert_non_null(v);
+    return YAJL_GET_STRING(v);
+}
+
+static bool has_reason(yajl_val root, const char *reason)
+{
+    const char *path[] = {"reasons", NULL};
+    yajl_val v = yajl_tree_get(root, path, yajl_t_array);
+    assert_non_null(v);
+    for (size_t i = 0; i < v->u.array.len; i++) {
+        const char *s = YAJL_GET_STRING(v->u.array.values[i]);
+        if (s && !strcmp(s, reason))
+            return true;
+    }
+    return false;
+}
+
+static void make_ready(aac_metrics_t *m)
+{
+    aac_partition_state_t p[2] = {{0, true, false, -1, 10}, {3, true, true, -1, -1}};
+    aac_metrics_set_partitions(m, p, 2);
+    aac_metrics_set_joined(m, true);
+    aac_metrics_set_pg_up(m, true);
+    aac_metrics_set_broker_up(m, true);
+    aac_metrics_set_paused_outage(m, false);
+    aac_metrics_polled(m, aac_now());
+}
+
+static void test_health(void **state)
+{
+    fixture_t *f = *state;
+
+    /* before the first poll, the start time counts: alive */
+    assert_int_equal(get(f, "/health"), 200);
+    assert_non_null(strstr(f->head, "Content-Type: application/json"));
+    yajl_val v = parse_json(f->body);
+    assert_string_equal(json_string(v, "status"), "ok");
+    assert_string_equal(json_string(v, "version"), AAC_VERSION);
+    const char *lb[] = {"last_batch_at", NULL};
+    assert_non_null(yajl_tree_get(v, lb, yajl_t_null));
+    yajl_tree_free(v);
+
+    /* the loop stopped polling 10 s ago, beyond liveness_timeout_ms */
+    aac_metrics_polled(f->m, aac_now() - 10);
+    assert_int_equal(get(f, "/health"), 503);
+    v = parse_json(f->body);
+    assert_string_equal(json_string(v, "status"), "unhealthy");
+    assert_true(has_reason(v, "consume_loop_stalled"));
+    yajl_tree_free(v);
+
+    aac_metrics_polled(f->m, aac_now());
+    assert_int_equal(get(f, "/health?verbose=1"), 200);
+}
+
+static void test_ready(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_int_equal(get(f, "/ready"), 503);
+    yajl_val v = parse_json(f->body);
+    assert_string_equal(json_string(v, "status"), "not_ready");
+    assert_true(has_reason(v, "not_joined"));
+    assert_true(has_reason(v, "postgres_unavailable"));
+    assert_false(has_reason(v, "broker_unreachable"));
+    yajl_tree_free(v);
+
+    make_ready(f->m);
+    aac_metrics_committed(f->m, 1795000000.25);
+    assert_int_equal(get(f, "/ready"), 200);
+    v = parse_json(f->body);
+    assert_string_equal(json_string(v, "status"), "ready");
+    assert_string_equal(json_string(v, "last_commit_at"), "2026-11-18T11:06:40.250Z");
+    const char *pa[] = {"partitions_assigned", NULL}, *pp[] = {"partitions_paused", NULL};
+    yajl_val a = yajl_tree_get(v, pa, yajl_t_array), p = yajl_tree_get(v, pp, yajl_t_array);
+    assert_int_equal(a->u.array.len, 2);
+    assert_int_equal(p->u.array.len, 1);
+    assert_int_equal(YAJL_GET_INTEGER(p->u.array.values[0]), 3);
+    yajl_tree_free(v);
+
+    aac_metrics_set_paused_outage(f->m, true);
+    aac_metrics_set_pg_up(f->m, false);
+    aac_metrics_set_broker_up(f->m, false);
+    assert_int_equal(get(f, "/ready"), 503);
+    v = parse_json(f->body);
+    assert_true(has_reason(v, "paused_by_outage"));
+    assert_true(has_reason(v, "postgres_unavailable"));
+    assert_true(has_reason(v, "broker_unreachable"));
+    assert_false(has_reason(v, "not_joined"));
+    yajl_tree_free(v);
+    /* liveness is separate: the loop still polls */
+    assert_int_equal(get(f, "/health"), 200);
+}
+
+static void test_error_is_escaped(void **state)
+{
+    fixture_t *f = *state;
+    /* a quote, a newline, a tab and a UTF-8 sequence cut in the middle */
+    aac_metrics_set_error(f->m, AAC_CLASS_TRANSIENT, "postgres_unavailable",
+                          "server said \"no\"\n\tbye \xc3\xa9 \xe2\x82");
+    assert_int_equal(get(f, "/health"), 200);
+    yajl_val v = parse_json(f->body);
+    const char *cls[] = {"last_error", "class", NULL}, *msg[] = {"last_error", "message", NULL};
+    assert_string_equal(YAJL_GET_STRING(yajl_tree_get(v, cls, yajl_t_string)), "transient");
+    assert_string_equal(YAJL_GET_STRING(yajl_tree_get(v, msg, yajl_t_string)),
+                        "server said \"no\"\n\tbye \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+    yajl_tree_free(v);
+}
+
+static void test_metrics(void **state)
+{
+    fixture_t *f = *state;
+
+    make_ready(f->m);
+    aac_metrics_add(f->m, AAC_M_EVENTS_CONSUMED, 12);
+    aac_metrics_add(f->m, AAC_M_EVENTS_WRITTEN, 10);
+    aac_metrics_add(f->m, AAC_M_BATCHES, 1);
+    aac_metrics_dead_letter(f->m, AAC_REASON_MISSING_FIELD);
+    aac_metrics_dead_letter(f->m, AAC_REASON_MISSING_FIELD);
+    aac_metrics_retry(f->m, AAC_CLASS_TRANSIENT);
+    aac_metrics_observe_batch(f->m, 12, 0.02);
+    aac_metrics_observe_delay(f->m, 7200);
+    aac_metrics_set_lag(f->m, 3, 42);
+
+    assert_int_equal(get(f, "/metrics"), 200);
+    assert_non_null(strstr(f->head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
+    static const char *const want[] = {
+        "# TYPE aac_events_consumed_total counter\naac_events_consumed_total 12\n",
+        "\naac_events_written_total 10\n",
+        "\naac_dead_letters_total{reason=\"missing_field\"} 2\n",
+        "\naac_dead_letters_total{reason=\"retries_exhausted\"} 0\n",
+        "\naac_retries_total{class=\"transient\"} 1\n",
+        "# TYPE aac_batch_size histogram\n",
+        "\naac_batch_size_bucket{le=\"10\"} 0\naac_batch_size_bucket{le=\"50\"} 1\n",
+        "\naac_batch_size_bucket{le=\"+Inf\"} 1\naac_batch_size_sum 12\naac_batch_size_count 1\n",
+        "\naac_batch_write_duration_seconds_bucket{le=\"0.025\"} 1\n",
+        "\naac_end_to_end_delay_seconds_bucket{le=\"300\"} 0\n",
+        "\naac_end_to_end_delay_seconds_bucket{le=\"+Inf\"} 1\n",
+        "\naac_consumer_lag{partition=\"3\"} 42\n",
+        "\naac_partition_paused{partition=\"0\"} 0\naac_partition_paused{partition=\"3\"} 1\n",
+        "\naac_partitions_assigned 2\n",
+        "\naac_build_info{version=\"" AAC_VERSION "\"} 1\n",
+        "\naac_ready 1\n",
+        "\naac_postgres_up 1\n",
+        "\naac_http_connections 1\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(f->body, want[i]))
+            fail_msg("missing from /metrics: %s\n---\n%s", want[i], f->body);
+    /* unknown lag: no series */
+    assert_null(strstr(f->body, "aac_consumer_lag{partition=\"0\"}"));
+    /* HELP and TYPE before every family, no label from outside the fixed sets */
+    assert_null(strstr(f->body, "1e+300"));
+}
+
+static void test_routes_and_methods(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_int_equal(get(f, "/"), 404);
+    assert_int_equal(get(f, "/metrics/x"), 404);
+    assert_int_equal(get(f, "/HEALTH"), 404);
+    assert_int_equal(exchange(f, "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                                 "Connection: close\r\n\r\n{}"),
+                     405);
+    assert_non_null(strstr(f->head, "Allow: GET, HEAD"));
+    assert_int_equal(exchange(f, "DELETE /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+                     405);
+    /* HEAD: the headers without the body */
+    assert_int_equal(exchange(f, "HEAD /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+                     200);
+    assert_string_equal(f->body, "");
+    assert_non_null(strstr(f->head, "Content-Length: "));
+    assert_null(strstr(f->head, "Content-Length: 0"));
+    /* HTTP/1.0 without Host */
+    assert_int_equal(exchange(f, "GET /health HTTP/1.0\r\n\r\n"), 200);
+}
+
+static void test_limits(void **state)
+{
+    fixture_t *f = *state;
+    static char req[32 * 1024];
+    int code;
+
+    /* headers beyond the limit: refused, never served */
+    int n = snprintf(req, sizeof(req), "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ");
+    memset(req + n, 'a', 16 * 1024);
+    snprintf(req + n + 16 * 1024, sizeof(req) - (size_t)n - 16 * 1024, "\r\n\r\n");
+    code = exchange(f, req);
+    assert_true(code == 0 || (code >= 400 && code < 500));
+    /* a body beyond the limit */
+    n = snprintf(req, sizeof(req),
+                 "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n");
+    memset(req + n, 'b', 20000);
+    req[n + 20000] = '\0';
+    code = exchange(f, req);
+    assert_true(code == 0 || (code >= 400 && code < 500));
+    /* garbage */
+    code = exchange(f, "\x01\x02 nonsense\r\n\r\n");
+    assert_true(code == 0 || (code >= 400 && code < 500));
+    /* the server is still fine */
+    assert_int_equal(get(f, "/health"), 200);
+}
+
+static void test_idle_client_dropped(void **state)
+{
+    fixture_t *f = *state;
+    char buf[256];
+    int idle = dial(aac_http_port(f->h));
+    int partial = dial(aac_http_port(f->h));
+    assert_int_equal(write(partial, "GET /hea", 8), 8);
+
+    /* others are served at once meanwhile */
+    int64_t t0 = aac_mono_ms();
+    assert_int_equal(get(f, "/health"), 200);
+    assert_true(aac_mono_ms() - t0 < 50);
+
+    /* both closed after request_timeout_ms (the partial one may get 408) */
+    t0 = aac_mono_ms();
+    assert_true(read_all(idle, buf, sizeof(buf), 3000) >= 0);
+    assert_true(read_all(partial, buf, sizeof(buf), 3000) >= 0);
+    int64_t waited = aac_mono_ms() - t0;
+    assert_true(waited >= TIMEOUT_MS - 100);
+    assert_true(waited < TIMEOUT_MS + 1500);
+    close(idle);
+    close(partial);
+}
+
+static int metric_value(fixture_t *f, const char *name)
+{
+    assert_int_equal(get(f, "/metrics"), 200);
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *p = strstr(f->body, key);
+    assert_non_null(p);
+    return atoi(p + strlen(key));
+}
+
+/* Every way a connection ends gives its slot back. */
+static void test_connections_accounted(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 40 };
+    int fd[N];
+    char buf[4096];
+
+    for (int i = 0; i < N; i++) {
+        fd[i] = dial(aac_http_port(f->h));
+        switch (i % 5) {
+        case 0: /* idle: timed out by the server */
+            break;
+        case 1: /* keep-alive request, then the client closes */
+            assert_int_equal(write(fd[i], "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 33), 33);
+            break;
+        case 2: /* half a request, then the client closes */
+            assert_int_equal(write(fd[i], "GET /ready HT", 13), 13);
+            break;
+        case 3: /* oversized headers */
+            memset(buf, 'x', sizeof(buf));
+            assert_int_equal(write(fd[i], "GET / HTTP/1.1\r\nX: ", 19), 19);
+            for (int k = 0; k < 4; k++)
+                assert_int_equal(write(fd[i], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+            break;
+        default: /* a normal request */
+            assert_int_equal(write(fd[i], "GET /metrics HTTP/1.0\r\n\r\n", 25), 25);
+            break;
+        }
+    }
+    usleep(100 * 1000);
+    assert_true(metric_value(f, "aac_http_connections") > 1);
+    for (int i = 0; i < N; i++)
+        if (i % 5 == 1 || i % 5 == 2)
+            close(fd[i]);
+    usleep((TIMEOUT_MS + 400) * 1000);
+    for (int i = 0; i < N; i++)
+        if (i % 5 != 1 && i % 5 != 2)
+            close(fd[i]);
+    usleep(100 * 1000);
+    /* only the connection asking */
+    assert_int_equal(metric_value(f, "aac_http_connections"), 1);
+}
+
+static void test_port_taken(void **state)
+{
+    fixture_t *f = *state;
+    aac_config_t cfg = f->cfg;
+    char err[256];
+    cfg.http.port = aac_http_port(f->h);
+    assert_null(aac_http_start(&cfg, f->m, err, sizeof(err)));
+    assert_non_null(strstr(err, "could not listen on http.address 127.0.0.1 port"));
+    assert_non_null(strstr(err, "in use"));
+    cfg.http.address = "192.0.2.1"; /* not an address of this host */
+    cfg.http.port = 0;
+    assert_null(aac_http_start(&cfg, f->m, err, sizeof(err)));
+    assert_non_null(strstr(err, "could not listen"));
+}
+
+static void test_stop_at_once(void **state)
+{
+    fixture_t *f = *state;
+    char err[256];
+    /* stopped before its thread ever ran: no lost wake-up, nothing leaked */
+    for (int i = 0; i < 20; i++) {
+        aac_http_t *h = aac_http_start(&f->cfg, f->m, err, sizeof(err));
+        assert_non_null(h);
+        aac_http_stop(h);
+    }
+    aac_http_stop(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_is_escaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_and_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_client_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connections_accounted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_at_once, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
