@@ -12,6 +12,7 @@
 
 #include "aac/config.h"
 #include "aac/devbroker.h"
+#include "aac/http.h"
 #include "aac/log.h"
 #include "aac/metrics.h"
 #include "aac/migrate.h"
@@ -180,7 +181,19 @@ int main(int argc, char **argv)
             aac_config_destroy(cfg);
             return AAC_EXIT_FAILURE;
         }
+        aac_http_t *http = NULL;
+        if (cfg->http.enabled) {
+            char errstr[512];
+            /* a port taken or an address not ours is a configuration error */
+            if (!(http = aac_http_start(cfg, metrics, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+                aac_metrics_destroy(metrics);
+                aac_config_destroy(cfg);
+                return EXIT_USAGE;
+            }
+        }
         rc = aac_pipeline_run(cfg, metrics);
+        aac_http_stop(http);
         aac_metrics_destroy(metrics);
         aac_config_destroy(cfg);
         return rc;

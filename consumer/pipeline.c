@@ -28,6 +28,7 @@
 #include "aac/classify.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
+#include "aac/kstats.h"
 #include "aac/log.h"
 #include "aac/pgsink.h"
 #include "aac/retry.h"
@@ -780,6 +781,27 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* Every statistics.interval.ms, on the consume thread (from the poll):
+ * consumer lag per partition and broker reachability for /metrics and
+ * /ready. Returns 0: librdkafka frees the JSON. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    aac_kstats_t ks;
+    char err[256];
+    (void)rk;
+    if (aac_kstats_parse(json, json_len, pl->cfg->kafka.topic, &ks, err, sizeof(err)) != 0) {
+        aac_debug("could not read librdkafka statistics", "error=\"%s\"", err);
+        return 0;
+    }
+    for (size_t i = 0; i < ks.lag_cnt; i++)
+        aac_metrics_set_lag(pl->metrics, ks.lag[i].partition, ks.lag[i].lag);
+    /* recovers broker_up while no message arrives to say so */
+    if (ks.brokers)
+        aac_metrics_set_broker_up(pl->metrics, ks.brokers_up > 0);
+    return 0;
+}
+
 static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
 {
     char err[256];
@@ -801,7 +823,7 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
         {"queued.max.messages.kbytes", "16384"},
         {"partition.assignment.strategy", "cooperative-sticky"},
         {"client.id", "agent-actions-consumer"},
-        {"statistics.interval.ms", "0"},
+        {"statistics.interval.ms", "5000"}, /* consumer lag for /metrics: stats_cb */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (conf_set(conf, defaults[i][0], defaults[i][1], errstr, size))
@@ -824,6 +846,7 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, pl);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
