@@ -73,7 +73,7 @@ static int exec_cmd(PGconn *conn, const char *sql, char *errstr, size_t errstr_s
 static PGconn *open_conn(const aac_config_t *cfg, notice_ctx_t *nc, char *errstr,
                          size_t errstr_size)
 {
-    char sqlstate[6], msg[512];
+    char sqlstate[6], msg[768];
     PGconn *conn = aac_pgconn_open(cfg, "partitions", sqlstate, errstr, errstr_size);
 
     if (!conn)
@@ -97,7 +97,7 @@ static int ensure_months(PGconn *conn, const char *first, int ahead, FILE *out, 
     static const char sql[] =
         "SELECT name FROM aac_ensure_partitions((date_trunc('month', coalesce($1::date,"
         " (now() AT TIME ZONE 'UTC')::date)) + make_interval(months => $2::int))::date, 1) name";
-    char step[16], msg[512];
+    char step[16], msg[768];
     int created = 0;
 
     for (int i = 0; i <= ahead; i++) {
@@ -167,7 +167,7 @@ static int drop_older(PGconn *conn, int months, bool dry_run, FILE *out, char *e
         "SELECT c.cutoff, d.name FROM (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC')"
         " - make_interval(months => $1::int))::date AS cutoff) c"
         " LEFT JOIN LATERAL aac_drop_partitions_older_than(c.cutoff) d(name) ON true";
-    char arg[16], msg[512];
+    char arg[16], msg[768];
     const char *params[1] = {arg};
     PGresult *res = NULL;
     int n = 0;
@@ -332,7 +332,7 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 
 int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
 {
-    char errstr[1024], first[16];
+    char errstr[1024], first[32];
     const char *cmd, *val = NULL, *from = NULL;
     int months = -1, rc = 0, t;
     bool dry_run = false;
