@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# docker-compose.yml without a Docker engine: Debian's docker-compose must
+# accept it with the .env.example values (and with no .env at all); every
+# AAC_* variable it sets in any service must be one the service reads
+# (`check-config --list-env`); the consumer's and the migrate service's
+# environments, exactly as compose resolves them, must load
+# (`check-config` exit 0) and give the values compose meant; .env.example
+# must list every variable the file interpolates, with its default.
+source "$(dirname "$0")/lib.sh"
+command -v docker-compose >/dev/null || fail "docker-compose not installed (scripts/install-deps.sh)"
+compose=$AAC_SRC/docker-compose.yml
+envfile=$AAC_SRC/.env.example
+
+# ---- (1) the file is valid, with the example values and with none ------------
+docker-compose -f "$compose" --env-file "$envfile" config >"$TEST_DIR/config.yml" 2>"$TEST_DIR/config.err" ||
+  fail "docker-compose config: $(cat "$TEST_DIR/config.err")"
+: >"$TEST_DIR/empty.env"
+docker-compose -f "$compose" --env-file "$TEST_DIR/empty.env" config >"$TEST_DIR/config-defaults.yml" 2>"$TEST_DIR/config.err" ||
+  fail "docker-compose config without .env: $(cat "$TEST_DIR/config.err")"
+grep -q 'WARNING' "$TEST_DIR/config.err" && fail "docker-compose warns: $(cat "$TEST_DIR/config.err")"
+# the example file holds exactly the defaults
+diff -u "$TEST_DIR/config-defaults.yml" "$TEST_DIR/config.yml" >"$TEST_DIR/defaults.diff" ||
+  fail ".env.example differs from the defaults in docker-compose.yml: $(cat "$TEST_DIR/defaults.diff")"
+
+# ---- (2) .env.example lists every interpolated variable --------------------------
+grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*' "$compose" | cut -c3- | sort -u >"$TEST_DIR/used"
+grep -oE '^[A-Za-z_][A-Za-z0-9_]*=' "$envfile" | tr -d = | sort -u >"$TEST_DIR/listed"
+missing=$(comm -23 "$TEST_DIR/used" "$TEST_DIR/listed")
+[ -z "$missing" ] || fail ".env.example does not list: $missing"
+extra=$(comm -13 "$TEST_DIR/used" "$TEST_DIR/listed")
+[ -z "$extra" ] || fail ".env.example lists variables docker-compose.yml does not use: $extra"
+
+# ---- (3) the services' environments, as compose resolved them --------------------
+python3 - "$TEST_DIR/config.yml" "$TEST_DIR" <<'PY' || fail "could not read the resolved compose file"
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+svc = cfg["services"]
+for need in ("kafka", "postgres", "migrate", "topics", "consumer"):
+    assert need in svc, f"service {need} missing"
+for name, s in svc.items():
+    env = s.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) for e in env)
+    with open(f"{sys.argv[2]}/env.{name}", "w") as f:
+        for k, v in sorted(env.items()):
+            f.write(f"{k}={'' if v is None else v}\n")
+c = svc["consumer"]
+deps = c["depends_on"]
+assert deps["migrate"]["condition"] == "service_completed_successfully", deps
+assert deps["topics"]["condition"] == "service_completed_successfully", deps
+assert deps["kafka"]["condition"] == "service_healthy", deps
+assert svc["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+assert svc["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+assert "healthcheck" in svc["kafka"] and "healthcheck" in svc["postgres"]
+assert svc["migrate"]["command"] == ["migrate", "up"], svc["migrate"]["command"]
+assert any(str(p.get("target", p) if isinstance(p, dict) else p).endswith("8080") for p in c["ports"]), c["ports"]
+assert c["restart"] == "unless-stopped", c.get("restart")
+open(f"{sys.argv[2]}/grace", "w").write(str(c["stop_grace_period"]))
+PY
+
+# every AAC_* name any service sets is a setting of the service
+"$AAC_BIN" check-config --list-env >"$TEST_DIR/known"
+grep -q '^AAC_KAFKA_BOOTSTRAP_SERVERS$' "$TEST_DIR/known" || fail "--list-env: $(head "$TEST_DIR/known")"
+known_re=$(sed -e 's/_<NAME>$/_[A-Z0-9_]+/' -e 's/^/^/' -e 's/$/$/' "$TEST_DIR/known" | paste -sd'|')
+n=0
+for f in "$TEST_DIR"/env.*; do
+  while IFS= read -r var; do
+    n=$((n + 1))
+    grep -Eq "$known_re" <<<"$var" || fail "$(basename "$f" | cut -d. -f2) sets $var, which the service does not read"
+  done < <(grep -o '^AAC_[A-Za-z0-9_]*' "$f" || true)
+done
+[ "$n" -ge 10 ] || fail "only $n AAC_* variables found"
+
+# ---- (4) those environments load, and mean what compose meant --------------------
+for svc in consumer migrate; do
+  mapfile -t vars <"$TEST_DIR/env.$svc"
+  # only compose's variables: nothing from this shell (PG*, AAC_*), no file
+  out=$(env -i PATH="$PATH" "${vars[@]}" "$AAC_BIN" --config /dev/null check-config 2>&1) ||
+    fail "$svc: check-config with the compose environment: $out"
+  echo "$out" >"$TEST_DIR/effective.$svc"
+done
+eff=$TEST_DIR/effective.consumer
+for kv in 'bootstrap_servers: "kafka:9092"' 'topic: "agent-actions"' 'dlq_topic: "agent-actions.dlq"' \
+  'host: "postgres"' 'port: 5432' 'dbname: "agent_actions"' 'password: "\[redacted\]"' \
+  'port: 8080' 'shutdown_timeout_ms: 10000' 'months_ahead: 3' 'client.id: "agent-actions-consumer"'; do
+  grep -q "^ *$kv\$" "$eff" || fail "consumer configuration lacks '$kv': $(cat "$eff")"
+done
+# the topics service creates exactly the topic and dead-letter topic the consumer uses
+assert_eq "$(grep '^TOPIC=' "$TEST_DIR/env.topics")" "TOPIC=agent-actions" "topics service's topic"
+
+# ---- (5) stop_grace_period leaves the shutdown timeout room ---------------------
+grace=$(cat "$TEST_DIR/grace")
+grace_s=${grace%s}
+shutdown_ms=$(sed -n 's/^ *shutdown_timeout_ms: //p' "$eff")
+[[ $grace_s =~ ^[0-9]+$ ]] || fail "stop_grace_period '$grace' is not in seconds"
+[ $((grace_s * 1000)) -gt "$shutdown_ms" ] ||
+  fail "stop_grace_period $grace is not above service.shutdown_timeout_ms $shutdown_ms"
+
+# ---- (6) a typo in an AAC_ name is caught by this test's own check ----------------
+grep -Eq "$known_re" <<<"AAC_KAFKA_TOPICS" && fail "the name check accepts AAC_KAFKA_TOPICS"
+pass "config valid, $n AAC_* variables known, consumer and migrate environments load"
