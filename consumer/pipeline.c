@@ -673,7 +673,15 @@ static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
 {
     int64_t lo = -1, hi = -1;
     pt->check_gap = false;
-    if (pt->next < 0 || rkm->offset == pt->next)
+    if (pt->next < 0) {
+        /* nothing stored for this group: it starts where the log does */
+        if (rkm->offset > 0)
+            aac_info("partition starts above offset 0: earlier messages were deleted before "
+                     "this group stored any",
+                     "partition=%" PRId32 " first_offset=%" PRId64, rkm->partition, rkm->offset);
+        return;
+    }
+    if (rkm->offset == pt->next)
         return;
     if (rkm->offset < pt->next) {
         /* the partition's log starts over below what we stored */

@@ -120,3 +120,14 @@ SQL
   assert_eq "$(sql "SELECT count(*) FROM expected_ids e WHERE NOT EXISTS (SELECT 1 FROM agent_actions a WHERE a.event_id = e.event_id)")" 0 "events missing"
   assert_eq "$(sql "SELECT count(*) FROM agent_actions a WHERE NOT EXISTS (SELECT 1 FROM expected_ids e WHERE a.event_id = e.event_id)")" 0 "unexpected events"
 }
+
+# Fails unless topic $1 holds exactly $2 messages, every partition from
+# offset 0: the development broker drops a partition's oldest messages
+# beyond ~5 MB, and a test must never mistake that for the consumer's loss.
+check_topic_complete() {
+  local got
+  got=$(kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$1" -e -q -f '%p %o\n' 2>/dev/null |
+    awk '{c++; if (!($1 in lo) || $2 < lo[$1]) lo[$1] = $2}
+         END {bad = 0; for (p in lo) if (lo[p] != 0) bad++; print c + 0, bad}')
+  assert_eq "$got" "$2 0" "messages on $1 and partitions missing their oldest (broker retention)"
+}
