@@ -401,7 +401,8 @@ static void histogram(struct evbuffer *b, const char *name, const char *help,
     family(b, name, "histogram", help);
     for (int i = 0; i < AAC_METRICS_BUCKETS; i++) {
         /* the last bound (1e300) is +Inf */
-        const char *le = i == AAC_METRICS_BUCKETS - 1 ? "+Inf" : fmt_value(buf, sizeof(buf), bounds[i]);
+        const char *le =
+            i == AAC_METRICS_BUCKETS - 1 ? "+Inf" : fmt_value(buf, sizeof(buf), bounds[i]);
         evbuffer_add_printf(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, le, hs->bucket[i]);
     }
     evbuffer_add_printf(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name,
@@ -492,8 +493,7 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const status
     gauge(b, "aac_group_joined", "1 while the consumer holds partitions of its group.",
           s->joined ? 1 : 0);
     gauge(b, "aac_broker_up", "1 while a Kafka broker is reachable.", s->broker_up ? 1 : 0);
-    gauge(b, "aac_postgres_up", "1 while the last PostgreSQL contact succeeded.",
-          s->pg_up ? 1 : 0);
+    gauge(b, "aac_postgres_up", "1 while the last PostgreSQL contact succeeded.", s->pg_up ? 1 : 0);
 
     gauge(b, "aac_http_connections", "Open connections to this HTTP server.", (double)h->conns);
     counter(b, "aac_http_connection_limit_reached_total",
@@ -572,13 +572,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
     switch (rt) {
     case ROUTE_HEALTH:
         render_status(body, st.alive ? "ok" : "unhealthy", &st, s, now);
-        reply(req, st.alive ? HTTP_OK : HTTP_SERVUNAVAIL,
-              st.alive ? "OK" : "Service Unavailable", CONTENT_TYPE_JSON, body);
+        reply(req, st.alive ? HTTP_OK : HTTP_SERVUNAVAIL, st.alive ? "OK" : "Service Unavailable",
+              CONTENT_TYPE_JSON, body);
         break;
     case ROUTE_READY:
         render_status(body, st.ready ? "ready" : "not_ready", &st, s, now);
-        reply(req, st.ready ? HTTP_OK : HTTP_SERVUNAVAIL,
-              st.ready ? "OK" : "Service Unavailable", CONTENT_TYPE_JSON, body);
+        reply(req, st.ready ? HTTP_OK : HTTP_SERVUNAVAIL, st.ready ? "OK" : "Service Unavailable",
+              CONTENT_TYPE_JSON, body);
         break;
     default:
         render_metrics(body, h, &st, s);
@@ -658,8 +658,7 @@ aac_http_t *aac_http_start(const aac_config_t *cfg, aac_metrics_t *m, char *errs
     if (!bs) {
         err = errno;
         snprintf(errstr, errstr_size, "could not listen on http.address %s port %d: %s",
-                 cfg->http.address, cfg->http.port,
-                 err ? strerror(err) : "address not usable");
+                 cfg->http.address, cfg->http.port, err ? strerror(err) : "address not usable");
         goto fail;
     }
     h->port = bound_port(bs);

@@ -30,9 +30,11 @@ typedef struct start_s {
 
 static int rc_of(int err)
 {
-    return err == 0 ? thrd_success : err == ENOMEM ? thrd_nomem : err == ETIMEDOUT ? thrd_timedout
-                                                               : err == EBUSY      ? thrd_busy
-                                                                                   : thrd_error;
+    return err == 0           ? thrd_success
+           : err == ENOMEM    ? thrd_nomem
+           : err == ETIMEDOUT ? thrd_timedout
+           : err == EBUSY     ? thrd_busy
+                              : thrd_error;
 }
 
 static void *trampoline(void *p)
