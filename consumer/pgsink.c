@@ -390,6 +390,14 @@ static int exec_cmd(aac_pgsink_t *s, const char *sql, const char *what, aac_pgsi
     return 0;
 }
 
+int aac_pgsink_ping(aac_pgsink_t *s, aac_pgsink_result_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (aac_pgsink_connect(s, res) != 0)
+        return -1;
+    return exec_cmd(s, "SELECT 1", "PostgreSQL did not answer", res);
+}
+
 int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
     static const char sql[] =

@@ -30,6 +30,7 @@
 #include "aac/event.h"
 #include "aac/kstats.h"
 #include "aac/log.h"
+#include "aac/partitions.h"
 #include "aac/pgsink.h"
 #include "aac/retry.h"
 
@@ -37,6 +38,8 @@
 #define MAX_PARTITIONS      100000 /* bound on partition ids this instance tracks */
 #define DLQ_WAIT_MS         5000   /* how long a commit waits for dead-letter reports */
 #define OUTAGE_MAX_DELAY_MS 5000   /* backoff cap while a dependency is down */
+#define PING_IDLE_MS        5000   /* check PostgreSQL when nothing was written for this long */
+#define PARTITIONS_EVERY_MS (6 * 3600 * 1000) /* partitions ahead: at start and then */
 
 typedef struct part_s {
     bool assigned;
@@ -82,6 +85,8 @@ typedef struct pipeline_s {
     int64_t offsets_retry_at;
     int fatal; /* set: stop with AAC_EXIT_FATAL */
     unsigned rnd;
+    int64_t last_pg_ok;    /* monotonic ms of the last PostgreSQL success */
+    int64_t partitions_at; /* monotonic ms of the next partition upkeep */
 } pipeline_t;
 
 static volatile sig_atomic_t signals_seen;
@@ -478,6 +483,7 @@ static int flush(pipeline_t *pl)
         count_dead_letters(pl);
         aac_metrics_set_pg_up(pl->metrics, true);
         aac_metrics_committed(pl->metrics, now);
+        pl->last_pg_ok = aac_mono_ms();
         aac_debug("batch committed",
                   "events=%zu inserted=%zu duplicates=%zu rejected=%zu partitions=%zu "
                   "round_trips=%d ms=%.1f",
@@ -669,20 +675,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* --- messages ------------------------------------------------------------ */
 
+/* Called for a message whose offset is not the next one expected. When
+ * the broker deleted messages before they were consumed (retention),
+ * librdkafka resets the position to the earliest offset and the stream
+ * jumps: the low watermark, cached from fetch responses, is then above the
+ * offset we expected. Other jumps (transaction markers, compaction) are
+ * normal and not reported. */
 static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
 {
     int64_t lo = -1, hi = -1;
-    pt->check_gap = false;
-    if (pt->next < 0) {
-        /* nothing stored for this group: it starts where the log does */
-        if (rkm->offset > 0)
-            aac_info("partition starts above offset 0: earlier messages were deleted before "
-                     "this group stored any",
-                     "partition=%" PRId32 " first_offset=%" PRId64, rkm->partition, rkm->offset);
-        return;
-    }
-    if (rkm->offset == pt->next)
-        return;
     if (rkm->offset < pt->next) {
         /* the partition's log starts over below what we stored */
         aac_error("partition offsets went backwards (topic recreated?), following the broker",
@@ -693,16 +694,21 @@ static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
     }
     if (rd_kafka_get_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
-        lo <= pt->next)
+        lo < 0)
         rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi,
                                          2000);
-    int64_t gap = rkm->offset - pt->next;
+    if (lo <= pt->next) {
+        aac_debug("offsets skipped (transaction markers or compaction)",
+                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64,
+                  rkm->partition, pt->next, rkm->offset);
+        return;
+    }
+    int64_t gap = (lo < rkm->offset ? lo : rkm->offset) - pt->next;
     aac_warn("offsets lost to retention before they were consumed",
              "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
              " gap=%" PRId64 " low_watermark=%" PRId64,
              rkm->partition, pt->next, rkm->offset, gap, lo);
     aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
-    pt->next = rkm->offset;
 }
 
 /* Takes ownership of rkm. */
@@ -740,7 +746,15 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    if (pt->check_gap)
+    bool first = pt->check_gap;
+    pt->check_gap = false;
+    /* nothing stored for this group: it starts where the log does */
+    if (first && pt->next < 0 && rkm->offset > 0)
+        aac_info("partition starts above offset 0: earlier messages were deleted before this "
+                 "group stored any",
+                 "partition=%" PRId32 " first_offset=%" PRId64, rkm->partition, rkm->offset);
+    /* a jump forward, or a first message below the stored position */
+    if (pt->next >= 0 && (rkm->offset > pt->next || (first && rkm->offset < pt->next)))
         check_gap(pl, pt, rkm);
     if (pt->next >= 0 && rkm->offset < pt->next) {
         rd_kafka_message_destroy(rkm); /* already processed */
@@ -753,6 +767,31 @@ static bool batch_full(const pipeline_t *pl)
 {
     return pl->item_cnt >= (size_t)pl->cfg->batch.max_events ||
            pl->batch_bytes >= (size_t)pl->cfg->batch.max_bytes;
+}
+
+/* While idle: tell readiness whether PostgreSQL still answers (an outage
+ * would otherwise show only with the next write), and keep monthly
+ * partitions created ahead of the events. */
+static void idle_upkeep(pipeline_t *pl, int64_t now)
+{
+    aac_pgsink_result_t res;
+    if (now - pl->last_pg_ok >= PING_IDLE_MS) {
+        pl->last_pg_ok = now; /* at most one ping per interval, failed or not */
+        bool up = aac_pgsink_ping(pl->sink, &res) == 0;
+        aac_metrics_set_pg_up(pl->metrics, up);
+        if (!up)
+            aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
+    }
+    if (now >= pl->partitions_at) {
+        char err[512];
+        pl->partitions_at = now + PARTITIONS_EVERY_MS;
+        int n = aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, err, sizeof(err));
+        if (n < 0)
+            /* the default partition still takes every row: not fatal */
+            aac_warn("could not create partitions ahead, retrying later", "error=\"%s\"", err);
+        else if (n > 0)
+            aac_info("partitions created ahead", "count=%d", n);
+    }
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -937,8 +976,11 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             delay = OUTAGE_MAX_DELAY_MS;
         aac_warn("PostgreSQL not available at start, waiting", "delay_ms=%d error=\"%s\"", delay,
                  res.errstr);
-        for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;)
+        /* waiting for a dependency is alive, not stalled: /health stays 200 */
+        for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;) {
+            aac_metrics_polled(metrics, aac_now());
             usleep(20000);
+        }
         if (signals_seen) {
             status = AAC_EXIT_OK;
             goto out;
@@ -946,6 +988,8 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     }
     pl->outage_attempts = 0;
     aac_metrics_set_pg_up(metrics, true);
+    pl->last_pg_ok = aac_mono_ms();
+    idle_upkeep(pl, pl->last_pg_ok); /* partitions ahead before the first event */
 
     pl->dlq = aac_dlq_new(cfg, errstr, sizeof(errstr));
     if (!pl->dlq) {
@@ -994,6 +1038,8 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         now = aac_mono_ms();
         if (pl->offsets_retry_at <= now)
             load_offsets(pl);
+        if (!pl->retry_at && !pl->item_cnt)
+            idle_upkeep(pl, now);
         if (pl->fatal)
             break;
         if (pl->retry_at) {

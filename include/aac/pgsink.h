@@ -65,6 +65,10 @@ void aac_pgsink_destroy(aac_pgsink_t *s); /* NULL-safe; closes the connection */
 int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res);
 bool aac_pgsink_connected(const aac_pgsink_t *s);
 
+/* Checks that PostgreSQL answers (SELECT 1), reconnecting when needed.
+ * Returns 0, or -1 with *res. */
+int aac_pgsink_ping(aac_pgsink_t *s, aac_pgsink_result_t *res);
+
 /* Checks that the schema this service writes exists (FATAL when not:
  * migrations were not applied) and that the sink can write to it. */
 int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res);

@@ -69,12 +69,18 @@ make_topics() {
 migrate_up() { "$AAC_BIN" migrate up >"$TEST_DIR/migrate.log" 2>&1 || { cat "$TEST_DIR/migrate.log"; fail "migrate up"; }; }
 
 # Starts a consumer in the background: start_consumer NAME [VAR=value...].
+# Short group timeouts: the development broker completes a rebalance only
+# after the session timeout.
 # Its pid goes to $TEST_DIR/NAME.pid and its log to $TEST_DIR/NAME.log.
 start_consumer() {
   local name=$1; shift
   env AAC_KAFKA_BOOTSTRAP_SERVERS="$AAC_TEST_BOOTSTRAP" AAC_KAFKA_TOPIC="$TOPIC" \
     AAC_KAFKA_GROUP_ID="$GROUP" AAC_HTTP_ENABLED=false AAC_LOG_LEVEL=info \
-    AAC_BATCH_LINGER_MS=50 "$@" "$AAC_BIN" run >>"$TEST_DIR/$name.log" 2>&1 &
+    AAC_BATCH_LINGER_MS=50 \
+    AAC_KAFKA_CONSUMER_PROPERTIES_SESSION_TIMEOUT_MS=6000 \
+    AAC_KAFKA_CONSUMER_PROPERTIES_MAX_POLL_INTERVAL_MS=10000 \
+    AAC_KAFKA_CONSUMER_PROPERTIES_HEARTBEAT_INTERVAL_MS=500 \
+    "$@" "$AAC_BIN" run >>"$TEST_DIR/$name.log" 2>&1 &
   echo $! >"$TEST_DIR/$name.pid"
   TEST_PIDS+=($!)
 }
