@@ -12,6 +12,7 @@
 
 #include "aac/config.h"
 #include "aac/devbroker.h"
+#include "aac/dlqtool.h"
 #include "aac/http.h"
 #include "aac/log.h"
 #include "aac/metrics.h"
@@ -35,6 +36,7 @@ static const char usage_text[] =
     "  check-config [--list-env]             print the effective configuration, secrets "
     "redacted\n"
     "  validate [--json] [FILE...]           check JSON-lines events against the contract\n"
+    "  dlq inspect | replay [FILTERS]        list or replay dead-lettered messages\n"
     "  dev-broker [OPTIONS]                  run the development Kafka broker\n"
     "  version                               print the version\n"
     "\n"
@@ -195,6 +197,16 @@ int main(int argc, char **argv)
         rc = aac_pipeline_run(cfg, metrics);
         aac_http_stop(http);
         aac_metrics_destroy(metrics);
+        aac_config_destroy(cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "dlq")) {
+        /* --help needs no configuration */
+        if (wants_help(argc, argv))
+            return aac_dlqtool_main(NULL, argc, argv);
+        if (!(cfg = load_config(config_path)))
+            return EXIT_USAGE;
+        rc = aac_dlqtool_main(cfg, argc, argv);
         aac_config_destroy(cfg);
         return rc;
     }

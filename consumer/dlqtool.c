@@ -1,0 +1,1096 @@
+/*
+ * dlqtool: `dlq inspect` and `dlq replay` (see dlqtool.h).
+ *
+ * One reader (a consumer with no group: it assigns every partition of the
+ * dead-letter topic itself and commits nothing) walks the topic from the
+ * low to the high watermark read at start; each message is matched against
+ * the filters, then listed or replayed. The replay producer is idempotent
+ * with acks=all; the tool exits only when every message it produced has a
+ * delivery report. Everything printed is bounded: header values, keys and
+ * (with --show-value) values are cut at fixed sizes, and the payload is
+ * never printed unless asked for.
+ */
+#include "aac/dlqtool.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "aac/log.h"
+#include "aac/metrics.h"
+
+#define META_TIMEOUT_MS 10000
+#define IDLE_TIMEOUT_MS 30000 /* no message and no end of partition for this long: give up */
+#define HDR_MAX_PRINT   1024  /* bytes of a header value printed */
+#define KEY_MAX_PRINT   256
+#define VALUE_MAX_PRINT 4096
+#define PROGRESS_EVERY  1000 /* messages between progress lines (or each second) */
+#define MAX_PARTITIONS  4096
+
+static const char usage_text[] =
+    "usage: agent-actions-consumer [--config FILE] dlq inspect [FILTERS] [--json] [--show-value]\n"
+    "       agent-actions-consumer [--config FILE] dlq replay [FILTERS] [--to TOPIC]\n"
+    "                              [--max-replays N] (--dry-run | --yes)\n"
+    "\n"
+    "Lists or replays the messages of the dead-letter topic (kafka.dlq_topic), every\n"
+    "partition from its beginning to its end when the command starts.\n"
+    "\n"
+    "filters:\n"
+    "  --reason CODE      aac.error.reason is CODE (repeatable, or CODE,CODE; reason\n"
+    "                     codes in docs/event-contract.md)\n"
+    "  --since TIME       failed at or after TIME (RFC 3339, e.g. 2026-11-21T10:00:00Z,\n"
+    "                     or a date: midnight UTC)\n"
+    "  --until TIME       failed before TIME\n"
+    "  --limit N          list or replay at most N messages (inspect: default 1000;\n"
+    "                     0: no limit)\n"
+    "  --topic TOPIC      read this dead-letter topic instead of kafka.dlq_topic\n"
+    "\n"
+    "inspect (and replay --dry-run) prints one line per message: where it is on the\n"
+    "dead-letter topic, where it came from and why it failed; never the payload\n"
+    "unless --show-value (first 4096 bytes). --json prints JSON lines instead.\n"
+    "\n"
+    "replay publishes the selected messages to their original topic\n"
+    "(aac.original.topic, or --to TOPIC) with their original key, value and headers,\n"
+    "minus the aac.* ones, plus aac.replayed.from=<partition>:<offset> and\n"
+    "aac.replay.count=<n>. A message already replayed --max-replays times (default 1)\n"
+    "is skipped, so one that is still invalid cannot loop. It shows its progress on\n"
+    "stderr, waits for every delivery and ends with \"replayed N, skipped M\".\n"
+    "--dry-run lists what it would replay; --yes is required to publish.\n"
+    "\n"
+    "Exit status: 0 done, 1 failure (Kafka unreachable, a delivery failed), 2 bad\n"
+    "arguments.\n";
+
+/* --- pure parts ---------------------------------------------------------- */
+
+static int digits(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dm[m - 1];
+}
+
+int aac_dlqtool_parse_time(const char *s, size_t len, int64_t *ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
+    size_t i;
+
+    if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return -1;
+    i = 10;
+    if (len > 10) {
+        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || len < 20 || digits(s + 11, 2, &h) ||
+            s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+            return -1;
+        if (h > 23 || mi > 59 || sec > 60)
+            return -1;
+        i = 19;
+        if (i < len && s[i] == '.') {
+            size_t n = 0;
+            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++)
+                if (n < 3)
+                    frac_ms = frac_ms * 10 + (s[i] - '0');
+            if (n == 0)
+                return -1;
+            for (; n < 3; n++)
+                frac_ms *= 10;
+        }
+        if (i == len)
+            return -1; /* RFC 3339 requires the offset */
+        if (s[i] == 'Z' || s[i] == 'z') {
+            i++;
+        } else if (s[i] == '+' || s[i] == '-') {
+            int oh, om;
+            if (len - i != 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+                digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+                return -1;
+            off_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+            i += 6;
+        } else {
+            return -1;
+        }
+    }
+    if (i != len)
+        return -1;
+    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60;
+    *ms = t * 1000 + frac_ms;
+    return 0;
+}
+
+bool aac_dlqtool_match(const aac_dlqtool_opts_t *o, const char *reason, int64_t failed_at_ms)
+{
+    if (!o->any_reason) {
+        aac_reason_t r = reason ? aac_reason_from_str(reason) : AAC_REASON_NONE;
+        if (r == AAC_REASON_NONE || !o->reason[r])
+            return false;
+    }
+    if (o->since_ms != INT64_MIN || o->until_ms != INT64_MAX) {
+        if (failed_at_ms == INT64_MIN)
+            return false;
+        if (failed_at_ms < o->since_ms || failed_at_ms >= o->until_ms)
+            return false;
+    }
+    return true;
+}
+
+int aac_dlqtool_replay_count(const void *value, size_t size)
+{
+    const char *s = value;
+    long v = 0;
+    if (!s || size == 0)
+        return 0;
+    for (size_t i = 0; i < size; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > 1000000)
+            return INT_MAX;
+        v = v * 10 + (s[i] - '0');
+    }
+    return (int)v;
+}
+
+bool aac_dlqtool_is_own_header(const char *name)
+{
+    return name && strncmp(name, "aac.", 4) == 0;
+}
+
+/* A non-negative decimal within [min, max]. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int add_reasons(aac_dlqtool_opts_t *o, const char *cmd, const char *list, char *errstr,
+                       size_t size)
+{
+    const char *p = list;
+    for (;;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char code[64];
+        if (n == 0 || n >= sizeof(code)) {
+            snprintf(errstr, size, "dlq %s: --reason: empty or overlong code in \"%.100s\"", cmd,
+                     list);
+            return -1;
+        }
+        memcpy(code, p, n);
+        code[n] = '\0';
+        aac_reason_t r = aac_reason_from_str(code);
+        if (r == AAC_REASON_NONE) {
+            snprintf(errstr, size,
+                     "dlq %s: --reason: unknown reason code \"%s\" (see docs/event-contract.md)",
+                     cmd, code);
+            return -1;
+        }
+        o->reason[r] = true;
+        o->any_reason = false;
+        if (!c)
+            return 0;
+        p = c + 1;
+    }
+}
+
+int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
+                           size_t errstr_size)
+{
+    bool limit_set = false;
+    const char *cmd;
+
+    memset(o, 0, sizeof(*o));
+    o->any_reason = true;
+    o->since_ms = INT64_MIN;
+    o->until_ms = INT64_MAX;
+    o->max_replays = AAC_DLQTOOL_DEFAULT_MAX_REPLAYS;
+    errstr[0] = '\0';
+
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            o->help = true;
+            return 0;
+        }
+    if (argc < 2) {
+        snprintf(errstr, errstr_size, "dlq: missing command: inspect or replay (see --help)");
+        return -1;
+    }
+    cmd = argv[1];
+    if (!strcmp(cmd, "inspect"))
+        o->cmd = AAC_DLQTOOL_INSPECT;
+    else if (!strcmp(cmd, "replay"))
+        o->cmd = AAC_DLQTOOL_REPLAY;
+    else {
+        snprintf(errstr, errstr_size, "dlq: unknown command \"%.100s\": inspect or replay", cmd);
+        return -1;
+    }
+
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        char name[32];
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        size_t n = eq ? (size_t)(eq - a) : strlen(a);
+        if (n >= sizeof(name))
+            n = sizeof(name) - 1;
+        memcpy(name, a, n);
+        name[n] = '\0';
+
+        static const char *const flags[] = {"--json", "--show-value", "--dry-run", "--yes"};
+        static const char *const valued[] = {"--reason", "--since", "--until",      "--limit",
+                                             "--topic",  "--to",    "--max-replays"};
+        bool is_flag = false, is_valued = false;
+        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+            is_flag |= !strcmp(name, flags[k]);
+        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
+            is_valued |= !strcmp(name, valued[k]);
+        if (!is_flag && !is_valued) {
+            snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                     a);
+            return -1;
+        }
+        if (is_flag && eq) {
+            snprintf(errstr, errstr_size, "dlq %s: %s takes no value", cmd, name);
+            return -1;
+        }
+        if (is_valued) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                snprintf(errstr, errstr_size, "dlq %s: %s needs a value", cmd, name);
+                return -1;
+            }
+        }
+        bool replay_only = !strcmp(name, "--to") || !strcmp(name, "--max-replays") ||
+                           !strcmp(name, "--dry-run") || !strcmp(name, "--yes");
+        if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
+            snprintf(errstr, errstr_size, "dlq %s: %s applies to replay only", cmd, name);
+            return -1;
+        }
+
+        if (!strcmp(name, "--json"))
+            o->json = true;
+        else if (!strcmp(name, "--show-value"))
+            o->show_value = true;
+        else if (!strcmp(name, "--dry-run"))
+            o->dry_run = true;
+        else if (!strcmp(name, "--yes"))
+            o->yes = true;
+        else if (!strcmp(name, "--reason")) {
+            if (add_reasons(o, cmd, val, errstr, errstr_size))
+                return -1;
+        } else if (!strcmp(name, "--since") || !strcmp(name, "--until")) {
+            int64_t t;
+            if (aac_dlqtool_parse_time(val, strlen(val), &t)) {
+                snprintf(errstr, errstr_size,
+                         "dlq %s: %s \"%.100s\" is not an RFC 3339 time "
+                         "(e.g. 2026-11-21T10:00:00Z) or a date (2026-11-21)",
+                         cmd, name, val);
+                return -1;
+            }
+            *(name[2] == 's' ? &o->since_ms : &o->until_ms) = t;
+        } else if (!strcmp(name, "--limit")) {
+            if (parse_long(val, 0, LONG_MAX, &o->limit)) {
+                snprintf(errstr, errstr_size, "dlq %s: --limit \"%.100s\" is not a number >= 0",
+                         cmd, val);
+                return -1;
+            }
+            limit_set = true;
+        } else if (!strcmp(name, "--max-replays")) {
+            long v;
+            if (parse_long(val, 1, 1000000, &v)) {
+                snprintf(errstr, errstr_size,
+                         "dlq %s: --max-replays \"%.100s\" is not a number from 1 to 1000000", cmd,
+                         val);
+                return -1;
+            }
+            o->max_replays = (int)v;
+        } else if (!strcmp(name, "--topic") || !strcmp(name, "--to")) {
+            if (!*val || strlen(val) > 249) {
+                snprintf(errstr, errstr_size, "dlq %s: %s needs a topic name (1 to 249 characters)",
+                         cmd, name);
+                return -1;
+            }
+            *(name[3] == 'o' && name[4] == '\0' ? &o->to : &o->topic) = val;
+        }
+    }
+    if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
+        snprintf(errstr, errstr_size, "dlq %s: --since must be before --until", cmd);
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && o->dry_run && o->yes) {
+        snprintf(errstr, errstr_size, "dlq replay: --dry-run and --yes exclude each other");
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run && !o->yes) {
+        snprintf(errstr, errstr_size,
+                 "dlq replay: nothing published: add --yes to publish, or --dry-run to list what "
+                 "would be");
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_INSPECT && !limit_set)
+        o->limit = AAC_DLQTOOL_DEFAULT_INSPECT_LIMIT;
+    return 0;
+}
+
+/* --- output -------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Writes `n` bytes of `p` as a quoted string, at most `max` of them:
+ * JSON escaping (invalid UTF-8 as U+FFFD) or logfmt escaping (invalid
+ * bytes as \xNN). Returns true when it was cut. */
+static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
+{
+    const unsigned char *s = p;
+    bool cut = n > max;
+    if (cut)
+        n = max;
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc(c, f);
+            i++;
+        } else if (c == '\n') {
+            fputs("\\n", f);
+            i++;
+        } else if (c == '\t') {
+            fputs("\\t", f);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
+            i++;
+        } else {
+            size_t l = utf8_len(s + i, n - i);
+            if (l == 0) {
+                if (json)
+                    fputs("\\ufffd", f);
+                else
+                    fprintf(f, "\\x%02x", c);
+                i++;
+            } else {
+                fwrite(s + i, 1, l, f);
+                i += l;
+            }
+        }
+    }
+    fputc('"', f);
+    return cut;
+}
+
+/* --- a dead letter's view ----------------------------------------------- */
+
+typedef struct letter_s {
+    const rd_kafka_message_t *rkm;
+    rd_kafka_headers_t *hdrs; /* the message's; NULL when none */
+    char reason[64], cls[32], failed_at[64], orig_topic[256];
+    int64_t failed_at_ms; /* INT64_MIN: unknown */
+    int replay_count;
+} letter_t;
+
+/* Copies the last header `name` into buf (NUL-terminated, cut to size);
+ * "" when absent. Returns true when present. */
+static bool header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+{
+    const void *v;
+    size_t n;
+    buf[0] = '\0';
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    if (!v)
+        n = 0;
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, v, n);
+    buf[n] = '\0'; /* an embedded NUL ends it early: fine for matching */
+    return true;
+}
+
+static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
+{
+    const void *v;
+    size_t n;
+    memset(l, 0, sizeof(*l));
+    l->rkm = rkm;
+    if (rd_kafka_message_headers(rkm, &l->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        l->hdrs = NULL;
+    header_str(l->hdrs, "aac.error.reason", l->reason, sizeof(l->reason));
+    header_str(l->hdrs, "aac.error.class", l->cls, sizeof(l->cls));
+    header_str(l->hdrs, "aac.original.topic", l->orig_topic, sizeof(l->orig_topic));
+    l->failed_at_ms = INT64_MIN;
+    if (header_str(l->hdrs, "aac.failed.at", l->failed_at, sizeof(l->failed_at)) &&
+        aac_dlqtool_parse_time(l->failed_at, strlen(l->failed_at), &l->failed_at_ms) != 0)
+        l->failed_at_ms = INT64_MIN;
+    if (l->failed_at_ms == INT64_MIN) {
+        /* no usable header: the dead letter's own timestamp is when it was written */
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(rkm, &tt);
+        if (ts >= 0)
+            l->failed_at_ms = ts;
+    }
+    l->replay_count = 0;
+    if (l->hdrs && rd_kafka_header_get_last(l->hdrs, AAC_DLQTOOL_H_REPLAY_COUNT, &v, &n) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR)
+        l->replay_count = aac_dlqtool_replay_count(v, v ? n : 0);
+}
+
+/* A header value as a JSON number when it is one, else null. */
+static void put_json_int(FILE *f, rd_kafka_headers_t *h, const char *name)
+{
+    char buf[32], *end;
+    if (!header_str(h, name, buf, sizeof(buf)) || !buf[0]) {
+        fputs("null", f);
+        return;
+    }
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end)
+        fputs("null", f);
+    else
+        fprintf(f, "%lld", v);
+}
+
+static void put_json_hdr(FILE *f, rd_kafka_headers_t *h, const char *name)
+{
+    const void *v;
+    size_t n;
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+        fputs("null", f);
+    else
+        put_str(f, v, n, HDR_MAX_PRINT, true);
+}
+
+static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool show_value)
+{
+    const rd_kafka_message_t *rkm = l->rkm;
+    rd_kafka_timestamp_type_t tt;
+    fputs("{\"dlq_topic\":", f);
+    put_str(f, dlq_topic, strlen(dlq_topic), 256, true);
+    fprintf(f,
+            ",\"dlq_partition\":%" PRId32 ",\"dlq_offset\":%" PRId64 ",\"timestamp_ms\":%" PRId64,
+            rkm->partition, rkm->offset, rd_kafka_message_timestamp(rkm, &tt));
+    static const char *const str_fields[][2] = {{"original_topic", "aac.original.topic"},
+                                                {"failed_at", "aac.failed.at"},
+                                                {"class", "aac.error.class"},
+                                                {"reason", "aac.error.reason"},
+                                                {"path", "aac.error.path"},
+                                                {"message", "aac.error.message"},
+                                                {"consumer_group", "aac.consumer.group"},
+                                                {"service_version", "aac.service.version"},
+                                                {"replayed_from", AAC_DLQTOOL_H_REPLAYED_FROM}};
+    static const char *const int_fields[][2] = {{"original_partition", "aac.original.partition"},
+                                                {"original_offset", "aac.original.offset"},
+                                                {"original_timestamp", "aac.original.timestamp"},
+                                                {"attempts", "aac.attempts"}};
+    for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
+        fprintf(f, ",\"%s\":", str_fields[i][0]);
+        put_json_hdr(f, l->hdrs, str_fields[i][1]);
+    }
+    for (size_t i = 0; i < sizeof(int_fields) / sizeof(int_fields[0]); i++) {
+        fprintf(f, ",\"%s\":", int_fields[i][0]);
+        put_json_int(f, l->hdrs, int_fields[i][1]);
+    }
+    fprintf(f, ",\"replay_count\":%d,\"key\":", l->replay_count);
+    if (rkm->key)
+        put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, true);
+    else
+        fputs("null", f);
+    fprintf(f, ",\"value_bytes\":%zu", rkm->len);
+    if (show_value) {
+        fputs(",\"value\":", f);
+        bool cut = rkm->payload ? put_str(f, rkm->payload, rkm->len, VALUE_MAX_PRINT, true) : false;
+        if (!rkm->payload)
+            fputs("null", f);
+        fprintf(f, ",\"value_truncated\":%s", cut ? "true" : "false");
+    }
+    /* every header, in order, names repeated as they are */
+    fputs(",\"headers\":[", f);
+    const char *name;
+    const void *v;
+    size_t n;
+    for (size_t i = 0;
+         l->hdrs && i < 256 &&
+         rd_kafka_header_get_all(l->hdrs, i, &name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        fputs(i ? ",[" : "[", f);
+        put_str(f, name, strlen(name), 256, true);
+        fputc(',', f);
+        if (v)
+            put_str(f, v, n, HDR_MAX_PRINT, true);
+        else
+            fputs("null", f);
+        fputc(']', f);
+    }
+    fputs("]}\n", f);
+}
+
+static void put_hdr_field(FILE *f, rd_kafka_headers_t *h, const char *label, const char *name,
+                          size_t max)
+{
+    const void *v;
+    size_t n;
+    fprintf(f, " %s=", label);
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+        fputs("-", f);
+    else
+        put_str(f, v, n, max, false);
+}
+
+static void print_line(FILE *f, const letter_t *l, bool show_value)
+{
+    const rd_kafka_message_t *rkm = l->rkm;
+    char part[32], off[32];
+    fprintf(f, "dlq=%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
+    put_hdr_field(f, l->hdrs, "failed_at", "aac.failed.at", 64);
+    put_hdr_field(f, l->hdrs, "reason", "aac.error.reason", 64);
+    put_hdr_field(f, l->hdrs, "class", "aac.error.class", 32);
+    header_str(l->hdrs, "aac.original.partition", part, sizeof(part));
+    header_str(l->hdrs, "aac.original.offset", off, sizeof(off));
+    fputs(" origin=", f);
+    char origin[320];
+    snprintf(origin, sizeof(origin), "%s:%s:%s", l->orig_topic[0] ? l->orig_topic : "-",
+             part[0] ? part : "-", off[0] ? off : "-");
+    put_str(f, origin, strlen(origin), sizeof(origin), false);
+    put_hdr_field(f, l->hdrs, "attempts", "aac.attempts", 16);
+    fprintf(f, " replays=%d", l->replay_count);
+    put_hdr_field(f, l->hdrs, "path", "aac.error.path", 256);
+    fputs(" key=", f);
+    if (rkm->key)
+        put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, false);
+    else
+        fputs("-", f);
+    fprintf(f, " value_bytes=%zu", rkm->len);
+    put_hdr_field(f, l->hdrs, "message", "aac.error.message", 512);
+    if (show_value) {
+        fputs(" value=", f);
+        if (rkm->payload)
+            put_str(f, rkm->payload, rkm->len, VALUE_MAX_PRINT, false);
+        else
+            fputs("-", f);
+    }
+    fputc('\n', f);
+}
+
+/* --- Kafka --------------------------------------------------------------- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
+    AAC_LOG_AT(lv, "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
+               aac_log_quote(q, sizeof(q), buf));
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, size, "kafka property %s: %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_list(rd_kafka_conf_t *conf, const aac_kvlist_t *l, char *errstr, size_t size)
+{
+    for (size_t i = 0; i < l->cnt; i++)
+        if (conf_set(conf, l->kv[i].key, l->kv[i].value, errstr, size))
+            return -1;
+    return 0;
+}
+
+typedef struct tool_s {
+    const aac_config_t *cfg;
+    const aac_dlqtool_opts_t *o;
+    const char *topic;
+    rd_kafka_t *reader;
+    rd_kafka_t *producer;
+    int32_t nparts;
+    int64_t *hi;   /* per partition: stop before this offset */
+    bool *done;    /* per partition */
+    int32_t left;  /* partitions not done */
+    int64_t total; /* messages expected, sum of hi - lo */
+    /* counts */
+    int64_t read, selected, replayed, skipped_replayed, skipped_no_topic, delivered, failed;
+    int last_err;
+    int64_t progress_ms, progress_read; /* when the last progress line was printed */
+} tool_t;
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    tool_t *t = opaque;
+    (void)rk;
+    if (rkm->err) {
+        t->failed++;
+        t->last_err = rkm->err;
+        aac_warn("replayed message not delivered", "topic=%s error=%s",
+                 rd_kafka_topic_name(rkm->rkt), rd_kafka_err2name(rkm->err));
+    } else {
+        t->delivered++;
+    }
+}
+
+static rd_kafka_t *reader_new(const tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    if (conf_set(conf, "bootstrap.servers", t->cfg->kafka.bootstrap_servers, errstr, size) ||
+        conf_set(conf, "client.id", "agent-actions-consumer-dlq-reader", errstr, size) ||
+        conf_list(conf, &t->cfg->kafka.properties, errstr, size) ||
+        /* not a group member: it assigns partitions itself and commits nothing */
+        conf_set(conf, "enable.auto.commit", "false", errstr, size) ||
+        conf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
+        conf_set(conf, "enable.partition.eof", "true", errstr, size) ||
+        conf_set(conf, "auto.offset.reset", "earliest", errstr, size))
+        goto fail;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, size, "could not create the dead-letter reader: %.400s", err);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static rd_kafka_t *producer_new(tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    if (conf_set(conf, "bootstrap.servers", t->cfg->kafka.bootstrap_servers, errstr, size) ||
+        conf_set(conf, "client.id", "agent-actions-consumer-dlq-replay", errstr, size) ||
+        conf_set(conf, "linger.ms", "5", errstr, size) ||
+        conf_set(conf, "message.timeout.ms", "60000", errstr, size) ||
+        conf_list(conf, &t->cfg->kafka.properties, errstr, size) ||
+        conf_list(conf, &t->cfg->kafka.producer_properties, errstr, size) ||
+        /* not overridable: a replayed message is written once and durably */
+        conf_set(conf, "enable.idempotence", "true", errstr, size) ||
+        conf_set(conf, "acks", "all", errstr, size))
+        goto fail;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, t);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, size, "could not create the replay producer: %.400s", err);
+        goto fail;
+    }
+    return rk;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* Finds the dead-letter topic's partitions and their watermarks, and
+ * assigns the non-empty ones from their beginning. */
+static int reader_assign(tool_t *t, char *errstr, size_t size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->reader, t->topic, NULL);
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t err;
+    int rc = -1;
+
+    if (!rkt) {
+        snprintf(errstr, size, "could not read topic %s: %s", t->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    err = rd_kafka_metadata(t->reader, 0, rkt, &md, META_TIMEOUT_MS);
+    if (err) {
+        snprintf(errstr, size, "could not read the metadata of topic %s: %s", t->topic,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(errstr, size, "could not read topic %s: %s", t->topic,
+                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not in the metadata");
+        goto out;
+    }
+    t->nparts = md->topics[0].partition_cnt;
+    if (t->nparts <= 0 || t->nparts > MAX_PARTITIONS) {
+        snprintf(errstr, size, "topic %s has %d partitions", t->topic, t->nparts);
+        goto out;
+    }
+    t->hi = calloc((size_t)t->nparts, sizeof(*t->hi));
+    t->done = calloc((size_t)t->nparts, sizeof(*t->done));
+    l = rd_kafka_topic_partition_list_new(t->nparts);
+    if (!t->hi || !t->done || !l) {
+        snprintf(errstr, size, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+        int32_t p = md->topics[0].partitions[i].id;
+        int64_t lo, hi;
+        if (p < 0 || p >= t->nparts)
+            continue;
+        err = rd_kafka_query_watermark_offsets(t->reader, t->topic, p, &lo, &hi, META_TIMEOUT_MS);
+        if (err) {
+            snprintf(errstr, size, "could not read the offsets of %s partition %d: %s", t->topic, p,
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        t->hi[p] = hi;
+        if (hi <= lo) {
+            t->done[p] = true;
+            continue;
+        }
+        t->total += hi - lo;
+        rd_kafka_topic_partition_list_add(l, t->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    /* partitions the metadata did not list are not read */
+    t->left = 0;
+    for (int32_t p = 0; p < t->nparts; p++)
+        if (!t->done[p]) {
+            bool listed = rd_kafka_topic_partition_list_find(l, t->topic, p) != NULL;
+            if (!listed)
+                t->done[p] = true;
+            else
+                t->left++;
+        }
+    if (l->cnt && (err = rd_kafka_assign(t->reader, l))) {
+        snprintf(errstr, size, "could not assign %s: %s", t->topic, rd_kafka_err2str(err));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+static void mark_done(tool_t *t, int32_t p)
+{
+    if (p >= 0 && p < t->nparts && !t->done[p]) {
+        t->done[p] = true;
+        t->left--;
+    }
+}
+
+static void progress(tool_t *t, bool force)
+{
+    int64_t now = aac_mono_ms();
+    if (!force && t->read - t->progress_read < PROGRESS_EVERY && now - t->progress_ms < 1000)
+        return;
+    t->progress_ms = now;
+    t->progress_read = t->read;
+    fprintf(stderr,
+            "dlq replay: read %" PRId64 "/%" PRId64 ", replayed %" PRId64 " (delivered %" PRId64
+            "), skipped %" PRId64 "\n",
+            t->read, t->total, t->replayed, t->delivered,
+            t->skipped_replayed + t->skipped_no_topic);
+}
+
+/* Publishes one dead letter back. Returns 0, or -1 on a local error. */
+static int replay_one(tool_t *t, const letter_t *l, const char *to)
+{
+    const rd_kafka_message_t *rkm = l->rkm;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+    const char *name;
+    const void *v;
+    size_t n;
+    char buf[64];
+
+    for (size_t i = 0; l->hdrs && rd_kafka_header_get_all(l->hdrs, i, &name, &v, &n) ==
+                                      RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++)
+        if (!aac_dlqtool_is_own_header(name))
+            rd_kafka_header_add(h, name, -1, v, v ? (ssize_t)n : 0);
+    snprintf(buf, sizeof(buf), "%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
+    rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAYED_FROM, -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%d", l->replay_count + 1);
+    rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAY_COUNT, -1, buf, -1);
+
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            t->producer, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+            RD_KAFKA_V_VALUE(rkm->payload, rkm->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        if (!err)
+            return 0; /* the headers now belong to the message */
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(h);
+            aac_error("could not replay a dead letter",
+                      "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s error=%s",
+                      rkm->partition, rkm->offset, to, rd_kafka_err2name(err));
+            return -1;
+        }
+        rd_kafka_poll(t->producer, 100); /* let deliveries make room */
+        progress(t, false);
+    }
+}
+
+/* Handles one message of the dead-letter topic. Returns 1 when the limit
+ * is reached, -1 on a local error, 0 otherwise. */
+static int handle(tool_t *t, const rd_kafka_message_t *rkm)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    letter_t l;
+
+    t->read++;
+    letter_read(&l, rkm);
+    if (!aac_dlqtool_match(o, l.reason[0] ? l.reason : NULL, l.failed_at_ms))
+        return 0;
+    t->selected++;
+    if (o->cmd == AAC_DLQTOOL_INSPECT) {
+        if (o->json)
+            print_json(stdout, t->topic, &l, o->show_value);
+        else
+            print_line(stdout, &l, o->show_value);
+        return o->limit && t->selected >= o->limit ? 1 : 0;
+    }
+    const char *to = o->to ? o->to : l.orig_topic[0] ? l.orig_topic : NULL;
+    if (l.replay_count >= o->max_replays) {
+        t->skipped_replayed++;
+        aac_debug("skipped: already replayed",
+                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " replay_count=%d",
+                  rkm->partition, rkm->offset, l.replay_count);
+        return 0;
+    }
+    if (!to) {
+        t->skipped_no_topic++;
+        aac_warn("skipped: no aac.original.topic header and no --to",
+                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64, rkm->partition, rkm->offset);
+        return 0;
+    }
+    if (o->dry_run) {
+        if (o->json)
+            print_json(stdout, t->topic, &l, o->show_value);
+        else
+            print_line(stdout, &l, o->show_value);
+    } else if (replay_one(t, &l, to) != 0) {
+        return -1;
+    }
+    t->replayed++;
+    return o->limit && t->replayed >= o->limit ? 1 : 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int run(tool_t *t, char *errstr, size_t size)
+{
+    int64_t idle_since = aac_mono_ms();
+    int rc = 0;
+
+    while (t->left > 0 && !interrupted) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->reader, 100);
+        if (t->producer) {
+            rd_kafka_poll(t->producer, 0);
+            progress(t, false);
+        }
+        if (!rkm) {
+            if (aac_mono_ms() - idle_since > IDLE_TIMEOUT_MS) {
+                snprintf(errstr, size,
+                         "could not read %s: nothing received for %d s with %" PRId32
+                         " partition(s) unfinished (broker unreachable?)",
+                         t->topic, IDLE_TIMEOUT_MS / 1000, t->left);
+                return -1;
+            }
+            continue;
+        }
+        idle_since = aac_mono_ms();
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            mark_done(t, rkm->partition);
+        } else if (rkm->err) {
+            aac_class_t cls = aac_classify_kafka(rkm->err);
+            if (cls == AAC_CLASS_FATAL || rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                snprintf(errstr, size, "could not read %s: %s", t->topic,
+                         rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+                return -1;
+            }
+            aac_warn("kafka error while reading", "topic=%s error=%s", t->topic,
+                     rd_kafka_err2name(rkm->err));
+        } else if (rkm->partition >= 0 && rkm->partition < t->nparts && !t->done[rkm->partition]) {
+            int r = handle(t, rkm);
+            if (rkm->offset + 1 >= t->hi[rkm->partition])
+                mark_done(t, rkm->partition);
+            if (r != 0) {
+                rd_kafka_message_destroy(rkm);
+                if (r < 0) {
+                    snprintf(errstr, size, "could not replay to the target topic");
+                    rc = -1;
+                }
+                break;
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    if (interrupted && !rc) {
+        snprintf(errstr, size, "interrupted");
+        rc = -1;
+    }
+    return rc;
+}
+
+int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
+{
+    aac_dlqtool_opts_t o;
+    char errstr[1024];
+    tool_t t;
+    int status = 1;
+
+    if (aac_dlqtool_parse_args(argc, argv, &o, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        return 2;
+    }
+    if (o.help) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!cfg)
+        return 2;
+
+    memset(&t, 0, sizeof(t));
+    t.cfg = cfg;
+    t.o = &o;
+    t.topic = o.topic ? o.topic : cfg->kafka.dlq_topic;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (!(t.reader = reader_new(&t, errstr, sizeof(errstr))))
+        goto out;
+    if (o.cmd == AAC_DLQTOOL_REPLAY && !o.dry_run &&
+        !(t.producer = producer_new(&t, errstr, sizeof(errstr))))
+        goto out;
+    if (reader_assign(&t, errstr, sizeof(errstr)) != 0)
+        goto out;
+    int rc = run(&t, errstr, sizeof(errstr));
+    fflush(stdout);
+
+    if (t.producer) {
+        /* every message produced gets a report within message.timeout.ms */
+        while (rd_kafka_outq_len(t.producer) > 0) {
+            rd_kafka_flush(t.producer, 1000);
+            progress(&t, true);
+        }
+    }
+    if (o.cmd == AAC_DLQTOOL_INSPECT) {
+        fprintf(stderr, "dlq inspect: %s: read %" PRId64 ", listed %" PRId64 "%s\n", t.topic,
+                t.read, t.selected,
+                o.limit && t.selected >= o.limit ? " (stopped at --limit)" : "");
+    } else {
+        int64_t skipped = t.skipped_replayed + t.skipped_no_topic;
+        printf("%s %" PRId64 ", skipped %" PRId64 "\n", o.dry_run ? "would replay" : "replayed",
+               o.dry_run ? t.replayed : t.delivered, skipped);
+        fprintf(stderr,
+                "dlq replay: %s: read %" PRId64 ", selected %" PRId64 "; skipped %" PRId64
+                " already replayed %d time(s) (--max-replays), %" PRId64
+                " without aac.original.topic (--to)%s\n",
+                t.topic, t.read, t.selected, t.skipped_replayed, o.max_replays, t.skipped_no_topic,
+                o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "");
+        if (t.failed) {
+            fprintf(stderr,
+                    "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
+                    " replayed messages not delivered: %s\n",
+                    t.failed, t.replayed, rd_kafka_err2str((rd_kafka_resp_err_t)t.last_err));
+            rc = -1;
+            errstr[0] = '\0';
+        }
+    }
+    fflush(stdout);
+    if (rc != 0) {
+        if (errstr[0])
+            fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
+                    o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
+        goto out_nomsg;
+    }
+    status = 0;
+    goto out_nomsg;
+out:
+    fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
+            o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
+out_nomsg:
+    if (t.reader) {
+        rd_kafka_consumer_close(t.reader);
+        rd_kafka_destroy(t.reader);
+    }
+    if (t.producer)
+        rd_kafka_destroy(t.producer);
+    free(t.hi);
+    free(t.done);
+    return status;
+}
