@@ -176,6 +176,21 @@ bool aac_classify_sqlstate_is_outage(const char *s)
            strcmp(s, "53300") == 0;
 }
 
+bool aac_classify_sqlstate_counts_against_message(const char *s)
+{
+    static const char *const dependency[] = {"55P03", "55006", "53100", "25006"};
+    if (aac_classify_sqlstate(s) != AAC_CLASS_TRANSIENT || aac_classify_sqlstate_is_outage(s))
+        return false;
+    if (!sqlstate_valid(s))
+        return true; /* unknown: bounded by max_attempts */
+    if (has_class(s, "40") || has_class(s, "58"))
+        return false;
+    for (size_t i = 0; i < sizeof dependency / sizeof dependency[0]; i++)
+        if (strcmp(s, dependency[i]) == 0)
+            return false;
+    return true;
+}
+
 bool aac_classify_sqlstate_is_row_error(const char *s)
 {
     return sqlstate_valid(s) && (has_class(s, "22") || has_class(s, "23"));

@@ -288,15 +288,22 @@ int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int
     return 0;
 }
 
-static int rows_reject(aac_rows_t *rows, size_t i, const char *sqlstate, const char *msg)
+int aac_rows_reject(aac_rows_t *rows, size_t i, aac_reason_t reason, const char *sqlstate,
+                    const char *msg)
 {
     if (grow((void **)&rows->rej, &rows->rej_cap, rows->rej_cnt + 1, sizeof(aac_row_reject_t)))
         return -1;
     aac_row_reject_t *rj = &rows->rej[rows->rej_cnt];
+    rj->reason = reason;
     snprintf(rj->sqlstate, sizeof(rj->sqlstate), "%s", sqlstate);
     snprintf(rj->message, sizeof(rj->message), "%s", msg);
     rows->row[i].reject = (int)rows->rej_cnt++;
     return 0;
+}
+
+size_t aac_rows_live(const aac_rows_t *rows)
+{
+    return rows->cnt - rows->rej_cnt;
 }
 
 /* Fills rows->live with the rows not rejected; returns their count. */
@@ -755,7 +762,7 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
                 continue; /* passed this time: write it */
         }
         size_t idx = rows->live[bad];
-        if (rows_reject(rows, idx, st, msg) != 0) {
+        if (aac_rows_reject(rows, idx, AAC_REASON_DB_REJECTED, st, msg) != 0) {
             res->cls = AAC_CLASS_TRANSIENT;
             snprintf(res->errstr, sizeof(res->errstr), "out of memory");
             return -1;
@@ -767,6 +774,7 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
     if (before_commit && before_commit(opaque, rows) != 0) {
         exec_cmd(s, "ROLLBACK", "could not roll back", res);
         res->cls = AAC_CLASS_TRANSIENT;
+        res->dead_letters_pending = true;
         snprintf(res->errstr, sizeof(res->errstr),
                  "dead letters of the batch not confirmed yet: not committing");
         return -1;

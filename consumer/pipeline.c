@@ -87,6 +87,8 @@ typedef struct pipeline_s {
     unsigned rnd;
     int64_t last_pg_ok;    /* monotonic ms of the last PostgreSQL success */
     int64_t partitions_at; /* monotonic ms of the next partition upkeep */
+    int cap_events;        /* smaller batches while isolating a failing message, 0: none */
+    int cap_successes;     /* batches committed under that cap */
 } pipeline_t;
 
 static volatile sig_atomic_t signals_seen;
@@ -317,9 +319,10 @@ static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
                 continue;
             pending++;
             char msg[300];
-            snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message, rj->sqlstate);
-            aac_dlq_reason_t why = {AAC_CLASS_PERMANENT, AAC_REASON_DB_REJECTED, "$", msg,
-                                    pl->attempts + 1};
+            snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message,
+                     rj->sqlstate[0] ? rj->sqlstate : "none");
+            aac_dlq_reason_t why = {AAC_CLASS_PERMANENT, rj->reason, "$", msg,
+                                    rj->reason == AAC_REASON_RETRIES_EXHAUSTED ? pl->attempts : 1};
             aac_dlq_send(pl->dlq, it->rkm, &why);
         }
         if (!pending)
@@ -341,7 +344,7 @@ static void count_dead_letters(pipeline_t *pl)
             aac_metrics_dead_letter(pl->metrics, pl->errs[pl->items[i].err].reason);
     for (size_t r = 0; r < aac_rows_count(pl->rows); r++)
         if (aac_rows_rejected(pl->rows, r))
-            aac_metrics_dead_letter(pl->metrics, AAC_REASON_DB_REJECTED);
+            aac_metrics_dead_letter(pl->metrics, aac_rows_rejected(pl->rows, r)->reason);
 }
 
 static const char *fatal_hint(const char *sqlstate)
@@ -368,29 +371,70 @@ static void go_fatal(pipeline_t *pl, const char *what, const char *hint)
 }
 
 /* Schedules the next attempt after a transient failure. */
-static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res)
+static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res, bool counted)
 {
     int delay;
+    char q[600];
+    const char *why = res->dead_letters_pending ? "dead_letter_unavailable"
+                      : res->outage             ? "postgres_unavailable"
+                      : counted                 ? "write_failed"
+                                                : "postgres_contention";
     aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
-    if (res->outage) {
-        /* never counted against the messages: retry for as long as it takes */
+    if (counted) {
+        delay = aac_retry_delay_ms(&pl->retry, pl->attempts, unit_rand(pl));
+    } else {
+        /* not the messages' fault: retry for as long as it takes, never
+         * counted against them, at a capped pace */
         pl->outage_attempts++;
         aac_retry_policy_t p = pl->retry;
         if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
             p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
         delay = aac_retry_delay_ms(&p, pl->outage_attempts, unit_rand(pl));
-        aac_metrics_set_pg_up(pl->metrics, false);
         aac_metrics_set_paused_outage(pl->metrics, true);
-    } else {
-        delay = aac_retry_delay_ms(&pl->retry, pl->attempts, unit_rand(pl));
+        if (res->outage && !res->dead_letters_pending)
+            aac_metrics_set_pg_up(pl->metrics, false);
     }
-    aac_warn("batch not written, retrying", "events=%zu attempt=%d outage=%s delay_ms=%d error=%s",
-             pl->item_cnt, res->outage ? pl->outage_attempts : pl->attempts,
-             res->outage ? "true" : "false", delay, res->errstr[0] ? res->errstr : "unknown");
-    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT,
-                          res->outage ? "postgres_unavailable" : res->sqlstate, res->errstr);
+    aac_warn("batch not written, retrying", "events=%zu reason=%s attempt=%d delay_ms=%d error=%s",
+             pl->item_cnt, why, counted ? pl->attempts : pl->outage_attempts, delay,
+             aac_log_quote(q, sizeof(q), res->errstr[0] ? res->errstr : "unknown"));
+    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, why, res->errstr);
     pl->retry_at = aac_mono_ms() + delay;
     set_paused(pl, true);
+}
+
+static void resume(pipeline_t *pl);
+
+/* A batch failed max_attempts times for a reason that may be its own
+ * messages'. Retry it in halves until the message at fault is alone, then
+ * dead-letter that message as retries_exhausted. */
+static void exhaust(pipeline_t *pl, const aac_pgsink_result_t *res)
+{
+    size_t live = aac_rows_live(pl->rows);
+    char q[600];
+    if (live > 1) {
+        pl->cap_events = (int)(live / 2);
+        pl->cap_successes = 0;
+        aac_warn("batch keeps failing, retrying it in smaller batches",
+                 "events=%zu attempts=%d next_batch_max=%d error=%s", pl->item_cnt, pl->attempts,
+                 pl->cap_events, aac_log_quote(q, sizeof(q), res->errstr));
+        batch_drop(pl, "retries exhausted, halving");
+        resume(pl);
+        return;
+    }
+    for (size_t r = 0; r < aac_rows_count(pl->rows); r++) {
+        if (aac_rows_rejected(pl->rows, r))
+            continue;
+        const rd_kafka_message_t *rkm = pl->items[aac_rows_tag(pl->rows, r)].rkm;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->attempts, res->errstr);
+        aac_warn("event dead-lettered after its retries",
+                 "partition=%" PRId32 " offset=%" PRId64 " attempts=%d", rkm->partition,
+                 rkm->offset, pl->attempts);
+        if (aac_rows_reject(pl->rows, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg) != 0)
+            batch_drop(pl, "out of memory");
+    }
+    pl->cap_events = 0;
+    pl->retry_at = aac_mono_ms(); /* the rest of the batch goes at once */
 }
 
 /* After a successful write: resume and seek back to where we stopped
@@ -400,9 +444,8 @@ static void resume(pipeline_t *pl)
     pl->retry_at = 0;
     pl->outage_attempts = 0;
     aac_metrics_set_paused_outage(pl->metrics, false);
-    if (!pl->paused)
-        return;
     set_paused(pl, false);
+    /* messages discarded while waiting (paused or not) are fetched again */
     for (int32_t p = 0; p < pl->part_cap; p++) {
         part_t *pt = &pl->part[p];
         if (pt->assigned && pt->resume_at >= 0)
@@ -492,6 +535,10 @@ static int flush(pipeline_t *pl)
         batch_clear(pl);
         resume(pl);
         publish_partitions(pl);
+        /* the isolation is over once the failing message was found, or
+         * when the failure went away by itself */
+        if (pl->cap_events && ++pl->cap_successes >= 10)
+            pl->cap_events = 0;
         rc = 0;
         goto out;
     }
@@ -507,9 +554,14 @@ static int flush(pipeline_t *pl)
         refence(pl);
         goto out;
     }
-    if (!res.outage)
-        pl->attempts++;
-    back_off(pl, &res);
+    bool counted = !res.outage && !res.dead_letters_pending &&
+                   aac_classify_sqlstate_counts_against_message(res.sqlstate);
+    if (counted && !aac_retry_may_retry(&pl->retry, ++pl->attempts) &&
+        aac_rows_live(pl->rows) > 0) {
+        exhaust(pl, &res);
+        goto out;
+    }
+    back_off(pl, &res, counted);
 out:
     if (o != offs)
         free(o);
@@ -765,8 +817,10 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
 
 static bool batch_full(const pipeline_t *pl)
 {
-    return pl->item_cnt >= (size_t)pl->cfg->batch.max_events ||
-           pl->batch_bytes >= (size_t)pl->cfg->batch.max_bytes;
+    size_t max = (size_t)pl->cfg->batch.max_events;
+    if (pl->cap_events > 0 && (size_t)pl->cap_events < max)
+        max = (size_t)pl->cap_events;
+    return pl->item_cnt >= max || pl->batch_bytes >= (size_t)pl->cfg->batch.max_bytes;
 }
 
 /* While idle: tell readiness whether PostgreSQL still answers (an outage

@@ -69,6 +69,13 @@ aac_class_t aac_classify_sqlstate(const char *sqlstate);
 /* True when the SQLSTATE says PostgreSQL itself is unavailable (connection
  * failure, shutdown, too many connections) rather than this statement. */
 bool aac_classify_sqlstate_is_outage(const char *sqlstate);
+/* True when a TRANSIENT failure may be the messages' own doing and so
+ * counts against their retry.max_attempts: not an outage, and not a
+ * condition of the database as a whole (lock and statement contention,
+ * deadlocks, serialization failures, a full disk, a read-only server,
+ * I/O errors), which are retried for as long as they last. */
+bool aac_classify_sqlstate_counts_against_message(const char *sqlstate);
+
 /* True when the SQLSTATE is a row-level data error, the kind a batch
  * bisection isolates (classes 22 and 23). */
 bool aac_classify_sqlstate_is_row_error(const char *sqlstate);

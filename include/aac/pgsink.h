@@ -40,9 +40,10 @@ typedef struct aac_pgsink_offset_s {
 } aac_pgsink_offset_t;
 
 typedef struct aac_pgsink_result_s {
-    aac_class_t cls; /* AAC_CLASS_OK, TRANSIENT or FATAL */
-    bool outage;     /* TRANSIENT because PostgreSQL is unreachable */
-    bool fenced;     /* offsets moved under us: drop the batch, re-read */
+    aac_class_t cls;           /* AAC_CLASS_OK, TRANSIENT or FATAL */
+    bool outage;               /* TRANSIENT because PostgreSQL is unreachable */
+    bool fenced;               /* offsets moved under us: drop the batch, re-read */
+    bool dead_letters_pending; /* the caller's before_commit refused */
     char sqlstate[6];
     char errstr[512];
     size_t inserted;   /* rows written */
@@ -106,9 +107,19 @@ size_t aac_rows_tag(const aac_rows_t *rows, size_t i);
 
 /* Row i's database rejection, or NULL when it was not rejected. */
 typedef struct aac_row_reject_s {
+    aac_reason_t reason; /* db_rejected, or the caller's (retries_exhausted) */
     char sqlstate[6];
     char message[256];
 } aac_row_reject_t;
 const aac_row_reject_t *aac_rows_rejected(const aac_rows_t *rows, size_t i);
+
+/* Marks row i rejected by the caller: it is not written and the batch's
+ * before_commit sees it like a row the database rejected. Returns 0 or -1
+ * when out of memory. */
+int aac_rows_reject(aac_rows_t *rows, size_t i, aac_reason_t reason, const char *sqlstate,
+                    const char *message);
+
+/* The number of rows not rejected. */
+size_t aac_rows_live(const aac_rows_t *rows);
 
 #endif

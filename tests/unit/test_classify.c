@@ -128,6 +128,17 @@ static void test_sqlstates(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *s = cases[i].s;
+        /* counted against a message: transient, not an outage, not one
+         * of the database-wide conditions listed */
+        static const char *const not_counted[] = {"55P03", "40001", "40P01", "40000",
+                                                  "53100", "58000", "58030", "25006"};
+        bool counted = cases[i].cls == T && !cases[i].outage;
+        for (size_t k = 0; k < sizeof not_counted / sizeof not_counted[0]; k++)
+            if (s && !strcmp(s, not_counted[k]))
+                counted = false;
+        if (aac_classify_sqlstate_counts_against_message(s) != counted)
+            fail_msg("sqlstate %s: counts against message %d, expected %d", s ? s : "(null)",
+                     aac_classify_sqlstate_counts_against_message(s), counted);
         if (aac_classify_sqlstate(s) != cases[i].cls ||
             aac_classify_sqlstate_is_outage(s) != cases[i].outage ||
             aac_classify_sqlstate_is_row_error(s) != cases[i].row)
