@@ -669,6 +669,7 @@ typedef struct tool_s {
     const char *topic;
     rd_kafka_t *reader;
     rd_kafka_t *producer;
+    const struct rd_kafka_metadata *md; /* every topic, read at start */
     int32_t nparts;
     int64_t *hi;   /* per partition: stop before this offset */
     bool *done;    /* per partition */
@@ -701,7 +702,9 @@ static rd_kafka_t *reader_new(const tool_t *t, char *errstr, size_t size)
     if (conf_set(conf, "bootstrap.servers", t->cfg->kafka.bootstrap_servers, errstr, size) ||
         conf_set(conf, "client.id", "agent-actions-consumer-dlq-reader", errstr, size) ||
         conf_list(conf, &t->cfg->kafka.properties, errstr, size) ||
-        /* not a group member: it assigns partitions itself and commits nothing */
+        /* librdkafka wants a group for assign(), but the reader never joins
+         * it (no subscribe) and commits nothing to it */
+        conf_set(conf, "group.id", "agent-actions-consumer-dlq-tool", errstr, size) ||
         conf_set(conf, "enable.auto.commit", "false", errstr, size) ||
         conf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
         conf_set(conf, "enable.partition.eof", "true", errstr, size) ||
@@ -748,36 +751,43 @@ fail:
     return NULL;
 }
 
-/* Finds the dead-letter topic's partitions and their watermarks, and
- * assigns the non-empty ones from their beginning. */
+/* The metadata of `name` in the cluster listing, NULL when absent. */
+static const rd_kafka_metadata_topic_t *find_topic(const tool_t *t, const char *name)
+{
+    for (int i = 0; t->md && i < t->md->topic_cnt; i++)
+        if (!strcmp(t->md->topics[i].topic, name))
+            return &t->md->topics[i];
+    return NULL;
+}
+
+/* Lists the cluster's topics (all of them: asking for one by name may
+ * auto-create it), finds the dead-letter topic's partitions and their
+ * watermarks, and assigns the non-empty ones from their beginning. */
 static int reader_assign(tool_t *t, char *errstr, size_t size)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->reader, t->topic, NULL);
+    const rd_kafka_metadata_topic_t *mt;
     rd_kafka_topic_partition_list_t *l = NULL;
     rd_kafka_resp_err_t err;
     int rc = -1;
 
-    if (!rkt) {
-        snprintf(errstr, size, "could not read topic %s: %s", t->topic,
-                 rd_kafka_err2str(rd_kafka_last_error()));
+    err = rd_kafka_metadata(t->reader, 1, NULL, &t->md, META_TIMEOUT_MS);
+    if (err) {
+        t->md = NULL;
+        snprintf(errstr, size, "could not list the topics: %s", rd_kafka_err2str(err));
         return -1;
     }
-    err = rd_kafka_metadata(t->reader, 0, rkt, &md, META_TIMEOUT_MS);
-    if (err) {
-        snprintf(errstr, size, "could not read the metadata of topic %s: %s", t->topic,
-                 rd_kafka_err2str(err));
-        goto out;
+    if (!(mt = find_topic(t, t->topic))) {
+        snprintf(errstr, size, "topic %s does not exist", t->topic);
+        return -1;
     }
-    if (md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(errstr, size, "could not read topic %s: %s", t->topic,
-                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not in the metadata");
-        goto out;
+    if (mt->err) {
+        snprintf(errstr, size, "could not read topic %s: %s", t->topic, rd_kafka_err2str(mt->err));
+        return -1;
     }
-    t->nparts = md->topics[0].partition_cnt;
+    t->nparts = mt->partition_cnt;
     if (t->nparts <= 0 || t->nparts > MAX_PARTITIONS) {
         snprintf(errstr, size, "topic %s has %d partitions", t->topic, t->nparts);
-        goto out;
+        return -1;
     }
     t->hi = calloc((size_t)t->nparts, sizeof(*t->hi));
     t->done = calloc((size_t)t->nparts, sizeof(*t->done));
@@ -786,8 +796,10 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
         snprintf(errstr, size, "out of memory");
         goto out;
     }
-    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-        int32_t p = md->topics[0].partitions[i].id;
+    for (int32_t p = 0; p < t->nparts; p++)
+        t->done[p] = true; /* until listed with messages */
+    for (int i = 0; i < mt->partition_cnt; i++) {
+        int32_t p = mt->partitions[i].id;
         int64_t lo, hi;
         if (p < 0 || p >= t->nparts)
             continue;
@@ -798,23 +810,13 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
             goto out;
         }
         t->hi[p] = hi;
-        if (hi <= lo) {
-            t->done[p] = true;
+        if (hi <= lo)
             continue;
-        }
+        t->done[p] = false;
+        t->left++;
         t->total += hi - lo;
         rd_kafka_topic_partition_list_add(l, t->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
-    /* partitions the metadata did not list are not read */
-    t->left = 0;
-    for (int32_t p = 0; p < t->nparts; p++)
-        if (!t->done[p]) {
-            bool listed = rd_kafka_topic_partition_list_find(l, t->topic, p) != NULL;
-            if (!listed)
-                t->done[p] = true;
-            else
-                t->left++;
-        }
     if (l->cnt && (err = rd_kafka_assign(t->reader, l))) {
         snprintf(errstr, size, "could not assign %s: %s", t->topic, rd_kafka_err2str(err));
         goto out;
@@ -823,9 +825,6 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
 out:
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
     return rc;
 }
 
@@ -917,10 +916,12 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm)
                   rkm->partition, rkm->offset, l.replay_count);
         return 0;
     }
-    if (!to) {
+    if (!to || !find_topic(t, to)) {
+        /* producing to a missing topic could auto-create it */
         t->skipped_no_topic++;
-        aac_warn("skipped: no aac.original.topic header and no --to",
-                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64, rkm->partition, rkm->offset);
+        aac_warn("skipped: no target topic",
+                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s", rkm->partition,
+                 rkm->offset, to ? to : "(no aac.original.topic header)");
         return 0;
     }
     if (o->dry_run) {
@@ -1038,6 +1039,10 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
         goto out;
     if (reader_assign(&t, errstr, sizeof(errstr)) != 0)
         goto out;
+    if (o.to && !find_topic(&t, o.to)) {
+        snprintf(errstr, sizeof(errstr), "topic %s (--to) does not exist", o.to);
+        goto out;
+    }
     int rc = run(&t, errstr, sizeof(errstr));
     fflush(stdout);
 
@@ -1059,7 +1064,7 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
         fprintf(stderr,
                 "dlq replay: %s: read %" PRId64 ", selected %" PRId64 "; skipped %" PRId64
                 " already replayed %d time(s) (--max-replays), %" PRId64
-                " without aac.original.topic (--to)%s\n",
+                " without an existing target topic (aac.original.topic or --to)%s\n",
                 t.topic, t.read, t.selected, t.skipped_replayed, o.max_replays, t.skipped_no_topic,
                 o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "");
         if (t.failed) {
@@ -1090,6 +1095,8 @@ out_nomsg:
     }
     if (t.producer)
         rd_kafka_destroy(t.producer);
+    if (t.md)
+        rd_kafka_metadata_destroy(t.md);
     free(t.hi);
     free(t.done);
     return status;
