@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The command line as an operator meets it: every subcommand answers --help
+# with status 0; a bad configuration of each kind exits 2 with exactly one
+# line naming the file, line and key; and no secret ever reaches the
+# output, not in check-config, not in debug logs of a running consumer,
+# not when PostgreSQL is unreachable.
+source "$(dirname "$0")/lib.sh"
+
+for cmd in run migrate check-config validate version dev-broker partitions dlq; do
+  "$AAC_BIN" "$cmd" --help >"$TEST_DIR/help" 2>&1 || fail "$cmd --help exited $?"
+  grep -qi 'usage' "$TEST_DIR/help" || fail "$cmd --help prints no usage"
+done
+rc=0; "$AAC_BIN" frobnicate 2>"$TEST_DIR/err" || rc=$?
+assert_eq "$rc" 2 "unknown command status"
+
+# bad configurations: status 2, one line, naming what is wrong
+check_bad() { # yaml, expected substring
+  printf "%b" "$1" >"$TEST_DIR/bad.yaml"
+  local rc=0
+  "$AAC_BIN" check-config --config "$TEST_DIR/bad.yaml" >"$TEST_DIR/out" 2>"$TEST_DIR/err" || rc=$?
+  assert_eq "$rc" 2 "status for: $1"
+  assert_eq "$(wc -l <"$TEST_DIR/err")" 1 "error lines for: $1"
+  grep -qF -- "$2" "$TEST_DIR/err" || fail "error for '$1' lacks '$2': $(cat "$TEST_DIR/err")"
+  [ ! -s "$TEST_DIR/out" ] || fail "check-config printed a configuration for a bad file"
+}
+check_bad 'batch:\n  max_evnts: 5\n' "bad.yaml:2: batch.max_evnts: unknown key"
+check_bad 'batch:\n  linger_ms: soon\n' "bad.yaml:2: batch.linger_ms: expected an integer"
+check_bad 'batch:\n  max_events: 0\n' "bad.yaml:2: batch.max_events: 0 is out of range"
+check_bad 'kafka:\n  topic: ""\n' "bad.yaml:2: kafka.topic: a value is required"
+check_bad 'batch: [\n' "bad.yaml:2: malformed YAML"
+rc=0; "$AAC_BIN" check-config --config /nonexistent.yaml 2>"$TEST_DIR/err" || rc=$?
+assert_eq "$rc" 2 "unreadable file status"
+grep -q 'cannot read /nonexistent.yaml' "$TEST_DIR/err" || fail "unreadable file message"
+rc=0; AAC_BATCH_MAX_EVENTS=many "$AAC_BIN" check-config 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "bad environment variable status"
+rc=0; AAC_BATCH_MAX_EVENTS=many "$AAC_BIN" run 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "run with a bad configuration"
+
+# secrets: nowhere in any output
+pg_secret='Pg-S3cret-7f3a'; file_secret='File-S3cret-91bd'; sasl_secret='Sasl-S3cret-c2e8'
+printf '%s\n' "$file_secret" >"$TEST_DIR/pw"
+cat >"$TEST_DIR/secret.yaml" <<YAML
+postgres:
+  password: "$pg_secret"
+kafka:
+  properties:
+    sasl.password: "$sasl_secret"
+    sasl.username: "alice"
+YAML
+"$AAC_BIN" check-config --config "$TEST_DIR/secret.yaml" >"$TEST_DIR/dump" 2>&1 || fail "check-config"
+grep -q 'sasl.username: "alice"' "$TEST_DIR/dump" || fail "check-config hides a non-secret"
+
+fresh_db
+migrate_up
+make_topics 2
+python3 "$AAC_SRC/tests/integration/gen_events.py" --count 500 --invalid-every 50 >"$TEST_DIR/events"
+produce "$TEST_DIR/events"
+# trust authentication ignores the password, so the consumer works with it
+start_consumer c1 AAC_LOG_LEVEL=debug AAC_POSTGRES_PASSWORD="$pg_secret" \
+  AAC_KAFKA_PROPERTIES_SASL_PASSWORD="$sasl_secret" AAC_KAFKA_PROPERTIES_DEBUG=conf,security
+wait_rows 490 60
+stop_consumer c1
+# PostgreSQL unreachable, password from a file: the failure is logged
+start_consumer c2 AAC_LOG_LEVEL=debug AAC_POSTGRES_PORT=1 AAC_POSTGRES_PASSWORD_FILE="$TEST_DIR/pw"
+for _ in $(seq 1 300); do grep -q 'PostgreSQL not available' "$TEST_DIR/c2.log" && break; sleep 0.1; done
+grep -q 'PostgreSQL not available' "$TEST_DIR/c2.log" || fail "the connection failure was not logged"
+stop_consumer c2
+for s in "$pg_secret" "$file_secret" "$sasl_secret"; do
+  if grep -l -- "$s" "$TEST_DIR/dump" "$TEST_DIR/c1.log" "$TEST_DIR/c2.log"; then
+    fail "a secret was printed"
+  fi
+done
+# the check means something only if librdkafka dumped its SASL settings
+grep -q 'sasl.password = \[redacted\]' "$TEST_DIR/c1.log" || fail "no configuration dump in the debug log"
+pass "help, bad configurations and secrets"
