@@ -1,0 +1,132 @@
+# Sourced by tests/integration/test_faults_*.sh after lib.sh: what the
+# fault-injection tests share. Not a test itself (ctest runs test_*.sh).
+#
+#   free_port                      a TCP port nobody listens on
+#   private_pg_start               a PostgreSQL of the test's own (exports
+#                                  PGPORT; stopped and removed on exit), for
+#                                  faults that must not touch the suite's
+#   private_pg_stop / _restart     an outage of it (same port after restart)
+#   on_exit CMD...                 run CMD when the test ends (undo a fault)
+#   start_consumer_http NAME ...   start_consumer with /metrics on a free
+#                                  port; sets METRICS_URL and READY_URL
+#   metrics EXPECTATION...         check_metrics.py against METRICS_URL
+#   alive NAME                     fails unless consumer NAME still runs
+#   source_invalid FILE            "partition offset" of every source message
+#                                  without a correlation_id (gen_events'
+#                                  --invalid-every), as Kafka stored them
+#   check_dead_letters FILE REASON the dead-letter topic holds exactly one
+#                                  message per line of FILE (original
+#                                  "partition offset"), nothing else, each
+#                                  with every header right, its value the
+#                                  original bytes
+
+FAULTS_PG=""
+FAULTS_UNDO=()
+
+faults_cleanup() {
+  local c
+  for c in "${FAULTS_UNDO[@]:-}"; do
+    [ -n "$c" ] && eval "$c" >/dev/null 2>&1 || true
+  done
+  cleanup_pids
+  if [ -n "$FAULTS_PG" ]; then
+    bash "$AAC_SRC/scripts/pg.sh" stop "$FAULTS_PG/data" || true
+    rm -rf "$FAULTS_PG"
+  fi
+}
+trap faults_cleanup EXIT
+
+on_exit() { FAULTS_UNDO+=("$*"); }
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  fail "no free port"
+}
+
+private_pg_start() {
+  FAULTS_PG=$(mktemp -d /tmp/aac-faults-pg.XXXXXX)
+  chmod 755 "$FAULTS_PG"
+  PGPORT=$(PG_EXTRA_OPTS="-c fsync=off ${1:-}" bash "$AAC_SRC/scripts/pg.sh" start "$FAULTS_PG/data")
+  export PGPORT
+}
+private_pg_stop() { bash "$AAC_SRC/scripts/pg.sh" stop "$FAULTS_PG/data"; }
+private_pg_restart() {
+  bash "$AAC_SRC/scripts/pg.sh" start "$FAULTS_PG/data" >/dev/null
+  assert_eq "$(bash "$AAC_SRC/scripts/pg.sh" port "$FAULTS_PG/data")" "$PGPORT" "PostgreSQL port after restart"
+}
+
+start_consumer_http() {
+  local name=$1 port
+  shift
+  port=$(free_port)
+  METRICS_URL=http://127.0.0.1:$port/metrics
+  READY_URL=http://127.0.0.1:$port/ready
+  start_consumer "$name" AAC_HTTP_ENABLED=true AAC_HTTP_ADDRESS=127.0.0.1 AAC_HTTP_PORT="$port" "$@"
+}
+
+metrics() {
+  /usr/bin/python3 "$AAC_SRC/tests/integration/check_metrics.py" "$METRICS_URL" "$@"
+}
+
+ready_code() { curl -s -o /dev/null -w '%{http_code}' "$READY_URL"; }
+
+alive() {
+  kill -0 "$(consumer_pid "$1")" 2>/dev/null || {
+    tail -n 20 "$TEST_DIR/$1.log" >&2
+    fail "consumer $1 exited"
+  }
+}
+
+source_invalid() {
+  kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC" -e -q -f '%p %o %s\n' 2>/dev/null |
+    grep -v '"correlation_id"' | cut -d' ' -f1,2 | sort >"$1"
+}
+
+check_dead_letters() {
+  local want=$1 reason=$2
+  kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC.dlq" -e -q -J >"$TEST_DIR/dlq.json" 2>/dev/null
+  kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC" -e -q -J >"$TEST_DIR/source.json" 2>/dev/null
+  /usr/bin/python3 - "$TEST_DIR/dlq.json" "$TEST_DIR/source.json" "$want" "$TOPIC" "$GROUP" \
+    "$reason" <<'PY' || fail "dead letters on $TOPIC.dlq (want $(wc -l <"$want"), reason $reason)"
+import json, re, sys
+dlq_file, src_file, want_file, topic, group, reason = sys.argv[1:]
+src = {}
+for l in open(src_file):
+    m = json.loads(l)
+    src[(m["partition"], m["offset"])] = m
+want = {tuple(map(int, l.split())) for l in open(want_file) if l.strip()}
+got = []
+for l in open(dlq_file):
+    m = json.loads(l)
+    h = m.get("headers") or []
+    hd = dict(zip(h[0::2], h[1::2]))
+    for k in ("aac.original.topic", "aac.original.partition", "aac.original.offset",
+              "aac.original.timestamp", "aac.consumer.group", "aac.error.class",
+              "aac.error.reason", "aac.error.path", "aac.error.message", "aac.attempts",
+              "aac.failed.at", "aac.service.version"):
+        assert k in hd, f"header {k} missing: {hd}"
+    assert hd["aac.original.topic"] == topic, hd
+    assert hd["aac.consumer.group"] == group, hd
+    assert hd["aac.error.class"] == "permanent", hd
+    assert hd["aac.error.reason"] == reason, hd
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", hd["aac.failed.at"]), hd
+    assert int(hd["aac.attempts"]) >= 1, hd
+    key = (int(hd["aac.original.partition"]), int(hd["aac.original.offset"]))
+    o = src.get(key)
+    assert o is not None, f"no source message at {key}"
+    assert m["key"] == o["key"] and m["payload"] == o["payload"], f"{key}: key or value differs"
+    assert str(o["ts"]) == hd["aac.original.timestamp"], (o["ts"], hd)
+    got.append(key)
+dups = len(got) - len(set(got))
+missing = want - set(got)
+extra = set(got) - want
+if dups or missing or extra:
+    print(f"dead letters: {len(got)}, duplicated {dups}, missing {sorted(missing)[:10]}, "
+          f"unexpected {sorted(extra)[:10]}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
