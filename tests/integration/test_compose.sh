@@ -31,7 +31,7 @@ extra=$(comm -13 "$TEST_DIR/used" "$TEST_DIR/listed")
 [ -z "$extra" ] || fail ".env.example lists variables docker-compose.yml does not use: $extra"
 
 # ---- (3) the services' environments, as compose resolved them --------------------
-python3 - "$TEST_DIR/config.yml" "$TEST_DIR" <<'PY' || fail "could not read the resolved compose file"
+/usr/bin/python3 - "$TEST_DIR/config.yml" "$TEST_DIR" <<'PY' || fail "could not read the resolved compose file"
 import sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 svc = cfg["services"]
