@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""bench/report.py RESULTS_TXT OUT_DIR: renders bench/run.sh's "key value"
+lines as one table (stdout and OUT_DIR/table.txt), OUT_DIR/results.json,
+and the data files bench/plot.gp draws (sweep.dat, latency.dat)."""
+import json
+import sys
+
+
+def main():
+    src, out = sys.argv[1], sys.argv[2]
+    r = {}
+    with open(src) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition(" ")
+            r[k] = v
+
+    def num(k):
+        v = r.get(k)
+        return float(v) if v not in (None, "") else None
+
+    copy_rows, copy_s = num("copy.rows"), num("copy.seconds")
+    copy_rate = copy_rows / copy_s
+    copy_mbs = num("copy.file_bytes") / copy_s / 1e6
+
+    def ceiling(label):
+        secs = num(label + ".seconds")
+        return {"rows": int(num(label + ".rows")), "seconds": secs,
+                "rows_per_s": round(num(label + ".rows") / secs),
+                "mb_per_s": round(num("copy.file_bytes") / secs / 1e6, 1),
+                "postgres_cpu_seconds": num(label + ".pg_cpu_seconds")}
+
+    def consumer(label):
+        msgs, rows, secs = num(label + ".messages"), num(label + ".rows"), num(label + ".seconds")
+        steady = num(label + ".steady_seconds")
+        d = {
+            "messages": int(msgs),
+            "rows": int(rows),
+            "seconds_from_start": secs,
+            "seconds_first_to_last_batch": steady,
+            "events_per_s": round(msgs / secs),
+            "rows_per_s": round(rows / secs),
+            "rows_per_s_steady": round(rows / steady) if steady else None,
+            "ratio_to_copy": round(rows / secs / copy_rate, 3),
+            "ratio_to_copy_steady": round(rows / steady / copy_rate, 3) if steady else None,
+            "consumer_cpu_seconds": num(label + ".cpu_seconds"),
+            "consumer_cpu_s_per_million_events": round(num(label + ".cpu_seconds") / msgs * 1e6, 2),
+            "postgres_cpu_seconds": num(label + ".pg_cpu_seconds"),
+            "broker_cpu_seconds": num(label + ".broker_cpu_seconds"),
+            "peak_rss_mb": round(num(label + ".peak_rss_kb") / 1024, 1),
+            "batches": int(num(label + ".batches") or 0),
+            "mean_batch_events": int(num(label + ".mean_batch") or 0),
+            "batch_write_seconds": num(label + ".write_seconds"),
+        }
+        return d
+
+    backlog = consumer("backlog")
+    backlog["mb_per_s"] = round(num("backlog.message_bytes") / backlog["seconds_from_start"] / 1e6, 1)
+
+    sweep = []
+    for b in r.get("sweep.sizes", "").split(","):
+        if b and (("sweep-%s.rows" % b) in r):
+            d = consumer("sweep-" + b)
+            d["batch_max_events"] = int(b)
+            sweep.append(d)
+
+    latency = []
+    for rate in r.get("rates", "").split(","):
+        lab = "rate-" + rate
+        if rate and (lab + ".rows") in r:
+            d = consumer(lab)
+            d.update({
+                "rate": int(rate),
+                "achieved_rate": round(num("produce_rate_%s.events_per_s" % rate)),
+                "delay_p50_ms": num(lab + ".delay_p50_ms"),
+                "delay_p99_ms": num(lab + ".delay_p99_ms"),
+                "delay_max_ms": num(lab + ".delay_max_ms"),
+                "delay_avg_ms": num(lab + ".delay_avg_ms"),
+                "metrics_share_le_100ms": num(lab + ".metrics_share_le_100ms"),
+            })
+            latency.append(d)
+
+    p5000 = next((x for x in latency if x["rate"] == 5000), None)
+    run_s = num("run_seconds")
+    res = {
+        "date": r["date"],
+        "machine": {"nproc": int(r["nproc"]), "mem_total_gib": round(num("mem_total_kb") / 2**20, 1),
+                    "cpu_model": r["cpu_model"].replace("_", " ")},
+        "postgres": {"version": r["pg_version"], "settings": r["pg_settings"].split(",")},
+        "events": int(r["events"]), "seed": int(r["seed"]),
+        "invalid_fraction": num("invalid_fraction"), "topic_partitions": int(r["partitions"]),
+        "produced": {k.split(".", 1)[1]: (num(k) if k.split(".", 1)[1] not in ("partitions",) else int(num(k)))
+                     for k in r if k.startswith("produce_backlog.")},
+        "copy_ceiling": ceiling("copy"),
+        "copy_in_transactions": dict(ceiling("copy_tx"), rows_per_transaction=int(num("copy_tx_rows"))),
+        "copy_two_connections": dict(ceiling("copy_2conn"), rows_per_transaction=int(num("copy_tx_rows"))),
+        "consumer_backlog": backlog,
+        "sweep": sweep,
+        "sweep_events": int(num("sweep.events")),
+        "sweep_linger_ms": int(num("sweep.linger_ms")),
+        "fetch_wait_max_ms": r["fetch_wait_max_ms"],
+        "latency": latency,
+        "run_seconds": run_s,
+        "defaults": {"batch.max_events": int(r["batch_max_events_default"]),
+                     "batch.linger_ms": int(r["batch_linger_ms_default"])},
+    }
+    res["targets"] = {
+        "throughput_ge_80pct_of_copy": backlog["ratio_to_copy"] >= 0.8,
+        "p99_le_100ms_at_5000": (p5000["delay_p99_ms"] <= 100) if p5000 else None,
+        "peak_rss_le_64mb": backlog["peak_rss_mb"] <= 64,
+        "run_lt_600s": run_s < 600,
+    }
+    with open(out + "/results.json", "w") as f:
+        json.dump(res, f, indent=2)
+        f.write("\n")
+
+    pr = res["produced"]
+    lines = []
+    w = lines.append
+    w("agent-actions-consumer benchmark, %s" % res["date"])
+    w("machine: %d cores (%s), %.1f GiB; PostgreSQL %s; %s" % (
+        res["machine"]["nproc"], res["machine"]["cpu_model"], res["machine"]["mem_total_gib"],
+        res["postgres"]["version"], " ".join(res["postgres"]["settings"])))
+    w("events: %d (seed %d), %d valid, invalid fraction %s, %.0f B average (%d..%d), %d partitions" % (
+        res["events"], res["seed"], int(pr["valid"]), r["invalid_fraction"], pr["valid_bytes"] / pr["valid"],
+        int(pr["valid_min_bytes"]), int(pr["valid_max_bytes"]), res["topic_partitions"]))
+    w("")
+    w("%-38s %9s %7s %7s %9s %7s %8s %7s %7s" % (
+        "measurement", "rows/s", "MB/s", "vs COPY", "cpu s/1M", "RSS MB", "seconds", "pg cpu",
+        "batch"))
+    tx = res["copy_in_transactions"]["rows_per_transaction"]
+    for key, name in (("copy_ceiling", "COPY ceiling (psql \\copy, 1 tx)"),
+                      ("copy_in_transactions", "COPY, 1 conn, %d-row txs" % tx),
+                      ("copy_two_connections", "COPY, 2 conns, %d-row txs" % tx)):
+        c = res[key]
+        w("%-38s %9d %7.1f %7.2f %9s %7s %8.1f %7.1f %7s" % (
+            name, c["rows_per_s"], c["mb_per_s"], c["rows_per_s"] / copy_rate, "-", "-",
+            c["seconds"], c["postgres_cpu_seconds"], "-"))
+
+    def row(name, d, mbs=None):
+        w("%-38s %9d %7s %7.2f %9.1f %7.1f %8.1f %7.1f %7d" % (
+            name, d["rows_per_s"], "%.1f" % mbs if mbs else "-", d["ratio_to_copy"],
+            d["consumer_cpu_s_per_million_events"], d["peak_rss_mb"], d["seconds_from_start"],
+            d["postgres_cpu_seconds"], d["mean_batch_events"]))
+
+    row("consumer, backlog, defaults", backlog, backlog["mb_per_s"])
+    w("%-38s %9d %7s %7.2f   (first to last batch, %.1f s: group join excluded)" % (
+        "  same, steady", backlog["rows_per_s_steady"], "", backlog["ratio_to_copy_steady"],
+        backlog["seconds_first_to_last_batch"]))
+    for d in sweep:
+        row("max_events=%d (%dk, linger %d ms)" % (d["batch_max_events"], res["sweep_events"] // 1000,
+                                                  res["sweep_linger_ms"]), d)
+        w("%-38s %9d %7s %7.2f" % ("  steady", d["rows_per_s_steady"], "", d["ratio_to_copy_steady"]))
+    w("")
+    w("%-38s %9s %7s %7s %9s %7s %8s" % ("latency (produce to commit)", "achieved", "p50 ms",
+                                          "p99 ms", "max ms", "<=100ms*", "RSS MB"))
+    for d in latency:
+        w("%-38s %9d %7.1f %7.1f %9.1f %7s %8.1f" % (
+            "%d events/s, defaults" % d["rate"], d["achieved_rate"], d["delay_p50_ms"],
+            d["delay_p99_ms"], d["delay_max_ms"],
+            "%.4f" % d["metrics_share_le_100ms"] if d["metrics_share_le_100ms"] is not None else "-",
+            d["peak_rss_mb"]))
+    w("  * share of aac_end_to_end_delay_seconds observations <= 0.1 s (the service's own")
+    w("    histogram, warm-up included); fetch.wait.max.ms=%s in every consumer run" % res["fetch_wait_max_ms"])
+    w("")
+    t = res["targets"]
+    w("targets: throughput >= 80%% of COPY: %s (%.2f); p99 <= 100 ms at 5,000/s: %s; "
+      "peak RSS <= 64 MB: %s (%.1f MB); run < 10 min: %s (%.0f s)" % (
+          "met" if t["throughput_ge_80pct_of_copy"] else "MISSED", backlog["ratio_to_copy"],
+          {True: "met", False: "MISSED", None: "not measured"}[t["p99_le_100ms_at_5000"]],
+          "met" if t["peak_rss_le_64mb"] else "MISSED", backlog["peak_rss_mb"],
+          "met" if t["run_lt_600s"] else "MISSED", run_s))
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    with open(out + "/table.txt", "w") as f:
+        f.write(text)
+
+    with open(out + "/sweep.dat", "w") as f:
+        f.write("# batch_max_events rows_per_s rows_per_s_steady copy_rows_per_s peak_rss_mb"
+                " copy_tx_rows_per_s copy_2conn_rows_per_s\n")
+        for d in sweep:
+            f.write("%d %d %d %d %.1f %d %d\n" % (
+                d["batch_max_events"], d["rows_per_s"], d["rows_per_s_steady"], copy_rate,
+                d["peak_rss_mb"], res["copy_in_transactions"]["rows_per_s"],
+                res["copy_two_connections"]["rows_per_s"]))
+    with open(out + "/latency.dat", "w") as f:
+        f.write("# rate p50_ms p99_ms max_ms\n")
+        for d in latency:
+            f.write("%d %.2f %.2f %.2f\n" % (d["rate"], d["delay_p50_ms"], d["delay_p99_ms"],
+                                             d["delay_max_ms"]))
+
+
+if __name__ == "__main__":
+    main()
