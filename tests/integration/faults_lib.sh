@@ -14,6 +14,9 @@
 #   source_invalid FILE            "partition offset" of every source message
 #                                  without a correlation_id (gen_events'
 #                                  --invalid-every), as Kafka stored them
+#   wait_exit NAME TIMEOUT         EXIT_STATUS of consumer NAME, which must
+#                                  stop by itself within TIMEOUT s
+#   check_fatal NAME WORDS         one "fatal error, stopping" line, saying WORDS
 #   check_dead_letters FILE REASON the dead-letter topic holds exactly one
 #                                  message per line of FILE (original
 #                                  "partition offset"), nothing else, each
@@ -129,4 +132,29 @@ if dups or missing or extra:
           f"unexpected {sorted(extra)[:10]}", file=sys.stderr)
     sys.exit(1)
 PY
+}
+
+# wait_exit NAME TIMEOUT: waits for consumer NAME to exit by itself and
+# sets EXIT_STATUS; fails if it is still running after TIMEOUT s. (Not in
+# a $(...): only this shell can wait for its child.)
+wait_exit() {
+  local pid
+  pid=$(consumer_pid "$1")
+  for _ in $(seq 1 $(($2 * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "consumer $1 still running after $2 s"
+  EXIT_STATUS=0
+  wait "$pid" || EXIT_STATUS=$?
+}
+
+# check_fatal NAME WORDS: consumer NAME logged exactly one fatal line, and
+# it contains WORDS (what to do).
+check_fatal() {
+  local n
+  n=$(grep -c 'msg="fatal error, stopping"' "$TEST_DIR/$1.log" || true)
+  assert_eq "$n" 1 "fatal lines logged by $1"
+  grep 'msg="fatal error, stopping"' "$TEST_DIR/$1.log" | grep -qF -- "$2" ||
+    fail "the fatal line does not say '$2': $(grep 'fatal error' "$TEST_DIR/$1.log")"
 }
