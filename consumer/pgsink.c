@@ -375,7 +375,7 @@ int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res)
     disconnect(s);
     s->conn = aac_pgconn_open(s->cfg, "sink", res->sqlstate, err, sizeof(err));
     if (!s->conn) {
-        snprintf(res->errstr, sizeof(res->errstr), "could not connect to PostgreSQL: %s", err);
+        snprintf(res->errstr, sizeof(res->errstr), "%s", err); /* pgconn says what failed */
         res->cls = aac_classify_sqlstate(res->sqlstate);
         res->outage = aac_classify_sqlstate_is_outage(res->sqlstate);
         return -1;

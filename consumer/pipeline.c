@@ -350,7 +350,8 @@ static void count_dead_letters(pipeline_t *pl)
 static const char *fatal_hint(const char *sqlstate)
 {
     if (!strncmp(sqlstate, "28", 2))
-        return "check postgres.user and its password (postgres.password_file or PGPASSWORD)";
+        return "check postgres.user and its password (postgres.password, postgres.password_file "
+               "or PGPASSWORD)";
     if (!strcmp(sqlstate, "42P01"))
         return "apply the migrations: agent-actions-consumer migrate up";
     if (!strcmp(sqlstate, "42501"))
