@@ -14,6 +14,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "aac/kafkaconf.h"
 #include "aac/log.h"
 
 typedef struct rec_s {
@@ -56,66 +57,39 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     }
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    char q[512];
-    (void)rk;
-    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
-    AAC_LOG_AT(lv, "librdkafka", "client=dlq facility=%s detail=%s", fac,
-               aac_log_quote(q, sizeof(q), buf));
-}
-
-static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
-{
-    char err[256];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, size, "kafka producer property %s: %s", k, err);
-        return -1;
-    }
-    return 0;
-}
-
 aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size)
 {
+    static const char *const defaults[][2] = {
+        {"client.id", "agent-actions-consumer-dlq"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "30000"},
+    };
     aac_dlq_t *dlq = calloc(1, sizeof(*dlq));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = NULL;
     char err[512];
 
-    if (!dlq || !conf)
+    if (!dlq || !(dlq->topic = strdup(cfg->kafka.dlq_topic)) ||
+        !(dlq->group = strdup(cfg->kafka.group_id))) {
+        snprintf(errstr, errstr_size, "out of memory");
         goto fail;
-    dlq->topic = strdup(cfg->kafka.dlq_topic);
-    dlq->group = strdup(cfg->kafka.group_id);
-    if (!dlq->topic || !dlq->group)
+    }
+    conf = aac_kafkaconf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]),
+                             &cfg->kafka.producer_properties, errstr, errstr_size);
+    if (!conf)
         goto fail;
-    if (set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, errstr_size) ||
-        set(conf, "client.id", "agent-actions-consumer-dlq", errstr, errstr_size) ||
-        set(conf, "linger.ms", "5", errstr, errstr_size) ||
-        set(conf, "message.timeout.ms", "30000", errstr, errstr_size))
-        goto fail_conf;
-    for (size_t i = 0; i < cfg->kafka.properties.cnt; i++)
-        if (set(conf, cfg->kafka.properties.kv[i].key, cfg->kafka.properties.kv[i].value, errstr,
-                errstr_size))
-            goto fail_conf;
-    for (size_t i = 0; i < cfg->kafka.producer_properties.cnt; i++)
-        if (set(conf, cfg->kafka.producer_properties.kv[i].key,
-                cfg->kafka.producer_properties.kv[i].value, errstr, errstr_size))
-            goto fail_conf;
     /* not overridable: a dead letter must be written once and durably */
-    if (set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        set(conf, "acks", "all", errstr, errstr_size))
-        goto fail_conf;
+    if (aac_kafkaconf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        aac_kafkaconf_set(conf, "acks", "all", errstr, errstr_size))
+        goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, dlq);
     dlq->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!dlq->rk) {
         snprintf(errstr, errstr_size, "could not create the dead-letter producer: %.400s", err);
-        goto fail_conf;
+        goto fail;
     }
     return dlq;
 fail:
-    snprintf(errstr, errstr_size, "out of memory");
-fail_conf:
     if (conf && !(dlq && dlq->rk))
         rd_kafka_conf_destroy(conf);
     aac_dlq_destroy(dlq);

@@ -22,7 +22,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/utf8.h"
 #include "aac/metrics.h"
 
 #define META_TIMEOUT_MS 10000
@@ -371,34 +373,6 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
 
 /* --- output -------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Writes `n` bytes of `p` as a quoted string, at most `max` of them:
  * JSON escaping (invalid UTF-8 as U+FFFD) or logfmt escaping (invalid
  * bytes as \xNN). Returns true when it was cut. */
@@ -425,7 +399,7 @@ static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
             fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
             i++;
         } else {
-            size_t l = utf8_len(s + i, n - i);
+            size_t l = aac_utf8_len(s + i, n - i);
             if (l == 0) {
                 if (json)
                     fputs("\\ufffd", f);
@@ -637,32 +611,6 @@ static void print_line(FILE *f, const letter_t *l, bool show_value)
 
 /* --- Kafka --------------------------------------------------------------- */
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    char q[512];
-    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
-    AAC_LOG_AT(lv, "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
-               aac_log_quote(q, sizeof(q), buf));
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
-{
-    char err[256];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, size, "kafka property %s: %s", k, err);
-        return -1;
-    }
-    return 0;
-}
-
-static int conf_list(rd_kafka_conf_t *conf, const aac_kvlist_t *l, char *errstr, size_t size)
-{
-    for (size_t i = 0; i < l->cnt; i++)
-        if (conf_set(conf, l->kv[i].key, l->kv[i].value, errstr, size))
-            return -1;
-    return 0;
-}
-
 typedef struct tool_s {
     const aac_config_t *cfg;
     const aac_dlqtool_opts_t *o;
@@ -697,20 +645,21 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
 
 static rd_kafka_t *reader_new(const tool_t *t, char *errstr, size_t size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const char *const defaults[][2] = {
+        {"client.id", "agent-actions-consumer-dlq-reader"},
+    };
     char err[512];
-    if (conf_set(conf, "bootstrap.servers", t->cfg->kafka.bootstrap_servers, errstr, size) ||
-        conf_set(conf, "client.id", "agent-actions-consumer-dlq-reader", errstr, size) ||
-        conf_list(conf, &t->cfg->kafka.properties, errstr, size) ||
-        /* librdkafka wants a group for assign(), but the reader never joins
-         * it (no subscribe) and commits nothing to it */
-        conf_set(conf, "group.id", "agent-actions-consumer-dlq-tool", errstr, size) ||
-        conf_set(conf, "enable.auto.commit", "false", errstr, size) ||
-        conf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
-        conf_set(conf, "enable.partition.eof", "true", errstr, size) ||
-        conf_set(conf, "auto.offset.reset", "earliest", errstr, size))
+    rd_kafka_conf_t *conf = aac_kafkaconf_new(t->cfg, defaults, 1, NULL, errstr, size);
+    if (!conf)
+        return NULL;
+    /* librdkafka wants a group for assign(), but the reader never joins
+     * it (no subscribe) and commits nothing to it */
+    if (aac_kafkaconf_set(conf, "group.id", "agent-actions-consumer-dlq-tool", errstr, size) ||
+        aac_kafkaconf_set(conf, "enable.auto.commit", "false", errstr, size) ||
+        aac_kafkaconf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
+        aac_kafkaconf_set(conf, "enable.partition.eof", "true", errstr, size) ||
+        aac_kafkaconf_set(conf, "auto.offset.reset", "earliest", errstr, size))
         goto fail;
-    rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         snprintf(errstr, size, "could not create the dead-letter reader: %.400s", err);
@@ -725,19 +674,20 @@ fail:
 
 static rd_kafka_t *producer_new(tool_t *t, char *errstr, size_t size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const char *const defaults[][2] = {
+        {"client.id", "agent-actions-consumer-dlq-replay"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "60000"},
+    };
     char err[512];
-    if (conf_set(conf, "bootstrap.servers", t->cfg->kafka.bootstrap_servers, errstr, size) ||
-        conf_set(conf, "client.id", "agent-actions-consumer-dlq-replay", errstr, size) ||
-        conf_set(conf, "linger.ms", "5", errstr, size) ||
-        conf_set(conf, "message.timeout.ms", "60000", errstr, size) ||
-        conf_list(conf, &t->cfg->kafka.properties, errstr, size) ||
-        conf_list(conf, &t->cfg->kafka.producer_properties, errstr, size) ||
-        /* not overridable: a replayed message is written once and durably */
-        conf_set(conf, "enable.idempotence", "true", errstr, size) ||
-        conf_set(conf, "acks", "all", errstr, size))
+    rd_kafka_conf_t *conf =
+        aac_kafkaconf_new(t->cfg, defaults, 3, &t->cfg->kafka.producer_properties, errstr, size);
+    if (!conf)
+        return NULL;
+    /* not overridable: a replayed message is written once and durably */
+    if (aac_kafkaconf_set(conf, "enable.idempotence", "true", errstr, size) ||
+        aac_kafkaconf_set(conf, "acks", "all", errstr, size))
         goto fail;
-    rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_opaque(conf, t);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));

@@ -42,6 +42,7 @@
 
 #include "aac/classify.h"
 #include "aac/log.h"
+#include "aac/utf8.h"
 
 #define MAX_HEADERS_SIZE 8192 /* request line and headers; more: 4xx and close */
 #define MAX_BODY_SIZE    4096 /* GETs carry none */
@@ -223,34 +224,6 @@ static void json_time(struct evbuffer *b, double t)
     evbuffer_add_printf(b, "\"%s.%03dZ\"", buf, ms);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* A JSON string; invalid UTF-8 (a message cut mid-character) becomes U+FFFD. */
 static void json_str(struct evbuffer *b, const char *str)
 {
@@ -267,7 +240,7 @@ static void json_str(struct evbuffer *b, const char *str)
             evbuffer_add_printf(b, "\\u%04x", c);
             i++;
         } else {
-            size_t len = utf8_len(s + i, n - i);
+            size_t len = aac_utf8_len(s + i, n - i);
             if (len)
                 evbuffer_add(b, s + i, len);
             else

@@ -28,6 +28,7 @@
 #include "aac/classify.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
+#include "aac/kafkaconf.h"
 #include "aac/kstats.h"
 #include "aac/log.h"
 #include "aac/partitions.h"
@@ -851,15 +852,6 @@ static void idle_upkeep(pipeline_t *pl, int64_t now)
 
 /* --- set-up -------------------------------------------------------------- */
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    char q[512];
-    (void)rk;
-    aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
-    AAC_LOG_AT(lv, "librdkafka", "client=consumer facility=%s detail=%s", fac,
-               aac_log_quote(q, sizeof(q), buf));
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     pipeline_t *pl = opaque;
@@ -904,22 +896,11 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     return 0;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t size)
-{
-    char err[256];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, size, "kafka consumer property %s: %s", k, err);
-        return -1;
-    }
-    return 0;
-}
-
 static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
 {
     const aac_config_t *cfg = pl->cfg;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char err[512];
-    /* our defaults first, so that the configuration's properties win */
+    /* our defaults, which the configuration's properties may change */
     static const char *const defaults[][2] = {
         {"auto.offset.reset", "earliest"},
         {"queued.max.messages.kbytes", "16384"},
@@ -927,26 +908,17 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
         {"client.id", "agent-actions-consumer"},
         {"statistics.interval.ms", "5000"}, /* consumer lag for /metrics: stats_cb */
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-        if (conf_set(conf, defaults[i][0], defaults[i][1], errstr, size))
-            goto fail;
-    if (conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr, size) ||
-        conf_set(conf, "group.id", cfg->kafka.group_id, errstr, size))
-        goto fail;
-    for (size_t i = 0; i < cfg->kafka.properties.cnt; i++)
-        if (conf_set(conf, cfg->kafka.properties.kv[i].key, cfg->kafka.properties.kv[i].value,
-                     errstr, size))
-            goto fail;
-    for (size_t i = 0; i < cfg->kafka.consumer_properties.cnt; i++)
-        if (conf_set(conf, cfg->kafka.consumer_properties.kv[i].key,
-                     cfg->kafka.consumer_properties.kv[i].value, errstr, size))
-            goto fail;
-    if (conf_set(conf, "enable.auto.commit", "false", errstr, size) ||
-        conf_set(conf, "enable.auto.offset.store", "false", errstr, size))
+    rd_kafka_conf_t *conf = aac_kafkaconf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]),
+                                              &cfg->kafka.consumer_properties, errstr, size);
+    if (!conf)
+        return NULL;
+    /* not overridable: the offsets live in PostgreSQL with the rows */
+    if (aac_kafkaconf_set(conf, "group.id", cfg->kafka.group_id, errstr, size) ||
+        aac_kafkaconf_set(conf, "enable.auto.commit", "false", errstr, size) ||
+        aac_kafkaconf_set(conf, "enable.auto.offset.store", "false", errstr, size))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, pl);
