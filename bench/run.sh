@@ -22,7 +22,8 @@
 # output directory (default bench/out/<date>-<time>/). Every consumer run
 # must end with rows == valid events produced, or the run is void (exit 1).
 # BENCH_LOG_LEVEL sets the consumer's log level (default info; debug logs
-# every batch with its size and write time). See docs/benchmark.md.
+# every batch with its size and write time). BENCH_PERF=1 records a
+# system-wide perf profile of the backlog run (perf-backlog.data). See docs/benchmark.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -73,6 +74,7 @@ while [ $# -gt 0 ]; do
   *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+[ "$backlog_only" = 0 ] || rates=""
 [ -n "$sweep_events" ] || sweep_events=$((events < 250000 ? events : 250000))
 
 t_begin=$(date +%s.%N)
@@ -221,6 +223,12 @@ consume() {
     AAC_HTTP_ADDRESS=127.0.0.1 AAC_HTTP_PORT="$port" AAC_LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" PGDATABASE=bench "${fw[@]}" "$@" \
     "$bin" --config "$top/config/agent-actions-consumer.yaml" run >"$log" 2>&1 &
   consumer_pid=$!
+  local perf_pid=""
+  if [ -n "${BENCH_PERF:-}" ] && [ "$label" = backlog ]; then
+    # system-wide: the consumer, PostgreSQL's backend and the broker
+    perf record -a -g -F 499 -o "$out/perf-$label.data" >"$out/perf-$label.log" 2>&1 &
+    perf_pid=$!
+  fi
   if [ -n "${on_ready:-}" ]; then
     for _ in $(seq 1 300); do
       curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
@@ -246,6 +254,10 @@ consume() {
     /^aac_batch_write_duration_seconds_sum / { w = $2 }
     END { if (c) printf "%s.batches %d\n%s.mean_batch %.0f\n%s.write_seconds %.3f\n", l, c, l, s / c, l, w }' \
     "$out/metrics-$label.txt" >>"$res"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+  fi
   local pg1 br1
   pg1=$(pg_cpu_ticks)
   br1=$(cpu_ticks "$broker_pid")
@@ -287,7 +299,49 @@ put batch_max_events_default 5000
 put batch_linger_ms_default 20
 put fetch_wait_max_ms "$fetch_wait_ms"
 
-# --- 1. the backlog, and the consumer on it with the default settings ---------
+# --- 1. latency at fixed produce rates (default settings) ------------------------
+# First, while the broker is fresh: the development broker slows down as it
+# holds more data (its fetch looks a message set up by a linear scan), and a
+# run after the 1M-event backlog once saw a 1.2 s stall in its produce path.
+put rates "$rates"
+put rate_seconds "$rate_seconds"
+for r in "${rate_list[@]}"; do
+  reset_db
+  echo "latency: $r events/s for $rate_seconds s" >&2
+  rate_now=$r
+  # The consumer's first second (fetch positions, connections, the first
+  # batches) is not the steady state: a warm-up of half a second at the
+  # rate is produced and committed first, and left out of the figures.
+  produce_at_rate() {
+    local n
+    n=$(awk -v r="$rate_now" 'BEGIN { n = int(r / 2); print n < 200 ? 200 : n }')
+    pfx=warmup_$rate_now produce "bench-rate-$rate_now" "$n" "$rate_now"
+    local warm=$produced warm_valid=$valid
+    while [ "$(sql1 "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$group';")" -lt "$warm" ]; do
+      sleep 0.05
+    done
+    measure_from=$(date +%s.%N)
+    pfx=produce_rate_$rate_now produce "bench-rate-$rate_now" \
+      "$(awk -v r="$rate_now" -v s="$rate_seconds" 'BEGIN { printf "%d", r * s }')" "$rate_now"
+    produced=$((produced + warm)) valid=$((valid + warm_valid))
+  }
+  on_ready=produce_at_rate consume "rate-$r" "bench-rate-$r" 0 0
+  on_ready=""
+  stats=$(q bench "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 2), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 2), round(max(d)::numeric, 2), round(avg(d)::numeric, 2) FROM (SELECT 1000 * extract(epoch FROM pg_xact_commit_timestamp(xmin) - event_time) AS d FROM agent_actions WHERE event_time >= to_timestamp($measure_from)) s")
+  IFS='|' read -r p50 p99 pmax pavg <<<"$stats"
+  put "rate-$r.delay_p50_ms" "$p50"
+  put "rate-$r.delay_p99_ms" "$p99"
+  put "rate-$r.delay_max_ms" "$pmax"
+  put "rate-$r.delay_avg_ms" "$pavg"
+  # the service's own histogram, as a cross-check: share of delays <= 100 ms
+  le=$(awk '/^aac_end_to_end_delay_seconds_bucket\{le="0.1"\}/ { print $2 }' "$out/metrics-rate-$r.txt")
+  cnt=$(awk '/^aac_end_to_end_delay_seconds_count/ { print $2 }' "$out/metrics-rate-$r.txt")
+  [ -n "$le" ] && [ -n "$cnt" ] && put "rate-$r.metrics_share_le_100ms" \
+    "$(awk -v a="$le" -v b="$cnt" 'BEGIN { printf "%.4f", b ? a / b : 0 }')"
+  echo "  delay p50 $p50 ms, p99 $p99 ms, max $pmax ms" >&2
+done
+
+# --- 2. the backlog, and the consumer on it with the default settings ---------
 echo "producing the backlog" >&2
 pfx=produce_backlog produce bench-backlog "$events"
 backlog_msgs=$produced backlog_valid=$valid
@@ -300,7 +354,7 @@ if [ "$backlog_only" = 1 ]; then # exploring: consumer settings from the environ
   exit 0
 fi
 
-# --- 2. the COPY ceiling: the same rows, psql \copy, an identical empty table --
+# --- 3. the COPY ceiling: the same rows, psql \copy, an identical empty table --
 # copy:      one \copy, one transaction: the issue's ceiling;
 # copy_tx:   one connection, one transaction per $copy_tx_rows rows: the most
 #            any one-connection, transaction-per-batch writer can reach;
@@ -353,7 +407,7 @@ ceiling copy_2conn copy_2conn
 q ceiling "TRUNCATE agent_actions"
 rm -rf "$out/rows.copy" "$out/chunks"
 
-# --- 3. batch.max_events sweep --------------------------------------------------
+# --- 4. batch.max_events sweep --------------------------------------------------
 sweep_topic=bench-backlog sweep_msgs=$backlog_msgs sweep_valid=$backlog_valid
 if [ "$sweep_events" != "$events" ]; then
   echo "producing the sweep backlog" >&2
@@ -368,45 +422,6 @@ for b in "${sweep_list[@]}"; do
   echo "sweep: batch.max_events=$b" >&2
   consume "sweep-$b" "$sweep_topic" "$sweep_msgs" "$sweep_valid" AAC_BATCH_MAX_EVENTS="$b" \
     AAC_BATCH_LINGER_MS="$sweep_linger_ms"
-done
-
-# --- 4. latency at fixed produce rates (default settings) ------------------------
-put rates "$rates"
-put rate_seconds "$rate_seconds"
-for r in "${rate_list[@]}"; do
-  reset_db
-  echo "latency: $r events/s for $rate_seconds s" >&2
-  rate_now=$r
-  # The consumer's first second (fetch positions, connections, the first
-  # batches) is not the steady state: a warm-up of half a second at the
-  # rate is produced and committed first, and left out of the figures.
-  produce_at_rate() {
-    local n
-    n=$(awk -v r="$rate_now" 'BEGIN { n = int(r / 2); print n < 200 ? 200 : n }')
-    pfx=warmup_$rate_now produce "bench-rate-$rate_now" "$n" "$rate_now"
-    local warm=$produced warm_valid=$valid
-    while [ "$(sql1 "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$group';")" -lt "$warm" ]; do
-      sleep 0.05
-    done
-    measure_from=$(date +%s.%N)
-    pfx=produce_rate_$rate_now produce "bench-rate-$rate_now" \
-      "$(awk -v r="$rate_now" -v s="$rate_seconds" 'BEGIN { printf "%d", r * s }')" "$rate_now"
-    produced=$((produced + warm)) valid=$((valid + warm_valid))
-  }
-  on_ready=produce_at_rate consume "rate-$r" "bench-rate-$r" 0 0
-  on_ready=""
-  stats=$(q bench "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 2), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 2), round(max(d)::numeric, 2), round(avg(d)::numeric, 2) FROM (SELECT 1000 * extract(epoch FROM pg_xact_commit_timestamp(xmin) - event_time) AS d FROM agent_actions WHERE event_time >= to_timestamp($measure_from)) s")
-  IFS='|' read -r p50 p99 pmax pavg <<<"$stats"
-  put "rate-$r.delay_p50_ms" "$p50"
-  put "rate-$r.delay_p99_ms" "$p99"
-  put "rate-$r.delay_max_ms" "$pmax"
-  put "rate-$r.delay_avg_ms" "$pavg"
-  # the service's own histogram, as a cross-check: share of delays <= 100 ms
-  le=$(awk '/^aac_end_to_end_delay_seconds_bucket\{le="0.1"\}/ { print $2 }' "$out/metrics-rate-$r.txt")
-  cnt=$(awk '/^aac_end_to_end_delay_seconds_count/ { print $2 }' "$out/metrics-rate-$r.txt")
-  [ -n "$le" ] && [ -n "$cnt" ] && put "rate-$r.metrics_share_le_100ms" \
-    "$(awk -v a="$le" -v b="$cnt" 'BEGIN { printf "%.4f", b ? a / b : 0 }')"
-  echo "  delay p50 $p50 ms, p99 $p99 ms, max $pmax ms" >&2
 done
 
 put run_seconds "$(awk -v a="$t_begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
