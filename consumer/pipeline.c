@@ -90,9 +90,14 @@ typedef struct pipeline_s {
     int64_t partitions_at; /* monotonic ms of the next partition upkeep */
     int cap_events;        /* smaller batches while isolating a failing message, 0: none */
     int cap_successes;     /* batches committed under that cap */
+    bool ever_assigned;    /* the group has completed a join for this member */
 } pipeline_t;
 
 static volatile sig_atomic_t signals_seen;
+
+/* A consumer left to the process's exit (see close_consumer): kept
+ * reachable so that leak checkers do not report it. */
+static rd_kafka_t *abandoned_rk;
 
 static void on_signal(int sig)
 {
@@ -660,6 +665,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *e = NULL;
 
     aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
+    pl->ever_assigned = true;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             part_t *pt = part_get(pl, parts->elems[i].partition);
@@ -966,6 +972,34 @@ static void drain(pipeline_t *pl, int64_t deadline)
     }
 }
 
+/* Leaves the group and destroys the consumer. librdkafka 2.0.2 (Debian
+ * 12's) aborts on an assertion when a cooperative-sticky consumer is
+ * closed or destroyed before its first assignment (librdkafka#4312, fixed
+ * in 2.3.0), so wait for that assignment within the deadline; if it never
+ * comes, leave the handle to the process's exit rather than crash. */
+static void close_consumer(pipeline_t *pl, int64_t deadline)
+{
+    while (!pl->ever_assigned && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 50);
+        if (rkm)
+            rd_kafka_message_destroy(rkm); /* nothing is processed now */
+    }
+    batch_clear(pl);
+    if (!pl->ever_assigned) {
+        aac_warn("leaving without closing the Kafka consumer: it was never assigned, and "
+                 "librdkafka 2.0.2 cannot close it then (librdkafka#4312); the group drops "
+                 "this member after session.timeout.ms",
+                 NULL);
+        abandoned_rk = pl->rk;
+        pl->rk = NULL;
+        return;
+    }
+    /* leaves the group: the revocation finds no open batch */
+    rd_kafka_consumer_close(pl->rk);
+    rd_kafka_destroy(pl->rk);
+    pl->rk = NULL;
+}
+
 int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
 {
     pipeline_t pl_, *pl = &pl_;
@@ -1086,13 +1120,10 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
         status = AAC_EXIT_OK;
     }
-    /* leaves the group: the revocation finds no open batch */
-    rd_kafka_consumer_close(pl->rk);
-
 out:
     if (pl->rk) {
         batch_clear(pl);
-        rd_kafka_destroy(pl->rk);
+        close_consumer(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
     aac_dlq_destroy(pl->dlq);
     aac_pgsink_destroy(pl->sink);

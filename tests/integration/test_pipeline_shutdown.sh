@@ -2,8 +2,9 @@
 # Graceful shutdown under load: SIGTERM stops fetching, finishes and commits
 # the current batch, leaves the group and exits 0 within shutdown_timeout;
 # what was committed matches the stored offsets exactly, and a restart
-# completes the stream with no loss and no duplicate. A second signal exits
-# at once without committing the batch it interrupts.
+# completes the stream with no loss and no duplicate. A signal before the
+# first assignment also exits cleanly. A second signal exits at once
+# without committing the batch it interrupts.
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
@@ -30,6 +31,14 @@ wait_rows 40000 120
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
 stop_consumer c2
+
+# SIGTERM before the first assignment (the group join takes seconds): a
+# clean exit, not librdkafka 2.0.2's abort on closing an unassigned
+# cooperative-sticky consumer (librdkafka#4312)
+start_consumer early
+wait_for 1 30 grep -c 'msg="consumer started"' "$TEST_DIR/early.log"
+grep -q 'msg="partitions assigned"' "$TEST_DIR/early.log" && fail "assigned too soon to test this"
+stop_consumer early
 
 # second signal: a batch stuck behind a table lock is abandoned at once
 python3 "$AAC_SRC/tests/integration/gen_events.py" --count 100 --start 90000 >"$TEST_DIR/more"
