@@ -84,11 +84,6 @@ size_t aac_rows_count(const aac_rows_t *rows)
     return rows->cnt;
 }
 
-size_t aac_rows_bytes(const aac_rows_t *rows)
-{
-    return rows->len;
-}
-
 size_t aac_rows_tag(const aac_rows_t *rows, size_t i)
 {
     return rows->row[i].tag;
@@ -344,13 +339,13 @@ void aac_pgsink_destroy(aac_pgsink_t *s)
     free(s);
 }
 
-bool aac_pgsink_connected(const aac_pgsink_t *s)
+static bool connected(const aac_pgsink_t *s)
 {
     return s->conn && PQstatus(s->conn) == CONNECTION_OK;
 }
 
-/* Fills res from a failed result (or a connection failure when res is
- * NULL) and drops a connection that is no longer usable. */
+/* Fills res from a failed result (NULL: the connection failed) and drops
+ * a connection that is no longer usable. */
 static void fail_from(aac_pgsink_t *s, const PGresult *pr, const char *what,
                       aac_pgsink_result_t *res)
 {
@@ -370,7 +365,7 @@ static void fail_from(aac_pgsink_t *s, const PGresult *pr, const char *what,
 int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
     char err[400];
-    if (aac_pgsink_connected(s))
+    if (connected(s))
         return 0;
     disconnect(s);
     s->conn = aac_pgconn_open(s->cfg, "sink", res->sqlstate, err, sizeof(err));
@@ -427,8 +422,8 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
     bool may_write = PQgetvalue(pr, 0, 2)[0] == 't';
     PQclear(pr);
     if (!have_actions || !have_offsets) {
-        res->cls = AAC_CLASS_FATAL;
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42P01");
+        res->cls = aac_classify_sqlstate(res->sqlstate);
         snprintf(res->errstr, sizeof(res->errstr),
                  "relation \"%s\" does not exist: apply the migrations first "
                  "(agent-actions-consumer migrate up)",
@@ -436,8 +431,8 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
         return -1;
     }
     if (!may_write) {
-        res->cls = AAC_CLASS_FATAL;
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42501");
+        res->cls = aac_classify_sqlstate(res->sqlstate);
         snprintf(res->errstr, sizeof(res->errstr),
                  "permission denied: the database user needs INSERT on agent_actions and "
                  "SELECT, INSERT, UPDATE on consumer_offsets");
@@ -536,6 +531,16 @@ static send_t copy_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
     }
     if (ok == 1)
         ok = PQputCopyEnd(s->conn, NULL);
+    if (ok != 1) {
+        /* the data did not go out: the connection is unusable, and a COPY
+         * left open would answer PQgetResult with COPY_IN for ever */
+        snprintf(res->errstr, sizeof(res->errstr), "could not send the batch: %.400s",
+                 PQerrorMessage(s->conn));
+        res->cls = AAC_CLASS_TRANSIENT;
+        res->outage = true;
+        disconnect(s);
+        return SEND_FAILED;
+    }
     pr = PQgetResult(s->conn);
     send_t out = SEND_OK;
     if (PQresultStatus(pr) != PGRES_COMMAND_OK) {

@@ -91,6 +91,8 @@ typedef struct pipeline_s {
     int cap_events;        /* smaller batches while isolating a failing message, 0: none */
     int cap_successes;     /* batches committed under that cap */
     bool ever_assigned;    /* the group has completed a join for this member */
+    bool offsets_wanted;   /* some assigned partition waits for its stored offset */
+    bool broker_up;        /* what the metrics were last told */
 } pipeline_t;
 
 static volatile sig_atomic_t signals_seen;
@@ -179,13 +181,12 @@ static void set_paused(pipeline_t *pl, bool paused)
     publish_partitions(pl);
 }
 
-/* Seeks partition p to `offset` (asynchronously); messages already fetched
- * beyond it are dropped by librdkafka. */
+/* Seeks partition p to `offset`, synchronously: librdkafka then drops
+ * the messages it had already fetched for the partition. */
 static void seek_to(pipeline_t *pl, int32_t p, int64_t offset)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p)->offset = offset;
-    /* synchronous: it purges the messages prefetched beyond the offset */
     rd_kafka_error_t *e = rd_kafka_seek_partitions(pl->rk, l, 5000);
     if (e) {
         aac_warn("could not seek", "partition=%" PRId32 " offset=%" PRId64 " error=%s", p, offset,
@@ -244,6 +245,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* A message that could not be added: drop the batch and rewind every
+ * partition in it, this message's included, so nothing is skipped. */
+static void batch_add_failed(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
+{
+    aac_error("out of memory, dropping the batch", NULL);
+    if (pt->batch_first < 0)
+        pt->batch_first = rkm->offset;
+    rd_kafka_message_destroy(rkm);
+    batch_drop(pl, "out of memory");
+}
+
 /* Takes ownership of rkm. */
 static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
 {
@@ -252,10 +264,7 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
 
     if (grow((void **)&pl->items, &pl->item_cap, pl->item_cnt + 1, sizeof(item_t)) != 0 ||
         grow((void **)&pl->errs, &pl->err_cap, pl->err_cnt + 1, sizeof(aac_event_error_t)) != 0) {
-        /* not consumed: it will be fetched again after the seek */
-        aac_error("out of memory, dropping the batch", NULL);
-        rd_kafka_message_destroy(rkm);
-        batch_drop(pl, "out of memory");
+        batch_add_failed(pl, rkm, pt);
         return;
     }
     it = &pl->items[pl->item_cnt];
@@ -268,9 +277,7 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
     if (r == AAC_REASON_NONE) {
         if (aac_rows_add(pl->rows, &ev, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
                          pl->item_cnt) != 0) {
-            aac_error("out of memory, dropping the batch", NULL);
-            rd_kafka_message_destroy(rkm);
-            batch_drop(pl, "out of memory");
+            batch_add_failed(pl, rkm, pt);
             return;
         }
         it->event_us = ev.timestamp_us;
@@ -472,12 +479,20 @@ static void commit_to_kafka(pipeline_t *pl, const aac_pgsink_offset_t *offs, siz
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Re-reads the stored offsets of the batch's partitions after a fence. */
+/* After a fence another instance has written our partitions: drop the
+ * batch, rewound like batch_drop, and re-read every assigned partition's
+ * stored offset before going on. */
 static void refence(pipeline_t *pl)
 {
-    for (int32_t p = 0; p < pl->part_cap; p++)
-        if (pl->part[p].assigned)
-            pl->part[p].need_offset = true;
+    for (int32_t p = 0; p < pl->part_cap; p++) {
+        part_t *pt = &pl->part[p];
+        if (pt->batch_first >= 0)
+            pt->next = pt->batch_first;
+        if (pt->assigned) {
+            pt->need_offset = true;
+            pl->offsets_wanted = true;
+        }
+    }
     batch_clear(pl);
     pl->offsets_retry_at = 0;
     aac_metrics_add(pl->metrics, AAC_M_FENCED, 1);
@@ -527,9 +542,11 @@ static int flush(pipeline_t *pl)
         aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res.duplicates);
         aac_metrics_add(pl->metrics, AAC_M_BATCHES, 1);
         aac_metrics_observe_batch(pl->metrics, pl->item_cnt, secs);
-        for (size_t i = 0; i < pl->item_cnt; i++)
-            if (pl->items[i].err < 0)
-                aac_metrics_observe_delay(pl->metrics, now - (double)pl->items[i].event_us / 1e6);
+        /* the delay of the rows committed, not of those dead-lettered */
+        for (size_t r = 0; r < aac_rows_count(pl->rows); r++)
+            if (!aac_rows_rejected(pl->rows, r))
+                aac_metrics_observe_delay(
+                    pl->metrics, now - (double)pl->items[aac_rows_tag(pl->rows, r)].event_us / 1e6);
         count_dead_letters(pl);
         aac_metrics_set_pg_up(pl->metrics, true);
         aac_metrics_committed(pl->metrics, now);
@@ -590,9 +607,12 @@ static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max
     size_t n = 0;
     aac_pgsink_result_t res;
 
+    if (!pl->offsets_wanted)
+        return 0; /* the common case, checked on every loop */
     for (int32_t p = 0; p < pl->part_cap && n < max; p++)
         if (pl->part[p].assigned && pl->part[p].need_offset)
             ids[n++] = p;
+    pl->offsets_wanted = n == max; /* more than one call's worth */
     if (!n)
         return 0;
     if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
@@ -611,6 +631,7 @@ static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max
         aac_metrics_set_pg_up(pl->metrics, false);
         aac_metrics_set_paused_outage(pl->metrics, true);
         aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
+        pl->offsets_wanted = true;
         aac_warn("could not read stored offsets, partitions held back",
                  "partitions=%zu delay_ms=%d error=\"%s\"", n, delay, res.errstr);
         return -1;
@@ -643,10 +664,14 @@ static void load_offsets(pipeline_t *pl)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++) {
-        /* none stored: Kafka's committed offset, else auto.offset.reset,
-         * which is where the assignment already points */
+        part_t *pt = &pl->part[ids[i]];
+        /* none stored: where discarding began, else where the assignment
+         * already points (Kafka's committed offset, else auto.offset.reset) */
         if (offs[i] >= 0)
             seek_to(pl, ids[i], offs[i]);
+        else if (pt->resume_at >= 0)
+            seek_to(pl, ids[i], pt->resume_at);
+        pt->resume_at = -1;
         rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, ids[i]);
     }
     if (!pl->paused)
@@ -680,6 +705,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             /* no stored offset: Kafka's committed one, else auto.offset.reset */
             parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         }
+        pl->offsets_wanted = true;
         /* PostgreSQL's offsets are the truth: start each partition there */
         int32_t ids[1024];
         int64_t offs[1024];
@@ -795,12 +821,13 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
         return;
     }
     part_t *pt = part_get(pl, rkm->partition);
-    if (!pt || !pt->assigned || pt->need_offset) {
+    if (!pt || !pt->assigned) {
         rd_kafka_message_destroy(rkm);
         return;
     }
-    if (pl->retry_at) {
-        /* backing off: this message is fetched again after the resume */
+    if (pt->need_offset || pl->retry_at) {
+        /* not processed now (position unknown, or backing off): remember
+         * where discarding began, to be fetched again from there */
         if (pt->resume_at < 0)
             pt->resume_at = pt->next >= 0 ? pt->next : rkm->offset;
         rd_kafka_message_destroy(rkm);
@@ -858,12 +885,22 @@ static void idle_upkeep(pipeline_t *pl, int64_t now)
 
 /* --- set-up -------------------------------------------------------------- */
 
+/* Tells the metrics only of a change: this runs for every message, and
+ * the health state is behind a mutex. */
+static void set_broker_up(pipeline_t *pl, bool up)
+{
+    if (pl->broker_up == up)
+        return;
+    pl->broker_up = up;
+    aac_metrics_set_broker_up(pl->metrics, up);
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     pipeline_t *pl = opaque;
     (void)rk;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        aac_metrics_set_broker_up(pl->metrics, false);
+        set_broker_up(pl, false);
     aac_metrics_set_error(pl->metrics, aac_classify_kafka(err), rd_kafka_err2name(err), reason);
     aac_warn("kafka error", "error=%s detail=\"%s\"", rd_kafka_err2name(err), reason);
 }
@@ -898,7 +935,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
         aac_metrics_set_lag(pl->metrics, ks.lag[i].partition, ks.lag[i].lag);
     /* recovers broker_up while no message arrives to say so */
     if (ks.brokers)
-        aac_metrics_set_broker_up(pl->metrics, ks.brokers_up > 0);
+        set_broker_up(pl, ks.brokers_up > 0);
     return 0;
 }
 
@@ -1013,6 +1050,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->metrics = metrics;
     pl->retry = aac_retry_policy_from_config(cfg);
     pl->rnd = (unsigned)getpid() ^ (unsigned)aac_mono_ms();
+    pl->broker_up = true; /* as aac_metrics_new() starts it */
     install_signals();
 
     pl->parser = aac_event_parser_new(&lim);
@@ -1089,7 +1127,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
         aac_metrics_polled(metrics, aac_now());
         if (rkm) {
-            aac_metrics_set_broker_up(metrics, true);
+            set_broker_up(pl, true);
             handle_message(pl, rkm);
         }
         aac_dlq_poll(pl->dlq, 0);
