@@ -30,7 +30,6 @@ struct aac_dlq_s {
     char *group;
     rec_t **rec;
     size_t cnt, cap;
-    uint64_t delivered;
     int last_err;
 };
 
@@ -52,7 +51,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
                  r->partition, r->offset, rd_kafka_err2name(rkm->err));
     } else {
         r->state = AAC_DLQ_DELIVERED;
-        dlq->delivered++;
         dlq->last_err = 0;
     }
 }
@@ -228,11 +226,6 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
         dlq->rec[o++] = r;
     }
     dlq->cnt = o;
-}
-
-uint64_t aac_dlq_delivered_total(const aac_dlq_t *dlq)
-{
-    return dlq->delivered;
 }
 
 int aac_dlq_last_error(const aac_dlq_t *dlq)

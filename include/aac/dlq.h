@@ -59,8 +59,6 @@ void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms);
  * or of every partition when partition < 0 and next_offset < 0. */
 void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset);
 
-/* Counters since start. */
-uint64_t aac_dlq_delivered_total(const aac_dlq_t *dlq);
 /* The last delivery error, or 0. */
 int aac_dlq_last_error(const aac_dlq_t *dlq);
 

@@ -64,7 +64,6 @@ void aac_pgsink_destroy(aac_pgsink_t *s); /* NULL-safe; closes the connection */
 /* Connects when not connected. Returns 0, or -1 with *res describing the
  * failure (outage, or FATAL for authentication and the like). */
 int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res);
-bool aac_pgsink_connected(const aac_pgsink_t *s);
 
 /* Checks that PostgreSQL answers (SELECT 1), reconnecting when needed.
  * Returns 0, or -1 with *res. */
@@ -102,7 +101,6 @@ int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int
                  int64_t offset, size_t tag);
 
 size_t aac_rows_count(const aac_rows_t *rows);
-size_t aac_rows_bytes(const aac_rows_t *rows);
 size_t aac_rows_tag(const aac_rows_t *rows, size_t i);
 
 /* Row i's database rejection, or NULL when it was not rejected. */
