@@ -1465,6 +1465,21 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
         return r;
     }
 
+    /* yajl takes a vertical tab or form feed as whitespace; JSON and
+     * PostgreSQL's parser do not, and raw slices (action_details, extra)
+     * would carry them into jsonb. Inside a string yajl rejects them. */
+    const unsigned char *bad = memchr(v, '\v', len);
+    const unsigned char *ff = memchr(v, '\f', bad ? (size_t)(bad - v) : len);
+    if (ff)
+        bad = ff;
+    if (bad) {
+        doc_fail(p, AAC_REASON_INVALID_JSON, -1,
+                 "message is not valid JSON: a %s at byte %zu; JSON allows only space, tab, CR "
+                 "and LF between tokens",
+                 *bad == '\v' ? "vertical tab" : "form feed", (size_t)(bad - v));
+        return err->reason;
+    }
+
     arena_reset(&p->arena);
     if (++p->gen == 0) {
         memset(p->keys, 0, p->keys_cap * sizeof *p->keys);

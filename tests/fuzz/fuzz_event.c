@@ -81,6 +81,8 @@ static void check_object_text(aac_str_t s)
     memcpy(z, s.ptr, s.len);
     z[s.len] = '\0';
     CHECK(strlen(z) == s.len); /* no NUL inside */
+    /* yajl takes these as whitespace; PostgreSQL's json parser does not */
+    CHECK(!memchr(z, '\v', s.len) && !memchr(z, '\f', s.len));
     char errbuf[128];
     yajl_val v = yajl_tree_parse(z, errbuf, sizeof errbuf);
     CHECK(v && YAJL_IS_OBJECT(v));
