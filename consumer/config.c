@@ -81,6 +81,7 @@ static const param_t params[] = {
     {"batch", "max_events", P_INT, OFF(batch.max_events), "5000", 1, 1000000, 0},
     {"batch", "max_bytes", P_INT, OFF(batch.max_bytes), "16777216", 65536, 1073741824, 0},
     {"batch", "linger_ms", P_INT, OFF(batch.linger_ms), "20", 0, 60000, 0},
+    {"batch", "writers", P_INT, OFF(batch.writers), "2", 1, 8, 0},
     {"retry", "max_attempts", P_INT, OFF(retry.max_attempts), "5", 1, 1000, 0},
     {"retry", "initial_backoff_ms", P_INT, OFF(retry.initial_backoff_ms), "100", 1, 3600000, 0},
     {"retry", "multiplier", P_DOUBLE, OFF(retry.multiplier), "2", 1, 100, 0},

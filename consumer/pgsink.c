@@ -11,6 +11,8 @@
 #include "aac/pgsink.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@ typedef struct row_s {
     size_t len;
     size_t tag;
     int reject; /* index into rej, -1 when not rejected */
+    int32_t partition;
+    bool written; /* committed by an earlier call that failed elsewhere */
 } row_t;
 
 struct aac_rows_s {
@@ -43,8 +47,7 @@ struct aac_rows_s {
     size_t cnt, rcap;
     aac_row_reject_t *rej;
     size_t rej_cnt, rej_cap;
-    size_t *live; /* scratch: indexes of rows not rejected */
-    size_t live_cap;
+    size_t written_cnt;
 };
 
 struct aac_pgsink_s {
@@ -52,6 +55,16 @@ struct aac_pgsink_s {
     PGconn *conn;
     bool stage_ready; /* the temporary staging table exists on conn */
     int staging_left; /* batches still to write through staging */
+    size_t *live;     /* scratch: indexes of the rows this sink sends */
+    size_t live_cap;
+    /* writers 1.. (this sink is writer 0): their own connections, used
+     * for the parts of a batch that are written in parallel */
+    aac_pgsink_t *peer[AAC_PGSINK_MAX_WRITERS - 1];
+    int writers;
+    uint8_t *lane_of; /* scratch: partition -> writer */
+    size_t lane_cap;
+    uint32_t *slot; /* scratch: partition -> index in the offsets */
+    size_t slot_cap;
 };
 
 /* --- rows ------------------------------------------------------------------ */
@@ -68,7 +81,6 @@ void aac_rows_destroy(aac_rows_t *rows)
     free(rows->buf);
     free(rows->row);
     free(rows->rej);
-    free(rows->live);
     free(rows);
 }
 
@@ -77,6 +89,7 @@ void aac_rows_reset(aac_rows_t *rows)
     rows->len = 0;
     rows->cnt = 0;
     rows->rej_cnt = 0;
+    rows->written_cnt = 0;
 }
 
 size_t aac_rows_count(const aac_rows_t *rows)
@@ -92,6 +105,11 @@ size_t aac_rows_tag(const aac_rows_t *rows, size_t i)
 const aac_row_reject_t *aac_rows_rejected(const aac_rows_t *rows, size_t i)
 {
     return rows->row[i].reject < 0 ? NULL : &rows->rej[rows->row[i].reject];
+}
+
+bool aac_rows_written(const aac_rows_t *rows, size_t i)
+{
+    return rows->row[i].written;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -279,6 +297,8 @@ int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int
     r->len = (size_t)(o - start);
     r->tag = tag;
     r->reject = -1;
+    r->partition = partition;
+    r->written = false;
     rows->len += r->len;
     return 0;
 }
@@ -298,28 +318,51 @@ int aac_rows_reject(aac_rows_t *rows, size_t i, aac_reason_t reason, const char 
 
 size_t aac_rows_live(const aac_rows_t *rows)
 {
-    return rows->cnt - rows->rej_cnt;
+    return rows->cnt - rows->rej_cnt - rows->written_cnt;
 }
 
-/* Fills rows->live with the rows not rejected; returns their count. */
-static size_t rows_live(aac_rows_t *rows)
+/* Fills s->live with the rows still to write (neither rejected nor
+ * written), of writer `lane`'s partitions when s->lane_of is given;
+ * returns their count, or (size_t)-1 when out of memory. */
+static size_t rows_live(aac_pgsink_t *s, const aac_rows_t *rows, const uint8_t *lane_of, int lane)
 {
     size_t n = 0;
-    if (grow((void **)&rows->live, &rows->live_cap, rows->cnt ? rows->cnt : 1, sizeof(size_t)))
-        return 0;
-    for (size_t i = 0; i < rows->cnt; i++)
-        if (rows->row[i].reject < 0)
-            rows->live[n++] = i;
+    if (grow((void **)&s->live, &s->live_cap, rows->cnt ? rows->cnt : 1, sizeof(size_t)))
+        return (size_t)-1;
+    for (size_t i = 0; i < rows->cnt; i++) {
+        const row_t *r = &rows->row[i];
+        if (r->reject < 0 && !r->written && (!lane_of || lane_of[r->partition] == lane))
+            s->live[n++] = i;
+    }
     return n;
 }
 
 /* --- the sink --------------------------------------------------------------- */
 
-aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg)
+static aac_pgsink_t *sink_new(const aac_config_t *cfg)
 {
     aac_pgsink_t *s = calloc(1, sizeof(*s));
-    if (s)
+    if (s) {
         s->cfg = cfg;
+        s->writers = 1;
+    }
+    return s;
+}
+
+aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg)
+{
+    aac_pgsink_t *s = sink_new(cfg);
+    if (!s)
+        return NULL;
+    int w = cfg->batch.writers;
+    w = w < 1 ? 1 : w > AAC_PGSINK_MAX_WRITERS ? AAC_PGSINK_MAX_WRITERS : w;
+    for (int i = 1; i < w; i++) {
+        if (!(s->peer[i - 1] = sink_new(cfg))) {
+            aac_pgsink_destroy(s);
+            return NULL;
+        }
+    }
+    s->writers = w;
     return s;
 }
 
@@ -335,7 +378,12 @@ void aac_pgsink_destroy(aac_pgsink_t *s)
 {
     if (!s)
         return;
+    for (int i = 0; i < AAC_PGSINK_MAX_WRITERS - 1; i++)
+        aac_pgsink_destroy(s->peer[i]);
     disconnect(s);
+    free(s->live);
+    free(s->lane_of);
+    free(s->slot);
     free(s);
 }
 
@@ -520,8 +568,8 @@ static send_t copy_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
     size_t i = lo;
     int ok = 1;
     while (i < hi && ok == 1) {
-        size_t first = rows->live[i], last = first;
-        while (i + 1 < hi && rows->live[i + 1] == last + 1) {
+        size_t first = s->live[i], last = first;
+        while (i + 1 < hi && s->live[i + 1] == last + 1) {
             i++;
             last++;
         }
@@ -654,8 +702,11 @@ static size_t bisect(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi, bo
     return good;
 }
 
+/* Stores the offsets of writer `lane`'s partitions (all when lane_of is
+ * NULL) in the open transaction. */
 static int store_offsets(aac_pgsink_t *s, const char *group, const char *topic,
-                         const aac_pgsink_offset_t *offs, size_t cnt, aac_pgsink_result_t *res)
+                         const aac_pgsink_offset_t *offs, size_t offs_cnt, const uint8_t *lane_of,
+                         int lane, aac_pgsink_result_t *res)
 {
     /* The fence: a partition's row is updated only while it still holds the
      * offset this instance last read or wrote; a partition new to the table
@@ -670,16 +721,23 @@ static int store_offsets(aac_pgsink_t *s, const char *group, const char *topic,
         "       SELECT $1, $2, t.p, t.n FROM t WHERE t.s < 0"
         "       ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)";
-    int32_t *parts = malloc(cnt * sizeof(*parts));
-    int64_t *next = malloc(cnt * sizeof(*next)), *old = malloc(cnt * sizeof(*old));
+    size_t cnt = 0, n = offs_cnt ? offs_cnt : 1;
+    int32_t *parts = malloc(n * sizeof(*parts));
+    int64_t *next = malloc(n * sizeof(*next)), *old = malloc(n * sizeof(*old));
     char *a = NULL, *b = NULL, *c = NULL;
     int rc = -1;
     if (!parts || !next || !old)
         goto oom;
-    for (size_t i = 0; i < cnt; i++) {
-        parts[i] = offs[i].partition;
-        next[i] = offs[i].next_offset;
-        old[i] = offs[i].expected_old;
+    for (size_t i = 0; i < offs_cnt; i++) {
+        if (lane_of && lane_of[offs[i].partition] != lane)
+            continue;
+        parts[cnt] = offs[i].partition;
+        next[cnt] = offs[i].next_offset;
+        old[cnt++] = offs[i].expected_old;
+    }
+    if (!cnt) {
+        rc = 0;
+        goto out;
     }
     a = int_array(NULL, parts, cnt);
     b = int_array(next, NULL, cnt);
@@ -720,29 +778,53 @@ out:
     return rc;
 }
 
-int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const char *topic,
-                     const aac_pgsink_offset_t *offsets, size_t offset_cnt,
-                     aac_pgsink_before_commit_cb *before_commit, void *opaque,
-                     aac_pgsink_result_t *res)
+static int out_of_memory(aac_pgsink_result_t *res)
 {
-    bool staging = s->staging_left > 0;
-    memset(res, 0, sizeof(*res));
+    res->cls = AAC_CLASS_TRANSIENT;
+    snprintf(res->errstr, sizeof(res->errstr), "out of memory");
+    return -1;
+}
+
+/* Marks the rows in s->live[0, n) written and writer `lane`'s offsets
+ * committed, once their transaction has committed. */
+static void mark_committed(aac_pgsink_t *s, aac_rows_t *rows, size_t n, aac_pgsink_offset_t *offs,
+                           size_t offs_cnt, const uint8_t *lane_of, int lane)
+{
+    for (size_t i = 0; i < n; i++)
+        rows->row[s->live[i]].written = true;
+    rows->written_cnt += n;
+    for (size_t i = 0; i < offs_cnt; i++)
+        if (!lane_of || lane_of[offs[i].partition] == lane)
+            offs[i].committed = true;
+}
+
+/* Writes writer `lane`'s rows and offsets (all of them when lane_of is
+ * NULL) in one transaction on s's connection, isolating the rows the
+ * database rejects. *staging says which path to take and is set when a
+ * duplicate moved the write to the staging table. Adds to *res. */
+static int write_serial(aac_pgsink_t *s, aac_rows_t *rows, const uint8_t *lane_of, int lane,
+                        const char *group, const char *topic, aac_pgsink_offset_t *offsets,
+                        size_t offset_cnt, bool *staging,
+                        aac_pgsink_before_commit_cb *before_commit, void *opaque,
+                        aac_pgsink_result_t *res)
+{
+    size_t live, ins = 0;
     if (aac_pgsink_connect(s, res) != 0)
         return -1;
 
     for (;;) {
-        size_t live = rows_live(rows), line = 0, ins = 0;
+        size_t line = 0;
         char st[6] = "", msg[256] = "";
-        if (staging && ensure_stage(s, res) != 0)
+        live = rows_live(s, rows, lane_of, lane);
+        if (live == (size_t)-1)
+            return out_of_memory(res);
+        if (*staging && ensure_stage(s, res) != 0)
             return -1;
         if (exec_cmd(s, "BEGIN", "could not begin a transaction", res) != 0)
             return -1;
-        send_t r = send_rows(s, rows, 0, live, staging, &line, st, msg, sizeof(msg), &ins, res);
-        if (r == SEND_OK) {
-            res->inserted = ins;
-            res->duplicates = live - ins;
+        send_t r = send_rows(s, rows, 0, live, *staging, &line, st, msg, sizeof(msg), &ins, res);
+        if (r == SEND_OK)
             break;
-        }
         if (r == SEND_FAILED) {
             if (s->conn)
                 PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -750,8 +832,8 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
         }
         if (exec_cmd(s, "ROLLBACK", "could not roll back", res) != 0)
             return -1;
-        if (r == SEND_DUPLICATE && !staging) {
-            staging = true;
+        if (r == SEND_DUPLICATE && !*staging) {
+            *staging = true;
             aac_debug("duplicate event in batch, writing through the staging table", NULL);
             continue;
         }
@@ -760,18 +842,15 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
         if (line >= 1 && line <= live) {
             bad = line - 1;
         } else {
-            bad = bisect(s, rows, 0, live, staging, st, msg, sizeof(msg), res);
+            bad = bisect(s, rows, 0, live, *staging, st, msg, sizeof(msg), res);
             if (bad == (size_t)-1)
                 return -1;
             if (bad >= live)
                 continue; /* passed this time: write it */
         }
-        size_t idx = rows->live[bad];
-        if (aac_rows_reject(rows, idx, AAC_REASON_DB_REJECTED, st, msg) != 0) {
-            res->cls = AAC_CLASS_TRANSIENT;
-            snprintf(res->errstr, sizeof(res->errstr), "out of memory");
-            return -1;
-        }
+        size_t idx = s->live[bad];
+        if (aac_rows_reject(rows, idx, AAC_REASON_DB_REJECTED, st, msg) != 0)
+            return out_of_memory(res);
         res->rejected++;
         aac_warn("row rejected by the database", "tag=%zu sqlstate=%s", rows->row[idx].tag, st);
     }
@@ -784,15 +863,253 @@ int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const
                  "dead letters of the batch not confirmed yet: not committing");
         return -1;
     }
-    if (offset_cnt && store_offsets(s, group, topic, offsets, offset_cnt, res) != 0) {
+    if (store_offsets(s, group, topic, offsets, offset_cnt, lane_of, lane, res) != 0) {
         if (s->conn)
             PQclear(PQexec(s->conn, "ROLLBACK"));
         return -1;
     }
     if (exec_cmd(s, "COMMIT", "could not commit", res) != 0)
         return -1;
-
-    if (staging)
-        s->staging_left = res->duplicates ? STAGING_STICKY_BATCHES : s->staging_left - 1;
+    res->inserted += ins;
+    res->duplicates += live - ins;
+    mark_committed(s, rows, live, offsets, offset_cnt, lane_of, lane);
     return 0;
+}
+
+/* --- writing in parallel ---------------------------------------------------- */
+
+/* Below this many rows per writer a batch goes through one connection: an
+ * extra commit costs more than the parallel COPY gains. */
+#define LANE_MIN_ROWS 100
+
+typedef enum { LANE_COMMITTED, LANE_ROW_ERROR, LANE_DUPLICATE, LANE_FAILED } lane_outcome_t;
+
+/* One writer's share of a batch: the rows and offsets of some partitions. */
+typedef struct lane_s {
+    aac_pgsink_t *sink;
+    aac_rows_t *rows; /* shared and only read while the writers run */
+    const uint8_t *lane_of;
+    int lane;
+    const char *group, *topic;
+    aac_pgsink_offset_t *offsets; /* shared; each writer only reads */
+    size_t offset_cnt;
+    bool staging;
+    size_t live;
+    lane_outcome_t outcome;
+    aac_pgsink_result_t res;
+} lane_t;
+
+/* The common case, run by each writer at once: COPY, offsets, COMMIT. A
+ * row error or duplicate rolls back and is left to write_serial(). */
+static void *lane_write(void *arg)
+{
+    lane_t *l = arg;
+    aac_pgsink_t *s = l->sink;
+    aac_pgsink_result_t *res = &l->res;
+    size_t line, ins;
+    char st[6], msg[256];
+
+    l->outcome = LANE_FAILED;
+    if (aac_pgsink_connect(s, res) != 0)
+        return NULL;
+    l->live = rows_live(s, l->rows, l->lane_of, l->lane);
+    if (l->live == (size_t)-1) {
+        out_of_memory(res);
+        return NULL;
+    }
+    if (l->staging && ensure_stage(s, res) != 0)
+        return NULL;
+    if (exec_cmd(s, "BEGIN", "could not begin a transaction", res) != 0)
+        return NULL;
+    send_t r =
+        send_rows(s, l->rows, 0, l->live, l->staging, &line, st, msg, sizeof(msg), &ins, res);
+    if (r == SEND_OK &&
+        store_offsets(s, l->group, l->topic, l->offsets, l->offset_cnt, l->lane_of, l->lane, res) ==
+            0 &&
+        exec_cmd(s, "COMMIT", "could not commit", res) == 0) {
+        res->inserted = ins;
+        res->duplicates = l->live - ins;
+        l->outcome = LANE_COMMITTED;
+        return NULL;
+    }
+    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (r == SEND_DUPLICATE)
+        l->outcome = LANE_DUPLICATE;
+    else if (r == SEND_ROW_ERROR)
+        l->outcome = LANE_ROW_ERROR;
+    return NULL;
+}
+
+static int cmp_load_desc(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* pairs (rows, offset index) */
+    return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Spreads the batch's partitions over the writers, largest first onto the
+ * least loaded, into s->lane_of. Returns the number of writers to use
+ * (1: write the batch through one connection). */
+static int plan_lanes(aac_pgsink_t *s, const aac_rows_t *rows, const aac_pgsink_offset_t *offs,
+                      size_t offs_cnt)
+{
+    size_t lanes = (size_t)s->writers;
+    if (lanes > offs_cnt)
+        lanes = offs_cnt;
+    if (lanes > aac_rows_live(rows) / LANE_MIN_ROWS)
+        lanes = aac_rows_live(rows) / LANE_MIN_ROWS;
+    if (lanes < 2)
+        return 1;
+
+    int32_t maxp = 0;
+    for (size_t i = 0; i < offs_cnt; i++)
+        if (offs[i].partition > maxp)
+            maxp = offs[i].partition;
+    size_t need = (size_t)maxp + 1;
+    if (grow((void **)&s->lane_of, &s->lane_cap, need, 1) != 0 ||
+        grow((void **)&s->slot, &s->slot_cap, need, sizeof(uint32_t)) != 0)
+        return 1;
+    size_t *pairs = calloc(offs_cnt, 2 * sizeof(size_t));
+    if (!pairs)
+        return 1;
+    memset(s->slot, 0xff, need * sizeof(uint32_t));
+    for (size_t i = 0; i < offs_cnt; i++) {
+        s->slot[offs[i].partition] = (uint32_t)i;
+        pairs[2 * i + 1] = i;
+    }
+    for (size_t i = 0; i < rows->cnt; i++) {
+        const row_t *r = &rows->row[i];
+        if (r->reject >= 0 || r->written)
+            continue;
+        if (r->partition < 0 || r->partition > maxp || s->slot[r->partition] == UINT32_MAX) {
+            free(pairs); /* a row of no listed partition: keep it all on one connection */
+            return 1;
+        }
+        pairs[2 * s->slot[r->partition]]++;
+    }
+    qsort(pairs, offs_cnt, 2 * sizeof(size_t), cmp_load_desc);
+    size_t load[AAC_PGSINK_MAX_WRITERS] = {0};
+    for (size_t i = 0; i < offs_cnt; i++) {
+        size_t best = 0;
+        for (size_t k = 1; k < lanes; k++)
+            if (load[k] < load[best])
+                best = k;
+        load[best] += pairs[2 * i];
+        s->lane_of[offs[pairs[2 * i + 1]].partition] = (uint8_t)best;
+    }
+    free(pairs);
+    return (int)lanes;
+}
+
+/* Adds a writer's result to the batch's: counts always, the failure when
+ * it is worse than the one already there (FATAL, then fenced, then any). */
+static void merge_result(aac_pgsink_result_t *into, const aac_pgsink_result_t *from, bool failed,
+                         bool *have_failure)
+{
+    into->inserted += from->inserted;
+    into->duplicates += from->duplicates;
+    into->rejected += from->rejected;
+    into->round_trips += from->round_trips;
+    if (!failed)
+        return;
+    bool worse = !*have_failure || (from->cls == AAC_CLASS_FATAL && into->cls != AAC_CLASS_FATAL) ||
+                 (from->fenced && !into->fenced && into->cls != AAC_CLASS_FATAL);
+    if (worse) {
+        size_t ins = into->inserted, dup = into->duplicates, rej = into->rejected;
+        int rt = into->round_trips;
+        *into = *from;
+        into->inserted = ins;
+        into->duplicates = dup;
+        into->rejected = rej;
+        into->round_trips = rt;
+    }
+    *have_failure = true;
+}
+
+static int write_parallel(aac_pgsink_t *s, int lanes, aac_rows_t *rows, const char *group,
+                          const char *topic, aac_pgsink_offset_t *offsets, size_t offset_cnt,
+                          bool *staging, aac_pgsink_before_commit_cb *before_commit, void *opaque,
+                          aac_pgsink_result_t *res)
+{
+    lane_t lane[AAC_PGSINK_MAX_WRITERS];
+    pthread_t th[AAC_PGSINK_MAX_WRITERS];
+    bool started[AAC_PGSINK_MAX_WRITERS] = {false};
+    bool have_failure = false;
+
+    /* Dead letters first, no transaction open: the writers then commit on
+     * their own. Rows rejected later go through before_commit again. */
+    if (before_commit && before_commit(opaque, rows) != 0) {
+        res->cls = AAC_CLASS_TRANSIENT;
+        res->dead_letters_pending = true;
+        snprintf(res->errstr, sizeof(res->errstr),
+                 "dead letters of the batch not confirmed yet: not committing");
+        return -1;
+    }
+    for (int k = 0; k < lanes; k++) {
+        lane[k] = (lane_t){.sink = k ? s->peer[k - 1] : s,
+                           .rows = rows,
+                           .lane_of = s->lane_of,
+                           .lane = k,
+                           .group = group,
+                           .topic = topic,
+                           .offsets = offsets,
+                           .offset_cnt = offset_cnt,
+                           .staging = *staging};
+        if (k > 0)
+            started[k] = pthread_create(&th[k], NULL, lane_write, &lane[k]) == 0;
+    }
+    lane_write(&lane[0]);
+    for (int k = 1; k < lanes; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            lane_write(&lane[k]); /* no thread: write it here, after the others */
+    }
+
+    /* Committed writers first, so that a failure below leaves their rows
+     * marked written; then the rarer row errors and duplicates, one at a
+     * time through the full path. */
+    for (int k = 0; k < lanes; k++) {
+        lane_t *l = &lane[k];
+        if (l->outcome == LANE_COMMITTED)
+            mark_committed(l->sink, rows, l->live, offsets, offset_cnt, s->lane_of, k);
+        merge_result(res, &l->res, l->outcome == LANE_FAILED, &have_failure);
+    }
+    for (int k = 0; k < lanes && !have_failure; k++) {
+        lane_t *l = &lane[k];
+        if (l->outcome != LANE_ROW_ERROR && l->outcome != LANE_DUPLICATE)
+            continue;
+        bool st = *staging || l->outcome == LANE_DUPLICATE;
+        aac_pgsink_result_t r;
+        memset(&r, 0, sizeof(r));
+        int rc = write_serial(l->sink, rows, s->lane_of, k, group, topic, offsets, offset_cnt, &st,
+                              before_commit, opaque, &r);
+        merge_result(res, &r, rc != 0, &have_failure);
+        *staging = *staging || st;
+    }
+    return have_failure ? -1 : 0;
+}
+
+int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const char *topic,
+                     aac_pgsink_offset_t *offsets, size_t offset_cnt,
+                     aac_pgsink_before_commit_cb *before_commit, void *opaque,
+                     aac_pgsink_result_t *res)
+{
+    bool staging = s->staging_left > 0;
+    int rc;
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < offset_cnt; i++)
+        offsets[i].committed = false;
+
+    int lanes = s->writers > 1 ? plan_lanes(s, rows, offsets, offset_cnt) : 1;
+    if (lanes > 1)
+        rc = write_parallel(s, lanes, rows, group, topic, offsets, offset_cnt, &staging,
+                            before_commit, opaque, res);
+    else
+        rc = write_serial(s, rows, NULL, 0, group, topic, offsets, offset_cnt, &staging,
+                          before_commit, opaque, res);
+    res->writers = lanes;
+    if (rc == 0 && staging)
+        s->staging_left = res->duplicates ? STAGING_STICKY_BATCHES : s->staging_left - 1;
+    return rc;
 }

@@ -49,7 +49,8 @@ typedef struct part_s {
     int64_t next;     /* next offset to process, -1: take what comes */
     int64_t stored;   /* consumer_offsets' value as far as we know, -1: none */
     int64_t batch_first;
-    int64_t resume_at; /* seek here on resume: messages were discarded */
+    int64_t resume_at;    /* seek here on resume: messages were discarded */
+    bool committed_early; /* its part of the open batch is committed (the rest failed) */
 } part_t;
 
 typedef struct item_s {
@@ -208,8 +209,10 @@ static void batch_clear(pipeline_t *pl)
     pl->batch_bytes = 0;
     pl->attempts = 0;
     aac_rows_reset(pl->rows);
-    for (int32_t p = 0; p < pl->part_cap; p++)
+    for (int32_t p = 0; p < pl->part_cap; p++) {
         pl->part[p].batch_first = -1;
+        pl->part[p].committed_early = false;
+    }
 }
 
 /* Drops the open batch unwritten: its partitions go back to where the
@@ -436,7 +439,7 @@ static void exhaust(pipeline_t *pl, const aac_pgsink_result_t *res)
         return;
     }
     for (size_t r = 0; r < aac_rows_count(pl->rows); r++) {
-        if (aac_rows_rejected(pl->rows, r))
+        if (aac_rows_rejected(pl->rows, r) || aac_rows_written(pl->rows, r))
             continue;
         const rd_kafka_message_t *rkm = pl->items[aac_rows_tag(pl->rows, r)].rkm;
         char msg[300];
@@ -498,6 +501,32 @@ static void refence(pipeline_t *pl)
     aac_metrics_add(pl->metrics, AAC_M_FENCED, 1);
 }
 
+/* A write that failed may still have committed some partitions' part of
+ * the batch (see pgsink.h): their offsets are stored, so they leave the
+ * batch's bookkeeping and are never rewound; their rows are marked written
+ * and skipped by the retry. Their dead letters stay tracked until the
+ * whole batch is through, as the batch still holds their messages. */
+static void partly_committed(pipeline_t *pl, aac_pgsink_offset_t *o, size_t n,
+                             const aac_pgsink_result_t *res)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!o[i].committed)
+            continue;
+        part_t *pt = &pl->part[o[i].partition];
+        pt->stored = o[i].next_offset;
+        pt->batch_first = -1;
+        pt->committed_early = true;
+        o[k++] = o[i];
+    }
+    if (!k)
+        return;
+    commit_to_kafka(pl, o, k);
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res->inserted);
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res->duplicates);
+    aac_debug("batch committed in part", "partitions=%zu of=%zu inserted=%zu", k, n, res->inserted);
+}
+
 /* Writes the open batch. Returns 0 when it was committed. */
 static int flush(pipeline_t *pl)
 {
@@ -524,7 +553,7 @@ static int flush(pipeline_t *pl)
                 memcpy(no, offs, sizeof(offs));
             o = no;
         }
-        o[n++] = (aac_pgsink_offset_t){p, pt->next, pt->stored};
+        o[n++] = (aac_pgsink_offset_t){p, pt->next, pt->stored, false};
     }
 
     int64_t t0 = aac_mono_ms();
@@ -537,6 +566,9 @@ static int flush(pipeline_t *pl)
             pt->stored = o[i].next_offset;
             aac_dlq_forget(pl->dlq, o[i].partition, o[i].next_offset);
         }
+        for (int32_t p = 0; p < pl->part_cap; p++)
+            if (pl->part[p].committed_early)
+                aac_dlq_forget(pl->dlq, p, pl->part[p].stored);
         commit_to_kafka(pl, o, n);
         aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res.inserted);
         aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res.duplicates);
@@ -553,9 +585,9 @@ static int flush(pipeline_t *pl)
         pl->last_pg_ok = aac_mono_ms();
         aac_debug("batch committed",
                   "events=%zu inserted=%zu duplicates=%zu rejected=%zu partitions=%zu "
-                  "round_trips=%d ms=%.1f",
+                  "round_trips=%d writers=%d ms=%.1f",
                   pl->item_cnt, res.inserted, res.duplicates, res.rejected, n, res.round_trips,
-                  secs * 1000);
+                  res.writers, secs * 1000);
         batch_clear(pl);
         resume(pl);
         publish_partitions(pl);
@@ -567,6 +599,7 @@ static int flush(pipeline_t *pl)
         goto out;
     }
 
+    partly_committed(pl, o, n, &res);
     if (res.cls == AAC_CLASS_FATAL) {
         char what[700];
         snprintf(what, sizeof(what), "%s", res.errstr);

@@ -62,6 +62,7 @@ typedef struct aac_config_s {
         int max_events;
         int max_bytes;
         int linger_ms;
+        int writers;
     } batch;
     struct {
         int max_attempts;

@@ -15,7 +15,15 @@
  * rolled back and the batch reported as fenced (another instance took the
  * partition over), so two instances can never both write a batch.
  *
- * One sink per consume thread; it owns its PGconn.
+ * A large batch over several partitions is split by partition between
+ * batch.writers connections, each part with its own rows and offsets in
+ * its own transaction, written at once from one thread per connection:
+ * each part is exactly-once by itself, as partitions are independent. A
+ * write can then fail in part: the offsets and rows committed are marked
+ * (offset.committed, aac_rows_written()) and a retry skips them.
+ *
+ * One sink per consume thread; it owns its PGconns and threads, which live
+ * only within aac_pgsink_write().
  */
 #ifndef AAC_PGSINK_H
 #define AAC_PGSINK_H
@@ -33,10 +41,14 @@ typedef struct aac_pgsink_s aac_pgsink_t;
 /* The rows of one batch, in COPY text format, with an index by row. */
 typedef struct aac_rows_s aac_rows_t;
 
+/* Connections that write one batch in parallel, at most (batch.writers). */
+#define AAC_PGSINK_MAX_WRITERS 8
+
 typedef struct aac_pgsink_offset_s {
     int32_t partition;
     int64_t next_offset;  /* to store */
     int64_t expected_old; /* the stored value this instance believes in, -1: none */
+    bool committed;       /* out: stored, even when the write as a whole failed */
 } aac_pgsink_offset_t;
 
 typedef struct aac_pgsink_result_s {
@@ -46,16 +58,19 @@ typedef struct aac_pgsink_result_s {
     bool dead_letters_pending; /* the caller's before_commit refused */
     char sqlstate[6];
     char errstr[512];
-    size_t inserted;   /* rows written */
+    size_t inserted;   /* rows written, also by a write that failed in part */
     size_t duplicates; /* rows skipped by ON CONFLICT DO NOTHING */
     size_t rejected;   /* rows newly isolated as rejected by this call */
     int round_trips;   /* statements sent, for the bisection's cost */
+    int writers;       /* connections the batch was split over */
 } aac_pgsink_result_t;
 
-/* Called after the rows are inserted and before the offsets are stored and
- * the transaction committed: the caller makes sure every dead letter of the
- * batch (including the rows just rejected) is delivered. Return 0 to
- * commit, -1 to roll back (the batch is then retried later). */
+/* Called before any offset of the batch is stored (after the rows are
+ * inserted on one connection; before the writers start when several write
+ * at once, and again before a part with newly rejected rows commits): the
+ * caller makes sure every dead letter of the batch, including the rows
+ * rejected so far, is delivered. Return 0 to go on, -1 to roll back (the
+ * batch is then retried later). */
 typedef int(aac_pgsink_before_commit_cb)(void *opaque, const aac_rows_t *rows);
 
 aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg);
@@ -79,13 +94,15 @@ int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const char *top
                              const int32_t *partitions, size_t cnt, int64_t *offsets,
                              aac_pgsink_result_t *res);
 
-/* Writes the rows not yet rejected and stores the offsets, in one
- * transaction. Returns 0 on commit; -1 otherwise with *res saying why
- * (TRANSIENT: retry later; FATAL: stop; fenced). Rows rejected by the
+/* Writes the rows neither rejected nor written and stores the offsets,
+ * in one transaction per writer. `offsets` must list every partition with
+ * a row to write, sorted or not. Returns 0 when all committed; -1
+ * otherwise with *res saying why (TRANSIENT: retry later; FATAL: stop;
+ * fenced), and the parts that did commit marked. Rows rejected by the
  * database are marked in `rows` (aac_rows_rejected()) and stay rejected
- * across retries. */
+ * across retries. before_commit is called from the calling thread only. */
 int aac_pgsink_write(aac_pgsink_t *s, aac_rows_t *rows, const char *group, const char *topic,
-                     const aac_pgsink_offset_t *offsets, size_t offset_cnt,
+                     aac_pgsink_offset_t *offsets, size_t offset_cnt,
                      aac_pgsink_before_commit_cb *before_commit, void *opaque,
                      aac_pgsink_result_t *res);
 
@@ -117,7 +134,10 @@ const aac_row_reject_t *aac_rows_rejected(const aac_rows_t *rows, size_t i);
 int aac_rows_reject(aac_rows_t *rows, size_t i, aac_reason_t reason, const char *sqlstate,
                     const char *message);
 
-/* The number of rows not rejected. */
+/* Whether row i was committed by a write that failed in another part. */
+bool aac_rows_written(const aac_rows_t *rows, size_t i);
+
+/* The number of rows neither rejected nor written. */
 size_t aac_rows_live(const aac_rows_t *rows);
 
 #endif
