@@ -7,6 +7,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <unistd.h>
 
@@ -178,6 +181,14 @@ int main(int argc, char **argv)
         }
         if (!(cfg = load_config(config_path)))
             return EXIT_USAGE;
+#ifdef __GLIBC__
+        /* librdkafka and the writers run many threads, and glibc would give
+         * each its own malloc arena, keeping freed fetch buffers spread over
+         * them: two arenas hold the resident size down (docs/benchmark.md).
+         * MALLOC_ARENA_MAX in the environment still decides. */
+        if (!getenv("MALLOC_ARENA_MAX"))
+            mallopt(M_ARENA_MAX, 2);
+#endif
         aac_metrics_t *metrics = aac_metrics_new();
         if (!metrics) {
             aac_config_destroy(cfg);
