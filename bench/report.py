@@ -55,6 +55,10 @@ def main():
 
     backlog = consumer("backlog")
     backlog["mb_per_s"] = round(num("backlog.message_bytes") / backlog["seconds_from_start"] / 1e6, 1)
+    backlog_w1 = consumer("backlog_w1") if "backlog_w1.rows" in r else None
+    if backlog_w1:
+        backlog_w1["mb_per_s"] = round(
+            num("backlog.message_bytes") / backlog_w1["seconds_from_start"] / 1e6, 1)
 
     sweep = []
     for b in r.get("sweep.sizes", "").split(","):
@@ -94,6 +98,7 @@ def main():
         "copy_in_transactions": dict(ceiling("copy_tx"), rows_per_transaction=int(num("copy_tx_rows"))),
         "copy_two_connections": dict(ceiling("copy_2conn"), rows_per_transaction=int(num("copy_tx_rows"))),
         "consumer_backlog": backlog,
+        "consumer_backlog_one_writer": backlog_w1,
         "sweep": sweep,
         "sweep_events": int(num("sweep.events")),
         "sweep_linger_ms": int(num("sweep.linger_ms")),
@@ -101,7 +106,8 @@ def main():
         "latency": latency,
         "run_seconds": run_s,
         "defaults": {"batch.max_events": int(r["batch_max_events_default"]),
-                     "batch.linger_ms": int(r["batch_linger_ms_default"])},
+                     "batch.linger_ms": int(r["batch_linger_ms_default"]),
+                     "batch.writers": int(r.get("batch_writers_default", 1))},
     }
     res["targets"] = {
         "throughput_ge_80pct_of_copy": backlog["ratio_to_copy"] >= 0.8,
@@ -146,6 +152,11 @@ def main():
     w("%-38s %9d %7s %7.2f   (first to last batch, %.1f s: group join excluded)" % (
         "  same, steady", backlog["rows_per_s_steady"], "", backlog["ratio_to_copy_steady"],
         backlog["seconds_first_to_last_batch"]))
+    if backlog_w1:
+        row("consumer, backlog, batch.writers=1", backlog_w1, backlog_w1["mb_per_s"])
+        w("%-38s %9d %7s %7.2f   (defaults: %.2fx one writer)" % (
+            "  same, steady", backlog_w1["rows_per_s_steady"], "", backlog_w1["ratio_to_copy_steady"],
+            backlog["rows_per_s"] / backlog_w1["rows_per_s"]))
     for d in sweep:
         row("max_events=%d (%dk, linger %d ms)" % (d["batch_max_events"], res["sweep_events"] // 1000,
                                                   res["sweep_linger_ms"]), d)

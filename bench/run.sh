@@ -15,6 +15,7 @@
 #   2. the consumer end to end over the backlog (default settings): from its
 #      start until the last batch is committed (commit timestamps), CPU
 #      seconds per million events and peak RSS of the consumer process;
+#      then again with batch.writers=1 (one PostgreSQL connection);
 #   3. a sweep of batch.max_events over a backlog;
 #   4. latency at fixed produce rates: produce time (the event's timestamp)
 #      to commit time (pg_xact_commit_timestamp of the row), p50/p99/max;
@@ -297,6 +298,7 @@ put pg_settings "$(sed 's/-c //g; s/ /,/g' <<<"$pg_opts")"
 put pg_version "$(q postgres 'SHOW server_version' | sed 's/ .*//')"
 put batch_max_events_default 5000
 put batch_linger_ms_default 20
+put batch_writers_default 2
 put fetch_wait_max_ms "$fetch_wait_ms"
 
 # --- 1. latency at fixed produce rates (default settings) ------------------------
@@ -353,6 +355,10 @@ if [ "$backlog_only" = 1 ]; then # exploring: consumer settings from the environ
   cat "$res"
   exit 0
 fi
+# the same backlog through one connection: what the second writer adds
+reset_db
+echo "consumer over the backlog, batch.writers=1" >&2
+consume backlog_w1 bench-backlog "$backlog_msgs" "$backlog_valid" AAC_BATCH_WRITERS=1
 
 # --- 3. the COPY ceiling: the same rows, psql \copy, an identical empty table --
 # copy:      one \copy, one transaction: the issue's ceiling;
