@@ -4,10 +4,13 @@
  * Each record is heap-allocated and passed to librdkafka as the message's
  * opaque, so the delivery report can mark it. A record forgotten while its
  * message is still in flight becomes an orphan and is freed by the report.
+ * Records are found through a hash of (partition, offset): a batch of
+ * poison messages looks each of them up on every pass.
  */
 #include "aac/dlq.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,8 @@ struct aac_dlq_s {
     char *group;
     rec_t **rec;
     size_t cnt, cap;
+    rec_t **slot; /* open addressing, linear probing, at most half full */
+    size_t slot_cnt;
     int last_err;
 };
 
@@ -112,16 +117,54 @@ void aac_dlq_destroy(aac_dlq_t *dlq)
         rd_kafka_destroy(dlq->rk);
     }
     free(dlq->rec);
+    free(dlq->slot);
     free(dlq->topic);
     free(dlq->group);
     free(dlq);
 }
 
+static size_t slot_of(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+{
+    uint64_t h = (uint64_t)offset * UINT64_C(0x9E3779B97F4A7C15) ^
+                 (uint64_t)(uint32_t)partition * UINT64_C(0xC2B2AE3D27D4EB4F);
+    h ^= h >> 31;
+    return (size_t)h & (dlq->slot_cnt - 1);
+}
+
+static void index_put(aac_dlq_t *dlq, rec_t *r)
+{
+    size_t i = slot_of(dlq, r->partition, r->offset);
+    while (dlq->slot[i])
+        i = (i + 1) & (dlq->slot_cnt - 1);
+    dlq->slot[i] = r;
+}
+
+/* Re-indexes every record, in a table of `slots` (0: the current size). */
+static int index_rebuild(aac_dlq_t *dlq, size_t slots)
+{
+    if (slots) {
+        rec_t **n = calloc(slots, sizeof(*n));
+        if (!n)
+            return -1;
+        free(dlq->slot);
+        dlq->slot = n;
+        dlq->slot_cnt = slots;
+    } else if (dlq->slot_cnt) {
+        memset(dlq->slot, 0, dlq->slot_cnt * sizeof(*dlq->slot));
+    }
+    for (size_t i = 0; i < dlq->cnt; i++)
+        index_put(dlq, dlq->rec[i]);
+    return 0;
+}
+
 static rec_t *find(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
 {
-    for (size_t i = dlq->cnt; i-- > 0;)
-        if (dlq->rec[i]->partition == partition && dlq->rec[i]->offset == offset)
-            return dlq->rec[i];
+    if (!dlq->slot_cnt)
+        return NULL;
+    for (size_t i = slot_of(dlq, partition, offset); dlq->slot[i];
+         i = (i + 1) & (dlq->slot_cnt - 1))
+        if (dlq->slot[i]->partition == partition && dlq->slot[i]->offset == offset)
+            return dlq->slot[i];
     return NULL;
 }
 
@@ -156,12 +199,16 @@ int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_re
             dlq->rec = n;
             dlq->cap = ncap;
         }
+        if ((dlq->cnt + 1) * 2 > dlq->slot_cnt &&
+            index_rebuild(dlq, dlq->slot_cnt ? dlq->slot_cnt * 2 : 128) != 0)
+            return RD_KAFKA_RESP_ERR__FAIL;
         r = calloc(1, sizeof(*r));
         if (!r)
             return RD_KAFKA_RESP_ERR__FAIL;
         r->partition = rkm->partition;
         r->offset = rkm->offset;
         dlq->rec[dlq->cnt++] = r;
+        index_put(dlq, r);
     }
 
     /* the original headers first, then where the message came from and why */
@@ -226,6 +273,7 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
         dlq->rec[o++] = r;
     }
     dlq->cnt = o;
+    index_rebuild(dlq, 0); /* same size: cannot fail */
 }
 
 int aac_dlq_last_error(const aac_dlq_t *dlq)

@@ -4,7 +4,7 @@
 # while the other commits (a failure injected for one partition's rows)
 # must leave the committed part alone and write only the rest on retry; a
 # producer's duplicate must still be stored once. Every valid event once,
-# no dead letter but the invalid events'. Also run under ThreadSanitizer.
+# no dead letter but the invalid events', each once, a flood of them too. Also run under ThreadSanitizer.
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
@@ -31,9 +31,13 @@ gen=$AAC_SRC/tests/integration/gen_events.py
 n=6000
 python3 "$gen" --count $n --invalid-every 200 --ids "$TEST_DIR/ids" >"$TEST_DIR/events"
 head -n 30 "$TEST_DIR/events" >"$TEST_DIR/dups" # a producer resending
+# a flood of 700 invalid events: the dead-letter tracker holds them all
+python3 "$gen" --count 700 --start 100000 --invalid-every 1 >"$TEST_DIR/poison"
 produce "$TEST_DIR/events"
 produce "$TEST_DIR/dups"
-check_topic_complete "$TOPIC" $((n + 30))
+produce "$TEST_DIR/poison"
+total=$((n + 30 + 700))
+check_topic_complete "$TOPIC" $total
 
 start_consumer c1 AAC_LOG_LEVEL=debug AAC_BATCH_MAX_EVENTS=2000 AAC_BATCH_LINGER_MS=300 \
   AAC_BATCH_WRITERS=2 AAC_RETRY_INITIAL_BACKOFF_MS=20
@@ -41,8 +45,8 @@ valid=$(wc -l <"$TEST_DIR/ids")
 wait_rows "$valid" 120
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
-wait_for $((n + 30)) 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
-assert_eq "$(topic_count "$TOPIC.dlq")" $((n / 200)) "dead letters (the invalid events only)"
+wait_for $total 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
+assert_eq "$(topic_count "$TOPIC.dlq")" $((n / 200 + 700)) "dead letters (the invalid events, once each)"
 
 log=$TEST_DIR/c1.log
 grep -q 'msg="batch committed".*writers=2' "$log" || fail "no batch was split over two writers"
