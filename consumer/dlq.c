@@ -151,6 +151,8 @@ static int index_rebuild(aac_dlq_t *dlq, size_t slots)
         dlq->slot_cnt = slots;
     } else if (dlq->slot_cnt) {
         memset(dlq->slot, 0, dlq->slot_cnt * sizeof(*dlq->slot));
+    } else {
+        return 0; /* no table yet, so no record either */
     }
     for (size_t i = 0; i < dlq->cnt; i++)
         index_put(dlq, dlq->rec[i]);

@@ -785,6 +785,15 @@ static int out_of_memory(aac_pgsink_result_t *res)
     return -1;
 }
 
+static int dead_letters_pending(aac_pgsink_result_t *res)
+{
+    res->cls = AAC_CLASS_TRANSIENT;
+    res->dead_letters_pending = true;
+    snprintf(res->errstr, sizeof(res->errstr),
+             "dead letters of the batch not confirmed yet: not committing");
+    return -1;
+}
+
 /* Marks the rows in s->live[0, n) written and writer `lane`'s offsets
  * committed, once their transaction has committed. */
 static void mark_committed(aac_pgsink_t *s, aac_rows_t *rows, size_t n, aac_pgsink_offset_t *offs,
@@ -857,11 +866,7 @@ static int write_serial(aac_pgsink_t *s, aac_rows_t *rows, const uint8_t *lane_o
 
     if (before_commit && before_commit(opaque, rows) != 0) {
         exec_cmd(s, "ROLLBACK", "could not roll back", res);
-        res->cls = AAC_CLASS_TRANSIENT;
-        res->dead_letters_pending = true;
-        snprintf(res->errstr, sizeof(res->errstr),
-                 "dead letters of the batch not confirmed yet: not committing");
-        return -1;
+        return dead_letters_pending(res);
     }
     if (store_offsets(s, group, topic, offsets, offset_cnt, lane_of, lane, res) != 0) {
         if (s->conn)
@@ -1038,13 +1043,8 @@ static int write_parallel(aac_pgsink_t *s, int lanes, aac_rows_t *rows, const ch
 
     /* Dead letters first, no transaction open: the writers then commit on
      * their own. Rows rejected later go through before_commit again. */
-    if (before_commit && before_commit(opaque, rows) != 0) {
-        res->cls = AAC_CLASS_TRANSIENT;
-        res->dead_letters_pending = true;
-        snprintf(res->errstr, sizeof(res->errstr),
-                 "dead letters of the batch not confirmed yet: not committing");
-        return -1;
-    }
+    if (before_commit && before_commit(opaque, rows) != 0)
+        return dead_letters_pending(res);
     for (int k = 0; k < lanes; k++) {
         lane[k] = (lane_t){.sink = k ? s->peer[k - 1] : s,
                            .rows = rows,

@@ -471,14 +471,18 @@ static void resume(pipeline_t *pl)
     }
 }
 
+/* Commits to Kafka the offsets the last write stored (all of them when it
+ * succeeded, some when it failed in part). */
 static void commit_to_kafka(pipeline_t *pl, const aac_pgsink_offset_t *offs, size_t n)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, offs[i].partition)->offset =
-            offs[i].next_offset;
+        if (offs[i].committed)
+            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, offs[i].partition)->offset =
+                offs[i].next_offset;
     /* asynchronous: PostgreSQL holds the authoritative offsets */
-    rd_kafka_commit(pl->rk, l, 1);
+    if (l->cnt)
+        rd_kafka_commit(pl->rk, l, 1);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -506,7 +510,7 @@ static void refence(pipeline_t *pl)
  * batch's bookkeeping and are never rewound; their rows are marked written
  * and skipped by the retry. Their dead letters stay tracked until the
  * whole batch is through, as the batch still holds their messages. */
-static void partly_committed(pipeline_t *pl, aac_pgsink_offset_t *o, size_t n,
+static void partly_committed(pipeline_t *pl, const aac_pgsink_offset_t *o, size_t n,
                              const aac_pgsink_result_t *res)
 {
     size_t k = 0;
@@ -517,11 +521,11 @@ static void partly_committed(pipeline_t *pl, aac_pgsink_offset_t *o, size_t n,
         pt->stored = o[i].next_offset;
         pt->batch_first = -1;
         pt->committed_early = true;
-        o[k++] = o[i];
+        k++;
     }
     if (!k)
         return;
-    commit_to_kafka(pl, o, k);
+    commit_to_kafka(pl, o, n);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res->inserted);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res->duplicates);
     aac_debug("batch committed in part", "partitions=%zu of=%zu inserted=%zu", k, n, res->inserted);
