@@ -178,17 +178,15 @@ bool aac_classify_sqlstate_is_outage(const char *s)
 
 bool aac_classify_sqlstate_counts_against_message(const char *s)
 {
-    static const char *const dependency[] = {"55P03", "55006", "53100", "25006"};
-    if (aac_classify_sqlstate(s) != AAC_CLASS_TRANSIENT || aac_classify_sqlstate_is_outage(s))
-        return false;
-    if (!sqlstate_valid(s))
-        return true; /* unknown: bounded by max_attempts */
-    if (has_class(s, "40") || has_class(s, "58"))
-        return false;
-    for (size_t i = 0; i < sizeof dependency / sizeof dependency[0]; i++)
-        if (strcmp(s, dependency[i]) == 0)
-            return false;
-    return true;
+    /* Only an error about a row's own values may ever cost a message its
+     * place: data exceptions (22), integrity violations (23), program
+     * limits such as a value too large to index (54), and an exception a
+     * trigger or rule raises about the row (P0). Anything else is a
+     * condition of the server (statement timeouts, out of memory, internal
+     * errors, aborted transactions, locks, a full disk): it lasts as long
+     * as it lasts, and the batch waits for it, never dead-lettered. */
+    return sqlstate_valid(s) &&
+           (has_class(s, "22") || has_class(s, "23") || has_class(s, "54") || has_class(s, "P0"));
 }
 
 bool aac_classify_sqlstate_is_row_error(const char *s)

@@ -69,11 +69,13 @@ aac_class_t aac_classify_sqlstate(const char *sqlstate);
 /* True when the SQLSTATE says PostgreSQL itself is unavailable (connection
  * failure, shutdown, too many connections) rather than this statement. */
 bool aac_classify_sqlstate_is_outage(const char *sqlstate);
-/* True when a TRANSIENT failure may be the messages' own doing and so
- * counts against their retry.max_attempts: not an outage, and not a
- * condition of the database as a whole (lock and statement contention,
- * deadlocks, serialization failures, a full disk, a read-only server,
- * I/O errors), which are retried for as long as they last. */
+/* True when a failed write may be the messages' own doing and so counts
+ * against their retry.max_attempts, which ends in a dead letter: only an
+ * error about a row's values (classes 22, 23, 54, and P0 raised by a
+ * trigger). Every other failure is a condition of the server (outages,
+ * statement timeouts, out of memory, internal errors, aborted
+ * transactions, contention, a full disk, a read-only server, I/O errors):
+ * retried for as long as it lasts, never dead-lettered. */
 bool aac_classify_sqlstate_counts_against_message(const char *sqlstate);
 
 /* True when the SQLSTATE is a row-level data error, the kind a batch

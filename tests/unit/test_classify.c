@@ -128,14 +128,12 @@ static void test_sqlstates(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *s = cases[i].s;
-        /* counted against a message: transient, not an outage, not one
-         * of the database-wide conditions listed */
-        static const char *const not_counted[] = {"55P03", "40001", "40P01", "40000",
-                                                  "53100", "58000", "58030", "25006"};
-        bool counted = cases[i].cls == T && !cases[i].outage;
-        for (size_t k = 0; k < sizeof not_counted / sizeof not_counted[0]; k++)
-            if (s && !strcmp(s, not_counted[k]))
-                counted = false;
+        /* counted against a message: only an error about the row's
+         * values; never a condition of the server (issue 11, item 3:
+         * 57014, 53200, XX000 and 25P02 were counted) */
+        bool counted = s && strlen(s) == 5 &&
+                       (!strncmp(s, "22", 2) || !strncmp(s, "23", 2) || !strncmp(s, "54", 2) ||
+                        !strncmp(s, "P0", 2));
         if (aac_classify_sqlstate_counts_against_message(s) != counted)
             fail_msg("sqlstate %s: counts against message %d, expected %d", s ? s : "(null)",
                      aac_classify_sqlstate_counts_against_message(s), counted);
@@ -146,6 +144,25 @@ static void test_sqlstates(void **state)
                      aac_class_str(aac_classify_sqlstate(s)), aac_classify_sqlstate_is_outage(s),
                      aac_classify_sqlstate_is_row_error(s));
     }
+}
+
+/* What may end in a dead letter: the row's own values, nothing the
+ * server goes through (a slow or sick database must never cost an event). */
+static void test_counts_against_message(void **state)
+{
+    (void)state;
+    static const char *const counted[] = {"22P02", "22001", "23505", "23514",
+                                          "54000", "54001", "P0001"};
+    static const char *const server[] = {"57014", "53200", "XX000", "XX001", "25P02", "40001",
+                                         "40P01", "55P03", "53100", "58030", "25006", "57P01",
+                                         "08006", "53300", "0A000", "",      "ZZZZZ"};
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++)
+        if (!aac_classify_sqlstate_counts_against_message(counted[i]))
+            fail_msg("%s should count against the message", counted[i]);
+    for (size_t i = 0; i < sizeof server / sizeof server[0]; i++)
+        if (aac_classify_sqlstate_counts_against_message(server[i]))
+            fail_msg("%s is the server's condition, not the message's", server[i]);
+    assert_false(aac_classify_sqlstate_counts_against_message(NULL));
 }
 
 static void test_kafka(void **state)
@@ -229,6 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_sqlstates),
+        cmocka_unit_test(test_counts_against_message),
         cmocka_unit_test(test_kafka),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
