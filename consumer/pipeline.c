@@ -57,6 +57,7 @@ typedef struct item_s {
     rd_kafka_message_t *rkm;
     int64_t event_us; /* event timestamp, for the end-to-end delay */
     int err;          /* index into errs, -1 when valid */
+    bool settled;     /* its partition's part of the batch is committed */
 } item_t;
 
 typedef struct pipeline_s {
@@ -118,6 +119,17 @@ static double unit_rand(pipeline_t *pl)
 {
     pl->rnd = pl->rnd * 1103515245u + 12345u;
     return (double)((pl->rnd >> 8) & 0xffffff) / (double)0x1000000;
+}
+
+/* The delay before attempt n while a dependency is down: the retry
+ * policy, capped lower, since nothing is counted and the wait is for the
+ * dependency, not for a message. */
+static int outage_delay_ms(pipeline_t *pl, int attempt)
+{
+    aac_retry_policy_t p = pl->retry;
+    if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
+        p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
+    return aac_retry_delay_ms(&p, attempt, unit_rand(pl));
 }
 
 /* --- partitions ---------------------------------------------------------- */
@@ -182,20 +194,56 @@ static void set_paused(pipeline_t *pl, bool paused)
     publish_partitions(pl);
 }
 
-/* Seeks partition p to `offset`, synchronously: librdkafka then drops
- * the messages it had already fetched for the partition. */
-static void seek_to(pipeline_t *pl, int32_t p, int64_t offset)
+/* Holds partition p back (paused, position unknown) until load_offsets()
+ * reads its stored offset again and seeks there, or to `offset` when
+ * none is stored: used when a seek did not take effect, so that fetching
+ * never runs on from wherever librdkafka happens to be (Kafka's committed
+ * offset may be below PostgreSQL's). */
+static void hold(pipeline_t *pl, int32_t p, int64_t offset)
 {
+    part_t *pt = &pl->part[p];
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
+    rd_kafka_pause_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    pt->need_offset = true;
+    if (offset >= 0 && (pt->resume_at < 0 || offset < pt->resume_at))
+        pt->resume_at = offset;
+    pl->offsets_wanted = true;
+    int delay = outage_delay_ms(pl, ++pl->offset_attempts);
+    int64_t at = aac_mono_ms() + (delay < 100 ? 100 : delay);
+    if (!pl->offsets_retry_at || at < pl->offsets_retry_at)
+        pl->offsets_retry_at = at;
+}
+
+/* Seeks partition p to `offset`, synchronously: librdkafka then drops
+ * the messages it had already fetched for the partition. A seek can fail
+ * for one partition while the call succeeds (librdkafka answers __STATE
+ * while the partition's fetcher has not started, e.g. while Kafka's
+ * committed offset is still being fetched): then the partition is held
+ * and the seek tried again later. Returns true when the seek took effect. */
+static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
+{
+    char err[256] = "";
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p)->offset = offset;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(pl->rk, l, 5000);
     if (e) {
-        aac_warn("could not seek", "partition=%" PRId32 " offset=%" PRId64 " error=%s", p, offset,
-                 rd_kafka_error_string(e));
+        snprintf(err, sizeof(err), "%s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
+    } else if (l->elems[0].err) {
+        snprintf(err, sizeof(err), "%s", rd_kafka_err2str(l->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
     pl->part[p].check_gap = true;
+    if (!err[0])
+        return true;
+    char q[300];
+    aac_warn("could not seek, partition held back", "partition=%" PRId32 " offset=%" PRId64 " error=%s",
+             p, offset, aac_log_quote(q, sizeof(q), err));
+    hold(pl, p, offset);
+    publish_partitions(pl);
+    return false;
 }
 
 /* --- the batch ----------------------------------------------------------- */
@@ -274,6 +322,7 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
     it->rkm = rkm;
     it->err = -1;
     it->event_us = 0;
+    it->settled = false;
     aac_event_error_t *err = &pl->errs[pl->err_cnt];
     aac_reason_t r = aac_event_parse(pl->parser, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
                                      rkm->payload, rkm->len, &ev, err);
@@ -314,7 +363,10 @@ static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
         pending = 0;
         for (size_t i = 0; i < pl->item_cnt; i++) {
             const item_t *it = &pl->items[i];
-            if (it->err >= 0) {
+            /* a committed part's dead letters were confirmed before its
+             * commit; its partition may be revoked since, and its
+             * delivery records forgotten: never send them again */
+            if (it->err >= 0 && !it->settled) {
                 const aac_event_error_t *e = &pl->errs[it->err];
                 aac_dlq_reason_t why = {aac_classify_reason(e->reason), e->reason, e->path,
                                         e->message, 1};
@@ -330,6 +382,8 @@ static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
             if (!rj)
                 continue;
             const item_t *it = &pl->items[aac_rows_tag(rows, r)];
+            if (it->settled)
+                continue;
             aac_dlq_state_t st = aac_dlq_state(pl->dlq, it->rkm->partition, it->rkm->offset);
             if (st == AAC_DLQ_DELIVERED)
                 continue;
@@ -402,11 +456,7 @@ static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res, bool counte
     } else {
         /* not the messages' fault: retry for as long as it takes, never
          * counted against them, at a capped pace */
-        pl->outage_attempts++;
-        aac_retry_policy_t p = pl->retry;
-        if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
-            p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
-        delay = aac_retry_delay_ms(&p, pl->outage_attempts, unit_rand(pl));
+        delay = outage_delay_ms(pl, ++pl->outage_attempts);
         aac_metrics_set_paused_outage(pl->metrics, true);
         if (res->outage && !res->dead_letters_pending)
             aac_metrics_set_pg_up(pl->metrics, false);
@@ -465,9 +515,12 @@ static void resume(pipeline_t *pl)
     /* messages discarded while waiting (paused or not) are fetched again */
     for (int32_t p = 0; p < pl->part_cap; p++) {
         part_t *pt = &pl->part[p];
-        if (pt->assigned && pt->resume_at >= 0)
-            seek_to(pl, p, pt->next >= 0 ? pt->next : pt->resume_at);
+        if (pt->need_offset || pt->resume_at < 0)
+            continue; /* held: load_offsets() seeks it */
+        int64_t to = pt->next >= 0 ? pt->next : pt->resume_at;
         pt->resume_at = -1;
+        if (pt->assigned)
+            seek_to(pl, p, to);
     }
 }
 
@@ -493,8 +546,13 @@ static void refence(pipeline_t *pl)
 {
     for (int32_t p = 0; p < pl->part_cap; p++) {
         part_t *pt = &pl->part[p];
-        if (pt->batch_first >= 0)
+        if (pt->batch_first >= 0) {
             pt->next = pt->batch_first;
+            /* librdkafka's position is past the dropped batch: when nothing
+             * is stored any more (the row was deleted), fetch it again */
+            if (pt->resume_at < 0 || pt->batch_first < pt->resume_at)
+                pt->resume_at = pt->batch_first;
+        }
         if (pt->assigned) {
             pt->need_offset = true;
             pl->offsets_wanted = true;
@@ -525,6 +583,9 @@ static void partly_committed(pipeline_t *pl, const aac_pgsink_offset_t *o, size_
     }
     if (!k)
         return;
+    for (size_t i = 0; i < pl->item_cnt; i++)
+        if (pl->part[pl->items[i].rkm->partition].committed_early)
+            pl->items[i].settled = true;
     commit_to_kafka(pl, o, n);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res->inserted);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res->duplicates);
@@ -637,19 +698,30 @@ static bool wants_offset(const part_t *pt)
 }
 
 /* Reads the stored offsets of the assigned partitions that still need
- * them. Returns the number read (ids/offs filled), 0 when none waits, -1
- * when PostgreSQL could not be read (the partitions stay held back). */
-static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max)
+ * them, of those in `only` when given (an assignment being applied: the
+ * partitions held back earlier keep their own retry). Returns the number
+ * read (ids/offs filled), 0 when none waits, -1 when PostgreSQL could not
+ * be read (the partitions stay held back). */
+static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *only,
+                         int32_t *ids, int64_t *offs, size_t max)
 {
-    size_t n = 0;
+    size_t n = 0, waiting = 0;
     aac_pgsink_result_t res;
 
     if (!pl->offsets_wanted)
         return 0; /* the common case, checked on every loop */
-    for (int32_t p = 0; p < pl->part_cap && n < max; p++)
-        if (pl->part[p].assigned && pl->part[p].need_offset)
-            ids[n++] = p;
-    pl->offsets_wanted = n == max; /* more than one call's worth */
+    for (int32_t p = 0; p < pl->part_cap; p++)
+        if (pl->part[p].assigned && pl->part[p].need_offset) {
+            waiting++;
+            if (!only && n < max)
+                ids[n++] = p;
+        }
+    for (int i = 0; only && i < only->cnt && n < max; i++) {
+        part_t *pt = part_get(pl, only->elems[i].partition);
+        if (pt && pt->assigned && pt->need_offset)
+            ids[n++] = only->elems[i].partition;
+    }
+    pl->offsets_wanted = waiting > n; /* others wait, or more than one call's worth */
     if (!n)
         return 0;
     if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
@@ -658,11 +730,7 @@ static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max
             go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
             return -1;
         }
-        pl->offset_attempts++;
-        aac_retry_policy_t p = pl->retry;
-        if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
-            p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
-        int delay = aac_retry_delay_ms(&p, pl->offset_attempts, unit_rand(pl));
+        int delay = outage_delay_ms(pl, ++pl->offset_attempts);
         pl->offsets_retry_at = aac_mono_ms() + delay;
         aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
         aac_metrics_set_pg_up(pl->metrics, false);
@@ -691,27 +759,28 @@ static int fetch_offsets(pipeline_t *pl, int32_t *ids, int64_t *offs, size_t max
 }
 
 /* For partitions held back (assigned while PostgreSQL could not be read,
- * or after a fence): read the stored offsets, seek there and let them run. */
+ * after a fence, or after a seek that did not take effect): read the
+ * stored offsets, seek there and let them run. */
 static void load_offsets(pipeline_t *pl)
 {
     int32_t ids[1024];
     int64_t offs[1024];
-    int n = fetch_offsets(pl, ids, offs, 1024);
+    int n = fetch_offsets(pl, NULL, ids, offs, 1024);
     if (n <= 0)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++) {
         part_t *pt = &pl->part[ids[i]];
-        /* none stored: where discarding began, else where the assignment
-         * already points (Kafka's committed offset, else auto.offset.reset) */
-        if (offs[i] >= 0)
-            seek_to(pl, ids[i], offs[i]);
-        else if (pt->resume_at >= 0)
-            seek_to(pl, ids[i], pt->resume_at);
+        /* none stored: where discarding began (or where a dropped batch
+         * began), else where the assignment already points (Kafka's
+         * committed offset, else auto.offset.reset) */
+        int64_t to = offs[i] >= 0 ? offs[i] : pt->resume_at;
         pt->resume_at = -1;
+        if (to >= 0 && !seek_to(pl, ids[i], to))
+            continue; /* held again, retried later */
         rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, ids[i]);
     }
-    if (!pl->paused)
+    if (!pl->paused && l->cnt)
         rd_kafka_resume_partitions(pl->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     publish_partitions(pl);
@@ -746,11 +815,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* PostgreSQL's offsets are the truth: start each partition there */
         int32_t ids[1024];
         int64_t offs[1024];
-        int n = fetch_offsets(pl, ids, offs, 1024);
-        for (int i = 0; i < n; i++)
-            if (offs[i] >= 0)
-                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i])->offset =
-                    offs[i];
+        int n = fetch_offsets(pl, parts, ids, offs, 1024);
+        for (int i = 0; i < n; i++) {
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
+            if (tp && offs[i] >= 0)
+                tp->offset = offs[i];
+        }
         if (cooperative)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -803,17 +874,32 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * librdkafka resets the position to the earliest offset and the stream
  * jumps: the low watermark, cached from fetch responses, is then above the
  * offset we expected. Other jumps (transaction markers, compaction) are
- * normal and not reported. */
-static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
+ * normal and not reported. A message below the expected offset is
+ * followed only when the log really starts over (its end is below what
+ * we stored: the topic was recreated); otherwise the fetch position is
+ * wrong, and the partition is sought back: the stored offset never moves
+ * backwards. Returns true when the message must be dropped. */
+static bool check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
 {
     int64_t lo = -1, hi = -1;
     if (rkm->offset < pt->next) {
+        if (rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo,
+                                             &hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi >= pt->next) {
+            aac_warn("fetched below the stored offset, seeking back",
+                     "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
+                     " high_watermark=%" PRId64,
+                     rkm->partition, pt->next, rkm->offset, hi);
+            seek_to(pl, rkm->partition, pt->next);
+            return true;
+        }
         /* the partition's log starts over below what we stored */
         aac_error("partition offsets went backwards (topic recreated?), following the broker",
-                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64,
-                  rkm->partition, pt->next, rkm->offset);
+                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
+                  " high_watermark=%" PRId64,
+                  rkm->partition, pt->next, rkm->offset, hi);
         pt->next = rkm->offset;
-        return;
+        return false;
     }
     if (rd_kafka_get_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
@@ -824,7 +910,7 @@ static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
         aac_debug("offsets skipped (transaction markers or compaction)",
                   "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64,
                   rkm->partition, pt->next, rkm->offset);
-        return;
+        return false;
     }
     int64_t gap = (lo < rkm->offset ? lo : rkm->offset) - pt->next;
     aac_warn("offsets lost to retention before they were consumed",
@@ -832,6 +918,7 @@ static void check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
              " gap=%" PRId64 " low_watermark=%" PRId64,
              rkm->partition, pt->next, rkm->offset, gap, lo);
     aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
+    return false;
 }
 
 /* Takes ownership of rkm. */
@@ -878,8 +965,11 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
                  "group stored any",
                  "partition=%" PRId32 " first_offset=%" PRId64, rkm->partition, rkm->offset);
     /* a jump forward, or a first message below the stored position */
-    if (pt->next >= 0 && (rkm->offset > pt->next || (first && rkm->offset < pt->next)))
-        check_gap(pl, pt, rkm);
+    if (pt->next >= 0 && (rkm->offset > pt->next || (first && rkm->offset < pt->next)) &&
+        check_gap(pl, pt, rkm)) {
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
     if (pt->next >= 0 && rkm->offset < pt->next) {
         rd_kafka_message_destroy(rkm); /* already processed */
         return;
@@ -1105,11 +1195,8 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             status = AAC_EXIT_FATAL;
             goto out;
         }
-        pl->outage_attempts++;
         aac_metrics_set_error(metrics, res.cls, "postgres_unavailable", res.errstr);
-        int delay = aac_retry_delay_ms(&pl->retry, pl->outage_attempts, unit_rand(pl));
-        if (delay > OUTAGE_MAX_DELAY_MS)
-            delay = OUTAGE_MAX_DELAY_MS;
+        int delay = outage_delay_ms(pl, ++pl->outage_attempts);
         aac_warn("PostgreSQL not available at start, waiting", "delay_ms=%d error=\"%s\"", delay,
                  res.errstr);
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
