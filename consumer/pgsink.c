@@ -38,6 +38,7 @@ typedef struct row_s {
     int reject; /* index into rej, -1 when not rejected */
     int32_t partition;
     bool written; /* committed by an earlier call that failed elsewhere */
+    uint64_t key; /* hash of the primary key (event_id, event_time) */
 } row_t;
 
 struct aac_rows_s {
@@ -65,6 +66,9 @@ struct aac_pgsink_s {
     size_t lane_cap;
     uint32_t *slot; /* scratch: partition -> index in the offsets */
     size_t slot_cap;
+    uint64_t *keys; /* scratch: open-addressing set of row keys, with... */
+    uint8_t *key_lane; /* ...the writer each key goes to */
+    size_t keys_cap;
 };
 
 /* --- rows ------------------------------------------------------------------ */
@@ -229,6 +233,20 @@ static char *put_timestamp(char *o, int64_t us)
     return put_lit(o, "+00");
 }
 
+/* A 64-bit hash of the row's primary key (FNV-1a over event_id and the
+ * timestamp): equal keys, equal hashes; a collision only costs a batch
+ * written through one connection (see plan_lanes). */
+static uint64_t row_key(const aac_event_t *ev)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ev->event_id[i]) * 1099511628211ull;
+    uint64_t t = (uint64_t)ev->timestamp_us;
+    for (int i = 0; i < 8; i++, t >>= 8)
+        h = (h ^ (t & 0xff)) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
 int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int32_t partition,
                  int64_t offset, size_t tag)
 {
@@ -293,6 +311,7 @@ int aac_rows_add(aac_rows_t *rows, const aac_event_t *ev, const char *topic, int
     *o++ = '\n';
 
     row_t *r = &rows->row[rows->cnt++];
+    r->key = row_key(ev);
     r->off = rows->len;
     r->len = (size_t)(o - start);
     r->tag = tag;
@@ -384,6 +403,8 @@ void aac_pgsink_destroy(aac_pgsink_t *s)
     free(s->live);
     free(s->lane_of);
     free(s->slot);
+    free(s->keys);
+    free(s->key_lane);
     free(s);
 }
 
@@ -546,6 +567,25 @@ int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const char *top
 /* Outcome of sending some rows. */
 typedef enum { SEND_OK, SEND_ROW_ERROR, SEND_DUPLICATE, SEND_FAILED } send_t;
 
+/* COPY data goes out in messages of at most this many bytes: one
+ * CopyData message may not exceed PostgreSQL's 1 GB message limit, nor
+ * PQputCopyData's int length, whatever batch.max_bytes is. */
+#define COPY_CHUNK_BYTES (1024 * 1024)
+
+/* Sends n bytes of COPY data in bounded messages; returns PQputCopyData's
+ * result (1 when all was queued). */
+static int put_copy_data(PGconn *conn, const char *p, size_t n)
+{
+    int ok = 1;
+    while (n && ok == 1) {
+        size_t k = n < COPY_CHUNK_BYTES ? n : COPY_CHUNK_BYTES;
+        ok = PQputCopyData(conn, p, (int)k);
+        p += k;
+        n -= k;
+    }
+    return ok;
+}
+
 /* Sends live rows [lo, hi) through COPY into `table`. On a row-level error
  * sets *bad_line to the 1-based line PostgreSQL reported (0 when none) and
  * fills sqlstate/msg. */
@@ -574,7 +614,7 @@ static send_t copy_rows(aac_pgsink_t *s, aac_rows_t *rows, size_t lo, size_t hi,
             last++;
         }
         const row_t *a = &rows->row[first], *b = &rows->row[last];
-        ok = PQputCopyData(s->conn, rows->buf + a->off, (int)(b->off + b->len - a->off));
+        ok = put_copy_data(s->conn, rows->buf + a->off, b->off + b->len - a->off);
         i++;
     }
     if (ok == 1)
@@ -952,6 +992,47 @@ static int cmp_load_desc(const void *a, const void *b)
     return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : (x[1] > y[1]) - (x[1] < y[1]);
 }
 
+/* Whether one primary key (event_id, event_time) has rows going to two
+ * writers, per s->lane_of: a producer that resent an event without its
+ * key put it in two partitions. Two transactions inserting the same keys
+ * in different orders wait for each other (SQLSTATE 40P01), so such a
+ * batch goes through one connection, where the duplicate is simply
+ * skipped. Out of memory counts as split: one connection is always safe. */
+static bool keys_split(aac_pgsink_t *s, const aac_rows_t *rows)
+{
+    size_t need = 16;
+    while (need < 2 * rows->cnt)
+        need *= 2;
+    if (need > s->keys_cap) {
+        uint64_t *k = realloc(s->keys, need * sizeof(*k));
+        if (k)
+            s->keys = k;
+        uint8_t *l = realloc(s->key_lane, need);
+        if (l)
+            s->key_lane = l;
+        if (!k || !l)
+            return true;
+        s->keys_cap = need;
+    }
+    memset(s->keys, 0, need * sizeof(*s->keys));
+    for (size_t i = 0; i < rows->cnt; i++) {
+        const row_t *r = &rows->row[i];
+        if (r->reject >= 0 || r->written)
+            continue;
+        uint8_t lane = s->lane_of[r->partition];
+        size_t h = (size_t)(r->key ^ (r->key >> 29)) & (need - 1);
+        while (s->keys[h] && s->keys[h] != r->key)
+            h = (h + 1) & (need - 1);
+        if (!s->keys[h]) {
+            s->keys[h] = r->key;
+            s->key_lane[h] = lane;
+        } else if (s->key_lane[h] != lane) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Spreads the batch's partitions over the writers, largest first onto the
  * least loaded, into s->lane_of. Returns the number of writers to use
  * (1: write the batch through one connection). */
@@ -1003,7 +1084,7 @@ static int plan_lanes(aac_pgsink_t *s, const aac_rows_t *rows, const aac_pgsink_
         s->lane_of[offs[pairs[2 * i + 1]].partition] = (uint8_t)best;
     }
     free(pairs);
-    return (int)lanes;
+    return keys_split(s, rows) ? 1 : (int)lanes;
 }
 
 /* Adds a writer's result to the batch's: counts always, the failure when
