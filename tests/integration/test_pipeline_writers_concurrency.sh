@@ -39,7 +39,10 @@ produce "$TEST_DIR/poison"
 total=$((n + 30 + 700))
 check_topic_complete "$TOPIC" $total
 
-start_consumer c1 AAC_LOG_LEVEL=debug AAC_BATCH_MAX_EVENTS=2000 AAC_BATCH_LINGER_MS=300 \
+# a long linger: every batch fills to 2000 events over several partitions, so
+# the first one holding partition 2 is split over both writers even on a slow
+# (ThreadSanitizer) build, and the injected failure hits a split batch
+start_consumer c1 AAC_LOG_LEVEL=debug AAC_BATCH_MAX_EVENTS=2000 AAC_BATCH_LINGER_MS=3000 \
   AAC_BATCH_WRITERS=2 AAC_RETRY_INITIAL_BACKOFF_MS=20
 valid=$(wc -l <"$TEST_DIR/ids")
 wait_rows "$valid" 120

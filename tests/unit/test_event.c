@@ -701,8 +701,14 @@ static void test_growth(void **state)
     aac_event_t ev = parse_ok(p, big);
     assert_true(ev.extra.len > 60000 * 8);
     assert_int_equal(ev.extra_count, 1);
-    /* duplicate far apart in a large object */
-    memcpy(big + n - 1, ",\"k1\":1}", 9);
+    /* a duplicate far apart in a large object: k1 again at its end */
+    size_t m = (size_t)snprintf(big, cap, "{\"big\":{");
+    for (int i = 0; i < 60000; i++)
+        m += (size_t)snprintf(big + m, cap - m, "%s\"k%d\":\"v\u00e9%d\"", i ? "," : "", i, i);
+    m += (size_t)snprintf(big + m, cap - m, ",\"k1\":1},%s", small + 1);
+    aac_event_error_t derr;
+    assert_int_equal(aac_event_parse(p, "t", 0, 0, big, m, &ev, &derr), AAC_REASON_DUPLICATE_KEY);
+    assert_string_equal(derr.path, "$.big.k1");
     char *dup = malloc(cap);
     assert_non_null(dup);
     int dn = snprintf(dup, cap, "{\"x\":{");
