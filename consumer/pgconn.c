@@ -7,6 +7,10 @@
  * defaults. The password file is read here, never logged, and wiped from
  * memory after use. Nothing in this module logs the connection parameters.
  *
+ * Keepalives and tcp_user_timeout are always set, on both ends: they are
+ * what ends a blocking libpq call on a host whose packets vanish (the call
+ * then fails as a lost connection, which the callers treat as an outage).
+ *
  * SQLSTATE of a failed connection: libpq keeps the server's ErrorResponse
  * of a failed startup (28P01 invalid password, 28000 no pg_hba entry,
  * 3D000 unknown database, 53300 too many connections, 57P03 starting up)
