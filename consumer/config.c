@@ -76,6 +76,13 @@ static const param_t params[] = {
     {"postgres", "statement_timeout_ms", P_INT, OFF(postgres.statement_timeout_ms), "60000", 0,
      86400000, 0},
     {"postgres", "lock_timeout_ms", P_INT, OFF(postgres.lock_timeout_ms), "10000", 0, 86400000, 0},
+    /* Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s, TCP_KEEPCNT at 127 */
+    {"postgres", "keepalives_idle_s", P_INT, OFF(postgres.keepalives_idle_s), "10", 1, 32767, 0},
+    {"postgres", "keepalives_interval_s", P_INT, OFF(postgres.keepalives_interval_s), "5", 1, 32767,
+     0},
+    {"postgres", "keepalives_count", P_INT, OFF(postgres.keepalives_count), "3", 1, 127, 0},
+    {"postgres", "tcp_user_timeout_ms", P_INT, OFF(postgres.tcp_user_timeout_ms), "20000", 0,
+     3600000, 0},
     {"postgres", "migrations_dir", P_STRING, OFF(postgres.migrations_dir), AAC_MIGRATIONS_DIR, 0, 0,
      F_REQUIRED},
     {"batch", "max_events", P_INT, OFF(batch.max_events), "5000", 1, 1000000, 0},

@@ -7,6 +7,10 @@
  * defaults. The password file is read here, never logged, and wiped from
  * memory after use. Nothing in this module logs the connection parameters.
  *
+ * Keepalives and tcp_user_timeout are always set, on both ends: they are
+ * what ends a blocking libpq call on a host whose packets vanish (the call
+ * then fails as a lost connection, which the callers treat as an outage).
+ *
  * SQLSTATE of a failed connection: libpq keeps the server's ErrorResponse
  * of a failed startup (28P01 invalid password, 28000 no pg_hba entry,
  * 3D000 unknown database, 53300 too many connections, 57P03 starting up)
@@ -202,10 +206,10 @@ static void add_key(const char **keys, const char **vals, int *n, const char *ke
 PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlstate[6],
                         char *errstr, size_t errstr_size)
 {
-    const char *keys[16];
-    const char *vals[16];
+    const char *keys[24];
+    const char *vals[24];
     char port[16], appname[256], password[PASSWORD_FILE_MAX];
-    char stmt_ms[16], lock_ms[16];
+    char stmt_ms[16], lock_ms[16], ka_idle[16], ka_interval[16], ka_count[16], user_timeout[16];
     PGconn *conn = NULL;
     PGresult *res = NULL;
     int n = 0, rc = -1;
@@ -240,6 +244,18 @@ PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlst
         snprintf(appname, sizeof(appname), "agent-actions-consumer/%s", purpose ? purpose : "");
         add_key(keys, vals, &n, "fallback_application_name", appname);
     }
+    /* A host that vanishes (network partition, frozen VM) neither closes
+     * the connection nor answers: without these a blocking call waits for
+     * ever (idle) or for the ~15 min of TCP retransmissions (sending). */
+    snprintf(ka_idle, sizeof(ka_idle), "%d", cfg->postgres.keepalives_idle_s);
+    snprintf(ka_interval, sizeof(ka_interval), "%d", cfg->postgres.keepalives_interval_s);
+    snprintf(ka_count, sizeof(ka_count), "%d", cfg->postgres.keepalives_count);
+    snprintf(user_timeout, sizeof(user_timeout), "%d", cfg->postgres.tcp_user_timeout_ms);
+    add_key(keys, vals, &n, "keepalives", "1");
+    add_key(keys, vals, &n, "keepalives_idle", ka_idle);
+    add_key(keys, vals, &n, "keepalives_interval", ka_interval);
+    add_key(keys, vals, &n, "keepalives_count", ka_count);
+    add_key(keys, vals, &n, "tcp_user_timeout", user_timeout);
     keys[n] = NULL;
     vals[n] = NULL;
 
@@ -268,19 +284,30 @@ PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlst
     }
     PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
 
-    /* 0 keeps the server's (or the role's) default */
+    /* The same limits on the server's end, so that the backend of a
+     * connection this side gave up on ends by itself and releases its locks
+     * instead of holding them for the server's 2 h keepalive default. A
+     * timeout of 0 keeps the server's (or the role's) default. */
     snprintf(stmt_ms, sizeof(stmt_ms), "%d", cfg->postgres.statement_timeout_ms);
     snprintf(lock_ms, sizeof(lock_ms), "%d", cfg->postgres.lock_timeout_ms);
-    if (cfg->postgres.statement_timeout_ms > 0 || cfg->postgres.lock_timeout_ms > 0) {
-        const char *params[2] = {cfg->postgres.statement_timeout_ms > 0 ? stmt_ms : NULL,
-                                 cfg->postgres.lock_timeout_ms > 0 ? lock_ms : NULL};
+    {
+        const char *params[6] = {cfg->postgres.statement_timeout_ms > 0 ? stmt_ms : NULL,
+                                 cfg->postgres.lock_timeout_ms > 0 ? lock_ms : NULL,
+                                 ka_idle,
+                                 ka_interval,
+                                 ka_count,
+                                 user_timeout};
 
         res = PQexecParams(conn,
                            "SELECT CASE WHEN $1::text IS NOT NULL"
                            " THEN set_config('statement_timeout', $1, false) END,"
                            " CASE WHEN $2::text IS NOT NULL"
-                           " THEN set_config('lock_timeout', $2, false) END",
-                           2, NULL, params, NULL, NULL, 0);
+                           " THEN set_config('lock_timeout', $2, false) END,"
+                           " set_config('tcp_keepalives_idle', $3, false),"
+                           " set_config('tcp_keepalives_interval', $4, false),"
+                           " set_config('tcp_keepalives_count', $5, false),"
+                           " set_config('tcp_user_timeout', $6, false)",
+                           6, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             char msg[512];
 

@@ -56,6 +56,12 @@ typedef struct aac_config_s {
         int connect_timeout_s;
         int statement_timeout_ms;
         int lock_timeout_ms;
+        /* TCP keepalives and TCP_USER_TIMEOUT of every connection, on both
+         * ends: how long a host whose packets vanish can hold a call */
+        int keepalives_idle_s;
+        int keepalives_interval_s;
+        int keepalives_count;
+        int tcp_user_timeout_ms; /* 0: the kernel's default (none) */
         char *migrations_dir;
     } postgres;
     struct {

@@ -15,7 +15,10 @@
 
 #include "aac/config.h"
 
-/* Opens a connection and sets the session's statement and lock timeouts.
+/* Opens a connection with TCP keepalives and tcp_user_timeout
+ * (postgres.keepalives_*, tcp_user_timeout_ms), so that no call on it waits
+ * for ever on a host that stopped answering, and sets the session's
+ * statement and lock timeouts and the same keepalives on the server's end.
  * On failure returns NULL, writes the reason to errstr and, when the server
  * sent one, the SQLSTATE to sqlstate[6] ("" otherwise). The caller owns
  * the connection (PQfinish). `purpose` is appended to application_name. */

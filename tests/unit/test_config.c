@@ -110,6 +110,39 @@ static const bad_case_t bad_cases[] = {
      NULL,
      {"AAC_HTTP_PORT=70000", NULL},
      {"AAC_HTTP_PORT: http.port: 70000 is out of range", NULL}},
+    {"keepalives_idle_s below 1",
+     "postgres:\n  keepalives_idle_s: 0\n",
+     {0},
+     {":2: postgres.keepalives_idle_s: 0 is out of range (1 to 32767)", NULL}},
+    {"keepalives_idle_s above Linux's limit",
+     "postgres:\n  keepalives_idle_s: 32768\n",
+     {0},
+     {":2: postgres.keepalives_idle_s: 32768 is out of range (1 to 32767)", NULL}},
+    {"keepalives_interval_s below 1",
+     "postgres:\n  keepalives_interval_s: 0\n",
+     {0},
+     {":2: postgres.keepalives_interval_s: 0 is out of range (1 to 32767)", NULL}},
+    {"keepalives_interval_s above Linux's limit",
+     "postgres:\n  keepalives_interval_s: 32768\n",
+     {0},
+     {":2: postgres.keepalives_interval_s: 32768 is out of range (1 to 32767)", NULL}},
+    {"keepalives_count below 1",
+     "postgres:\n  keepalives_count: 0\n",
+     {0},
+     {":2: postgres.keepalives_count: 0 is out of range (1 to 127)", NULL}},
+    {"keepalives_count above Linux's limit",
+     NULL,
+     {"AAC_POSTGRES_KEEPALIVES_COUNT=128", NULL},
+     {"AAC_POSTGRES_KEEPALIVES_COUNT: postgres.keepalives_count: 128 is out of range (1 to 127)",
+      NULL}},
+    {"tcp_user_timeout_ms negative",
+     "postgres:\n  tcp_user_timeout_ms: -1\n",
+     {0},
+     {":2: postgres.tcp_user_timeout_ms: -1 is out of range (0 to 3600000)", NULL}},
+    {"tcp_user_timeout_ms above an hour",
+     NULL,
+     {"AAC_POSTGRES_TCP_USER_TIMEOUT_MS=3600001", NULL},
+     {"postgres.tcp_user_timeout_ms: 3600001 is out of range (0 to 3600000)", NULL}},
     {"forced property",
      "kafka:\n  consumer_properties:\n    enable.auto.commit: \"true\"\n",
      {0},
@@ -182,6 +215,56 @@ static void test_precedence(void **state)
     assert_string_equal(cfg->kafka.dlq_topic, "events.dlq"); /* derived */
     assert_string_equal(aac_kvlist_get(&cfg->kafka.properties, "client.id"), "from-env");
     assert_string_equal(aac_kvlist_get(&cfg->kafka.properties, "socket.timeout.ms"), "1000");
+    aac_config_destroy(cfg);
+}
+
+/* The connection's keepalives and TCP_USER_TIMEOUT: defaults, both ends of
+ * each range accepted, and the environment over the file. */
+static void test_postgres_keepalives(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->postgres.keepalives_idle_s, 10);
+    assert_int_equal(cfg->postgres.keepalives_interval_s, 5);
+    assert_int_equal(cfg->postgres.keepalives_count, 3);
+    assert_int_equal(cfg->postgres.tcp_user_timeout_ms, 20000);
+    aac_config_destroy(cfg);
+
+    static const struct {
+        const char *yaml;
+        int idle, interval, count, user_timeout;
+    } edges[] = {
+        {"postgres:\n  keepalives_idle_s: 1\n  keepalives_interval_s: 1\n"
+         "  keepalives_count: 1\n  tcp_user_timeout_ms: 0\n",
+         1, 1, 1, 0},
+        {"postgres:\n  keepalives_idle_s: 32767\n  keepalives_interval_s: 32767\n"
+         "  keepalives_count: 127\n  tcp_user_timeout_ms: 3600000\n",
+         32767, 32767, 127, 3600000},
+    };
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        cfg = aac_config_load(write_file("keepalives.yaml", edges[i].yaml), err, sizeof(err));
+        if (!cfg)
+            fail_msg("edge %zu: %s", i, err);
+        assert_int_equal(cfg->postgres.keepalives_idle_s, edges[i].idle);
+        assert_int_equal(cfg->postgres.keepalives_interval_s, edges[i].interval);
+        assert_int_equal(cfg->postgres.keepalives_count, edges[i].count);
+        assert_int_equal(cfg->postgres.tcp_user_timeout_ms, edges[i].user_timeout);
+        aac_config_destroy(cfg);
+    }
+
+    setenv("AAC_POSTGRES_TCP_USER_TIMEOUT_MS", "4500", 1);
+    setenv("AAC_POSTGRES_KEEPALIVES_IDLE_S", "2", 1);
+    cfg = aac_config_load(write_file("keepalives.yaml", "postgres:\n  keepalives_idle_s: 30\n"),
+                          err, sizeof(err));
+    unsetenv("AAC_POSTGRES_TCP_USER_TIMEOUT_MS");
+    unsetenv("AAC_POSTGRES_KEEPALIVES_IDLE_S");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->postgres.tcp_user_timeout_ms, 4500);
+    assert_int_equal(cfg->postgres.keepalives_idle_s, 2);
     aac_config_destroy(cfg);
 }
 
@@ -266,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_postgres_keepalives),
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
