@@ -6,6 +6,11 @@
  * message is still in flight becomes an orphan and is freed by the report.
  * Records are found through a hash of (partition, offset): a batch of
  * poison messages looks each of them up on every pass.
+ *
+ * Failed deliveries are logged one by one only for the first of every
+ * DR_LOG_INTERVAL_MS, then counted, and the count logged by
+ * aac_dlq_poll(): a batch of thousands of invalid events meeting an
+ * unreachable dead-letter topic gives a few lines, not one per message.
  */
 #include "aac/dlq.h"
 
@@ -19,6 +24,9 @@
 
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/metrics.h" /* aac_mono_ms */
+
+#define DR_LOG_INTERVAL_MS 10000
 
 typedef struct rec_s {
     int32_t partition;
@@ -36,6 +44,9 @@ struct aac_dlq_s {
     rec_t **slot; /* open addressing, linear probing, at most half full */
     size_t slot_cnt;
     int last_err;
+    int64_t dr_logged_ms; /* when a failed delivery was last logged, 0: never */
+    unsigned dr_unlogged; /* failed deliveries since then, not logged */
+    int dr_unlogged_err;  /* the error of the last of them */
 };
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
@@ -52,12 +63,48 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     if (rkm->err) {
         r->state = AAC_DLQ_FAILED;
         dlq->last_err = rkm->err;
+        int64_t now = aac_mono_ms();
+        if (dlq->dr_logged_ms && now - dlq->dr_logged_ms < DR_LOG_INTERVAL_MS) {
+            dlq->dr_unlogged++; /* logged by aac_dlq_poll() */
+            dlq->dr_unlogged_err = rkm->err;
+            return;
+        }
+        dlq->dr_logged_ms = now;
         aac_warn("dead letter not delivered", "partition=%" PRId32 " offset=%" PRId64 " error=%s",
                  r->partition, r->offset, rd_kafka_err2name(rkm->err));
     } else {
         r->state = AAC_DLQ_DELIVERED;
         dlq->last_err = 0;
     }
+}
+
+/* Logs the failed deliveries counted since the last line, at most once
+ * every DR_LOG_INTERVAL_MS (always when `now` is 0). */
+static void log_unlogged(aac_dlq_t *dlq, int64_t now)
+{
+    if (!dlq->dr_unlogged || (now && now - dlq->dr_logged_ms < DR_LOG_INTERVAL_MS))
+        return;
+    aac_warn("dead letters not delivered", "count=%u error=%s", dlq->dr_unlogged,
+             rd_kafka_err2name((rd_kafka_resp_err_t)dlq->dr_unlogged_err));
+    dlq->dr_unlogged = 0;
+    dlq->dr_logged_ms = now ? now : aac_mono_ms();
+}
+
+/* Served by rd_kafka_poll() (aac_dlq_poll) on the consume thread. A fatal
+ * error is read with rd_kafka_fatal_error() by aac_dlq_fatal(), and
+ * reported by the caller as it stops (librdkafka logs its detail when it
+ * is raised). The others (a broker unreachable, all brokers down) are
+ * transient, retried by librdkafka, which sends an identical one at most
+ * every 30 s per broker. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    char q[512];
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        return;
+    aac_warn("dead-letter producer error", "error=%s detail=%s",
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), aac_log_quote(q, sizeof(q), reason));
 }
 
 aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size)
@@ -85,6 +132,7 @@ aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size
         aac_kafkaconf_set(conf, "acks", "all", errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, dlq);
     dlq->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!dlq->rk) {
@@ -116,6 +164,7 @@ void aac_dlq_destroy(aac_dlq_t *dlq)
         rd_kafka_poll(dlq->rk, 100); /* serve the purged messages' reports */
         rd_kafka_destroy(dlq->rk);
     }
+    log_unlogged(dlq, 0);
     free(dlq->rec);
     free(dlq->slot);
     free(dlq->topic);
@@ -257,6 +306,7 @@ int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_re
 void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms)
 {
     rd_kafka_poll(dlq->rk, timeout_ms);
+    log_unlogged(dlq, aac_mono_ms());
 }
 
 void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
@@ -281,4 +331,37 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
 int aac_dlq_last_error(const aac_dlq_t *dlq)
 {
     return dlq->last_err;
+}
+
+/* What to do about a fatal error, by its underlying code. */
+static const char *fatal_hint(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        return "allow the consumer's Kafka principal IdempotentWrite on the cluster and Write on "
+               "the dead-letter topic, then restart";
+    case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
+        return "the brokers do not support idempotent producers: use Kafka 0.11 or later";
+    default:
+        /* sequence desynchronization, unknown producer id, fenced: the
+         * broker and this producer no longer agree on what was written */
+        return "restart the service: a new dead-letter producer sends the dead letters not yet "
+               "committed again (one may appear twice on the dead-letter topic)";
+    }
+}
+
+int aac_dlq_fatal(const aac_dlq_t *dlq, char *errstr, size_t errstr_size, const char **hint)
+{
+    char why[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(dlq->rk, why, sizeof(why));
+    if (!err)
+        return 0;
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size,
+                 "cannot send dead letters: fatal error of the dead-letter producer: %s: %s",
+                 rd_kafka_err2name(err), why);
+    if (hint)
+        *hint = fatal_hint(err);
+    return (int)err;
 }

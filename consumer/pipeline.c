@@ -397,6 +397,8 @@ static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
         }
         if (!pending)
             return 0;
+        if (aac_dlq_fatal(pl->dlq, NULL, 0, NULL))
+            return -1; /* never delivered now: the caller stops */
         if (aac_mono_ms() >= deadline) {
             int err = aac_dlq_last_error(pl->dlq);
             aac_warn("dead letters not confirmed", "pending=%zu error=%s", pending,
@@ -439,6 +441,18 @@ static void go_fatal(pipeline_t *pl, const char *what, const char *hint)
               aac_log_quote(h, sizeof(h), hint));
     aac_metrics_set_error(pl->metrics, AAC_CLASS_FATAL, "fatal", what);
     pl->fatal = 1;
+}
+
+/* Stops on a fatal error of the dead-letter producer: every later dead
+ * letter would fail, and a batch holding one would be retried forever. */
+static bool dlq_fatal(pipeline_t *pl)
+{
+    char what[700];
+    const char *hint;
+    if (!aac_dlq_fatal(pl->dlq, what, sizeof(what), &hint))
+        return false;
+    go_fatal(pl, what, hint);
+    return true;
 }
 
 /* Schedules the next attempt after a transient failure. */
@@ -665,6 +679,8 @@ static int flush(pipeline_t *pl)
     }
 
     partly_committed(pl, o, n, &res);
+    if (res.dead_letters_pending && dlq_fatal(pl))
+        goto out;
     if (res.cls == AAC_CLASS_FATAL) {
         char what[700];
         snprintf(what, sizeof(what), "%s", res.errstr);
@@ -1255,7 +1271,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             handle_message(pl, rkm);
         }
         aac_dlq_poll(pl->dlq, 0);
-        if (pl->fatal)
+        if (pl->fatal || dlq_fatal(pl))
             break;
 
         now = aac_mono_ms();

@@ -11,6 +11,11 @@
  * in flight or delivered produces nothing, so a batch retried after a
  * failed commit never writes a dead letter twice. Owned by the consume
  * thread; not thread-safe.
+ *
+ * The idempotent producer can fail for good (a fatal error: the broker
+ * refuses it a producer id, or its sequence numbers and the broker's no
+ * longer agree). Every later send then fails, so no batch holding a dead
+ * letter could ever commit: the caller checks aac_dlq_fatal() and stops.
  */
 #ifndef AAC_DLQ_H
 #define AAC_DLQ_H
@@ -61,5 +66,12 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset);
 
 /* The last delivery error, or 0. */
 int aac_dlq_last_error(const aac_dlq_t *dlq);
+
+/* The producer's fatal error, or 0 when none was raised. On one, returns
+ * the broker's (or librdkafka's) underlying error code, puts what happened
+ * in errstr (when not NULL; NUL-terminated) and what to do about it in
+ * *hint (when not NULL; a static string). Once raised it stays: the
+ * producer must be destroyed. Cheap enough to call on every loop. */
+int aac_dlq_fatal(const aac_dlq_t *dlq, char *errstr, size_t errstr_size, const char **hint);
 
 #endif
