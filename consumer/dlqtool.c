@@ -302,7 +302,7 @@ int aac_dlqtool_record_parse(aac_dlqtool_record_t *rec, const char *s, size_t le
     p += tag;
     if (p == end)
         return 0;
-    if (*p++ != ' ')
+    if (*p++ != ' ' || p == end)
         goto fail;
     while (p < end) {
         const char *eq = memchr(p, '=', (size_t)(end - p));
