@@ -1064,6 +1064,19 @@ out:
     return rc;
 }
 
+/* A bound on the length of a record's text as replays go on: `n` (its
+ * length now, -1: too long) plus the digits the end of each key's last
+ * range may gain when it is extended. RANGE_TEXT_MAX covers what a new
+ * key or range adds. */
+static int64_t text_bound(const aac_dlqtool_record_t *rec, int n)
+{
+    int64_t len = n < 0 ? AAC_DLQTOOL_RECORD_MAX + 1 : n;
+    for (int k = 0; k < AAC_DLQTOOL_RECORD_KEYS; k++)
+        if (rec->set[k].n)
+            len += 19;
+    return len;
+}
+
 /* Reads the replay record: the metadata of the replay group's committed
  * offsets on the dead-letter topic. */
 static int record_load(tool_t *t, char *errstr, size_t size)
@@ -1109,7 +1122,7 @@ static int record_load(tool_t *t, char *errstr, size_t size)
             goto out;
         }
         int n = aac_dlqtool_record_format(&t->old[e->partition], buf, sizeof(buf));
-        t->est_len[e->partition] = n < 0 ? AAC_DLQTOOL_RECORD_MAX : n;
+        t->est_len[e->partition] = text_bound(&t->old[e->partition], n);
     }
     rc = 0;
 out:
@@ -1201,6 +1214,7 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
             goto out;
         }
         n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
+        t->est_len[p] = text_bound(&rec, n);
         aac_dlqtool_record_clear(&rec);
         if (n < 0) {
             /* record_tight() is meant to stop the run before this */
@@ -1210,7 +1224,6 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
                      t->topic, p, AAC_DLQTOOL_RECORD_MAX);
             goto out;
         }
-        t->est_len[p] = n;
         memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
                sizeof(t->trk[p].open));
         rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
