@@ -905,6 +905,8 @@ typedef struct tool_s {
     int64_t produced_since_commit; /* replays queued since the last commit */
     int64_t commit_ms;             /* when the record was last committed */
     bool record_full;              /* stopped: a partition's record has no room left */
+    bool record_found;             /* some partition had a record when the run started */
+    int64_t copies;                /* dead letters read that are copies of replayed ones */
     int32_t full_partition;
 } tool_t;
 
@@ -1123,6 +1125,7 @@ static int record_load(tool_t *t, char *errstr, size_t size)
         }
         int n = aac_dlqtool_record_format(&t->old[e->partition], buf, sizeof(buf));
         t->est_len[e->partition] = text_bound(&t->old[e->partition], n);
+        t->record_found |= e->metadata_size > 0;
     }
     rc = 0;
 out:
@@ -1333,6 +1336,8 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t
 
     t->read++;
     letter_read(&l, rkm);
+    if (l.replay_count > 0)
+        t->copies++;
     int key = aac_dlqtool_record_key(l.reason[0] ? l.reason : NULL, l.replay_count);
     bool recorded = t->old && aac_dlqtool_record_has(&t->old[p], key, rkm->offset);
     /* what the record will say of it unless it is replayed now */
@@ -1573,6 +1578,13 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
                 o.from_beginning ? " (--from-beginning: its record ignored)" : "",
                 o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "",
                 t.record_full ? "; stopped: the replay record is full" : "");
+        if (!t.record_found && t.copies > 0 && !o.from_beginning)
+            fprintf(stderr,
+                    "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
+                    "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
+                    "replay used another --group, or its record expired (offsets.retention.minutes "
+                    "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
+                    t.group, t.copies, o.dry_run ? "would be replayed" : "may have been replayed");
         if (t.record_full && rc == 0) {
             snprintf(errstr, sizeof(errstr),
                      "stopped early: the replay record of %s partition %" PRId32

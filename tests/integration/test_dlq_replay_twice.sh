@@ -11,7 +11,8 @@
 #   they are still invalid and come back as 20 copies;
 # - the same again publishes nothing: 30 recorded, 20 copies at the loop
 #   bound; the copies coming back are not replayed twice either;
-# - --from-beginning replays again, once; then nothing again.
+# - --from-beginning replays again, once; then nothing again;
+# - a dry run with another --group (no record) warns of the copies.
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
@@ -82,6 +83,14 @@ assert_eq "$(dlq_count)" 70 "dead-letter topic after --max-replays 2 twice"
 # 5. a dry run tells the same and publishes nothing
 out=$(dlq replay --dry-run 2>/dev/null | tail -n 1)
 assert_eq "$out" "would replay 0, skipped 70: 50 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 1, --max-replays)" "dry run"
+
+# another --group has a record of its own (empty), and the tool warns that
+# the copies on the topic show an earlier replay it knows nothing of
+out=$(dlq replay --dry-run --group "$GROUP.other" 2>"$TEST_DIR/err" | tail -n 1)
+assert_eq "$out" "would replay 30, skipped 40: 40 at the replay bound (aac.replay.count >= 1, --max-replays)" "dry run, another group"
+grep -q "replay group $GROUP.other had no record, yet 40 dead letters are copies" "$TEST_DIR/err" ||
+  fail "no warning of an unknown earlier replay: $(cat "$TEST_DIR/err")"
+grep -q "had no record" <(dlq replay --dry-run 2>&1) && fail "warning with a record"
 
 # 6. starting over replays again, once
 replay "replayed 10, skipped 0" --reason db_rejected --from-beginning
