@@ -16,7 +16,9 @@
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
-make_topics 2
+# two dead-letter partitions: the record is kept per partition
+broker_ctl topic-create "$TOPIC" 2 >/dev/null
+broker_ctl topic-create "$TOPIC.dlq" 2 >/dev/null
 sql "ALTER TABLE agent_actions ADD CONSTRAINT test_no_poison CHECK (action_name <> 'poison')" >/dev/null
 
 dlq() {
@@ -38,6 +40,8 @@ produce "$TEST_DIR/poison"
 start_consumer c1
 wait_rows 1470 60
 wait_for 30 30 dlq_count
+assert_eq "$(kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC.dlq" -e -q -f '%p\n' 2>/dev/null | sort -u | wc -l)" 2 \
+  "dead-letter partitions used"
 sql "ALTER TABLE agent_actions DROP CONSTRAINT test_no_poison" >/dev/null
 
 # replays $1 messages with "dlq replay ${@:2} --yes", checks the summary
