@@ -27,7 +27,7 @@ dlq() {
 }
 dlq_count() { topic_count "$TOPIC.dlq"; }
 src_count() { topic_count "$TOPIC"; }
-group="$GROUP.replay"
+replay_group="$GROUP.replay"
 
 gen=$AAC_SRC/tests/integration/gen_events.py
 python3 "$gen" --count 1000 --invalid-every 50 --ids "$TEST_DIR/ids" >"$TEST_DIR/events"
@@ -58,35 +58,35 @@ replay() {
 replay "replayed 10, skipped 0" --reason db_rejected
 assert_eq "$(src_count)" 1510 "source topic after the first replay"
 wait_rows 1480 60
-replay "replayed 0, skipped 10: 10 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again)" --reason db_rejected
+replay "replayed 0, skipped 10: 10 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again)" --reason db_rejected
 sleep 2 # anything published would be consumed (and dead-lettered) by now
 assert_eq "$(src_count)" 1510 "source topic after the same replay again"
 assert_eq "$(dlq_count)" 30 "dead-letter topic after the same replay again"
 assert_eq "$(rows)" 1480 "rows after the same replay again"
 
 # 2. every reason: the missing_field ones were not used up by step 1
-replay "replayed 20, skipped 10: 10 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again)"
+replay "replayed 20, skipped 10: 10 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again)"
 assert_eq "$(src_count)" 1530 "source topic after replaying every reason"
 wait_for 50 30 dlq_count # still invalid: 20 copies come back
 
 # 3. the same again: nothing, the copies included
-replay "replayed 0, skipped 50: 30 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 1, --max-replays)"
+replay "replayed 0, skipped 50: 30 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 1, --max-replays)"
 sleep 2
 assert_eq "$(src_count)" 1530 "source topic after replaying every reason again"
 assert_eq "$(dlq_count)" 50 "dead-letter topic after replaying every reason again"
-grep -q "replay group $group" "$TEST_DIR/err" || fail "stderr summary: $(cat "$TEST_DIR/err")"
+grep -q "replay group $replay_group" "$TEST_DIR/err" || fail "stderr summary: $(cat "$TEST_DIR/err")"
 
 # 4. the copies go round once more with --max-replays 2, once only
-replay "replayed 20, skipped 30: 30 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again)" --max-replays 2
+replay "replayed 20, skipped 30: 30 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again)" --max-replays 2
 wait_for 70 30 dlq_count
-replay "replayed 0, skipped 70: 50 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 2, --max-replays)" --max-replays 2
+replay "replayed 0, skipped 70: 50 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 2, --max-replays)" --max-replays 2
 sleep 2
 assert_eq "$(src_count)" 1550 "source topic after --max-replays 2 twice"
 assert_eq "$(dlq_count)" 70 "dead-letter topic after --max-replays 2 twice"
 
 # 5. a dry run tells the same and publishes nothing
 out=$(dlq replay --dry-run 2>/dev/null | tail -n 1)
-assert_eq "$out" "would replay 0, skipped 70: 50 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 1, --max-replays)" "dry run"
+assert_eq "$out" "would replay 0, skipped 70: 50 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again), 20 at the replay bound (aac.replay.count >= 1, --max-replays)" "dry run"
 
 # another --group has a record of its own (empty), and the tool warns that
 # the copies on the topic show an earlier replay it knows nothing of
@@ -99,7 +99,7 @@ grep -q "had no record" <(dlq replay --dry-run 2>&1) && fail "warning with a rec
 # 6. starting over replays again, once
 replay "replayed 10, skipped 0" --reason db_rejected --from-beginning
 assert_eq "$(src_count)" 1560 "source topic after --from-beginning"
-replay "replayed 0, skipped 10: 10 replayed by an earlier run (recorded in replay group $group; --from-beginning replays them again)" --reason db_rejected
+replay "replayed 0, skipped 10: 10 replayed by an earlier run (recorded in replay group $replay_group; --from-beginning replays them again)" --reason db_rejected
 sleep 2
 assert_eq "$(src_count)" 1560 "source topic after --from-beginning, then the same without"
 assert_eq "$(dlq_count)" 70 "dead letters at the end"
