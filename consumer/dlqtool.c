@@ -1,14 +1,23 @@
 /*
  * dlqtool: `dlq inspect` and `dlq replay` (see dlqtool.h).
  *
- * One reader (a consumer with no group: it assigns every partition of the
- * dead-letter topic itself and commits nothing) walks the topic from the
- * low to the high watermark read at start; each message is matched against
+ * One reader (a consumer that never joins its group: it assigns every
+ * partition of the dead-letter topic itself) walks the topic from the low
+ * to the high watermark read at start; each message is matched against
  * the filters, then listed or replayed. The replay producer is idempotent
  * with acks=all; the tool exits only when every message it produced has a
  * delivery report. Everything printed is bounded: header values, keys and
  * (with --show-value) values are cut at fixed sizes, and the payload is
  * never printed unless asked for.
+ *
+ * The replay record (what earlier runs replayed) is read from the replay
+ * group's committed offsets when replay starts. Every dead letter read is
+ * queued, in order, with whether it is replayed now, was replayed before,
+ * or is left; after each batch (record_commit: every COMMIT_EVERY replays
+ * or each second, and at the end) the tool waits for the batch's delivery
+ * reports, feeds the queue to each partition's tracker and commits the
+ * rebuilt record. Before a replay that could start a new range, it checks
+ * that the record would still fit in its metadata (record_tight).
  */
 #include "aac/dlqtool.h"
 
