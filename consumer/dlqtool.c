@@ -1,14 +1,23 @@
 /*
  * dlqtool: `dlq inspect` and `dlq replay` (see dlqtool.h).
  *
- * One reader (a consumer with no group: it assigns every partition of the
- * dead-letter topic itself and commits nothing) walks the topic from the
- * low to the high watermark read at start; each message is matched against
+ * One reader (a consumer that never joins its group: it assigns every
+ * partition of the dead-letter topic itself) walks the topic from the low
+ * to the high watermark read at start; each message is matched against
  * the filters, then listed or replayed. The replay producer is idempotent
  * with acks=all; the tool exits only when every message it produced has a
  * delivery report. Everything printed is bounded: header values, keys and
  * (with --show-value) values are cut at fixed sizes, and the payload is
  * never printed unless asked for.
+ *
+ * The replay record (what earlier runs replayed) is read from the replay
+ * group's committed offsets when replay starts. Every dead letter read is
+ * queued, in order, with whether it is replayed now, was replayed before,
+ * or is left; after each batch (record_commit: every COMMIT_EVERY replays
+ * or each second, and at the end) the tool waits for the batch's delivery
+ * reports, feeds the queue to each partition's tracker and commits the
+ * rebuilt record. Before a replay that could start a new range, it checks
+ * that the record would still fit in its metadata (record_tight).
  */
 #include "aac/dlqtool.h"
 
@@ -38,7 +47,8 @@
 static const char usage_text[] =
     "usage: agent-actions-consumer [--config FILE] dlq inspect [FILTERS] [--json] [--show-value]\n"
     "       agent-actions-consumer [--config FILE] dlq replay [FILTERS] [--to TOPIC]\n"
-    "                              [--max-replays N] (--dry-run | --yes)\n"
+    "                              [--max-replays N] [--group NAME] [--from-beginning]\n"
+    "                              (--dry-run | --yes)\n"
     "\n"
     "Lists or replays the messages of the dead-letter topic (kafka.dlq_topic), every\n"
     "partition from its beginning to its end when the command starts.\n"
@@ -62,7 +72,13 @@ static const char usage_text[] =
     "minus the aac.* ones, plus aac.replayed.from=<partition>:<offset> and\n"
     "aac.replay.count=<n>. A message already replayed --max-replays times (default 1)\n"
     "is skipped, so one that is still invalid cannot loop. It shows its progress on\n"
-    "stderr, waits for every delivery and ends with \"replayed N, skipped M\".\n"
+    "stderr, waits for every delivery and ends with \"replayed N, skipped M: why\".\n"
+    "\n"
+    "replay records what it replayed in the committed offsets of a consumer group of\n"
+    "its own (--group, default \"<kafka.group_id>.replay\"), after each batch of\n"
+    "delivered messages, and skips what is recorded: running the same replay twice\n"
+    "publishes nothing the second time. --from-beginning replays the selected\n"
+    "messages even when recorded.\n"
     "--dry-run lists what it would replay; --yes is required to publish.\n"
     "\n"
     "Exit status: 0 done, 1 failure (Kafka unreachable, a delivery failed), 2 bad\n"
@@ -186,6 +202,235 @@ bool aac_dlqtool_is_own_header(const char *name)
     return name && strncmp(name, "aac.", 4) == 0;
 }
 
+/* --- the replay record --------------------------------------------------- */
+
+#define RECORD_TAG "aac.replay.v1"
+
+int aac_dlqtool_record_key(const char *reason, int replay_count)
+{
+    aac_reason_t r = reason ? aac_reason_from_str(reason) : AAC_REASON_NONE;
+    int gen = replay_count < 0 ? 0 : replay_count;
+    if (gen >= AAC_DLQTOOL_RECORD_GENS)
+        gen = AAC_DLQTOOL_RECORD_GENS - 1;
+    return (int)r * AAC_DLQTOOL_RECORD_GENS + gen;
+}
+
+void aac_dlqtool_record_clear(aac_dlqtool_record_t *rec)
+{
+    for (int k = 0; k < AAC_DLQTOOL_RECORD_KEYS; k++) {
+        free(rec->set[k].r);
+        rec->set[k].r = NULL;
+        rec->set[k].n = rec->set[k].cap = 0;
+    }
+}
+
+int aac_dlqtool_record_add(aac_dlqtool_record_t *rec, int key, int64_t start, int64_t end)
+{
+    if (key < 0 || key >= AAC_DLQTOOL_RECORD_KEYS || start >= end)
+        return 0;
+    aac_dlqtool_ranges_t *s = &rec->set[key];
+    if (s->n && start <= s->r[s->n - 1].end) {
+        if (end > s->r[s->n - 1].end)
+            s->r[s->n - 1].end = end;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        aac_dlqtool_range_t *r = realloc(s->r, cap * sizeof(*r));
+        if (!r)
+            return -1;
+        s->r = r;
+        s->cap = cap;
+    }
+    s->r[s->n].start = start;
+    s->r[s->n].end = end;
+    s->n++;
+    return 0;
+}
+
+bool aac_dlqtool_record_has(const aac_dlqtool_record_t *rec, int key, int64_t offset)
+{
+    if (key < 0 || key >= AAC_DLQTOOL_RECORD_KEYS)
+        return false;
+    const aac_dlqtool_range_t *r = rec->set[key].r;
+    size_t lo = 0, hi = rec->set[key].n;
+    while (lo < hi) { /* the first range ending after offset */
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].end <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < rec->set[key].n && r[lo].start <= offset;
+}
+
+/* The key named "<reason>" or "<reason>.<gen>" ("none" for no reason). */
+static int key_from_name(const char *s, size_t n)
+{
+    char name[64];
+    int gen = 0;
+    if (n >= 2 && s[n - 2] == '.' && s[n - 1] >= '1' && s[n - 1] < '0' + AAC_DLQTOOL_RECORD_GENS) {
+        gen = s[n - 1] - '0';
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(name))
+        return -1;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    if (!strcmp(name, "none"))
+        return gen;
+    aac_reason_t r = aac_reason_from_str(name);
+    return r == AAC_REASON_NONE ? -1 : (int)r * AAC_DLQTOOL_RECORD_GENS + gen;
+}
+
+static int parse_offset(const char **p, const char *end, int64_t *out)
+{
+    int64_t v = 0;
+    const char *s = *p;
+    if (s == end || *s < '0' || *s > '9')
+        return -1;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int aac_dlqtool_record_parse(aac_dlqtool_record_t *rec, const char *s, size_t len)
+{
+    const char *p = s, *end = s + len;
+    size_t tag = strlen(RECORD_TAG);
+
+    if (!s || len == 0)
+        return 0;
+    if (len < tag || memcmp(s, RECORD_TAG, tag) != 0)
+        return -1;
+    p += tag;
+    if (p == end)
+        return 0;
+    if (*p++ != ' ' || p == end)
+        goto fail;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        int key = eq ? key_from_name(p, (size_t)(eq - p)) : -1;
+        if (key < 0 || rec->set[key].n)
+            goto fail; /* unknown or repeated key */
+        p = eq + 1;
+        for (;;) {
+            int64_t a, b;
+            if (parse_offset(&p, end, &a) || p == end || *p++ != '-' || parse_offset(&p, end, &b) ||
+                a >= b)
+                goto fail;
+            if (rec->set[key].n && a <= rec->set[key].r[rec->set[key].n - 1].end)
+                goto fail; /* unsorted, overlapping or touching */
+            if (aac_dlqtool_record_add(rec, key, a, b))
+                goto fail;
+            if (p == end || *p == ';')
+                break;
+            if (*p++ != ',')
+                goto fail;
+        }
+        if (p < end && ++p == end)
+            goto fail; /* a trailing ';' */
+    }
+    return 0;
+fail:
+    aac_dlqtool_record_clear(rec);
+    return -1;
+}
+
+int aac_dlqtool_record_format(const aac_dlqtool_record_t *rec, char *buf, size_t size)
+{
+    size_t n = 0;
+    bool first = true;
+    int w = snprintf(buf, size, "%s", RECORD_TAG);
+    if (w < 0 || (size_t)w >= size)
+        return -1;
+    n = (size_t)w;
+    for (int k = 0; k < AAC_DLQTOOL_RECORD_KEYS; k++) {
+        if (!rec->set[k].n)
+            continue;
+        aac_reason_t r = (aac_reason_t)(k / AAC_DLQTOOL_RECORD_GENS);
+        int gen = k % AAC_DLQTOOL_RECORD_GENS;
+        char name[64];
+        snprintf(name, sizeof(name), "%s", r == AAC_REASON_NONE ? "none" : aac_reason_str(r));
+        if (gen)
+            snprintf(name + strlen(name), sizeof(name) - strlen(name), ".%d", gen);
+        w = snprintf(buf + n, size - n, "%s%s=", first ? " " : ";", name);
+        if (w < 0 || (size_t)w >= size - n)
+            return -1;
+        n += (size_t)w;
+        first = false;
+        for (size_t i = 0; i < rec->set[k].n; i++) {
+            w = snprintf(buf + n, size - n, "%s%" PRId64 "-%" PRId64, i ? "," : "",
+                         rec->set[k].r[i].start, rec->set[k].r[i].end);
+            if (w < 0 || (size_t)w >= size - n)
+                return -1;
+            n += (size_t)w;
+        }
+    }
+    return (int)n;
+}
+
+void aac_dlqtool_tracker_init(aac_dlqtool_tracker_t *t, int64_t start)
+{
+    memset(t, 0, sizeof(*t));
+    t->pos = start;
+    t->first_gap = -1;
+}
+
+int aac_dlqtool_tracker_apply(aac_dlqtool_tracker_t *t, int key, int64_t offset, bool replayed)
+{
+    if (key < 0 || key >= AAC_DLQTOOL_RECORD_KEYS || offset < t->pos)
+        return 0; /* out of order: ignored, it stays as the old record says */
+    t->pos = offset + 1;
+    if (!replayed) {
+        t->open[key] = false;
+        if (t->first_gap < 0)
+            t->first_gap = offset;
+        return 0;
+    }
+    aac_dlqtool_ranges_t *s = &t->built.set[key];
+    if (t->open[key] && s->n) {
+        /* nothing of this key in between was left out: one range */
+        s->r[s->n - 1].end = offset + 1;
+        return 0;
+    }
+    t->open[key] = true;
+    return aac_dlqtool_record_add(&t->built, key, offset, offset + 1);
+}
+
+int aac_dlqtool_tracker_result(const aac_dlqtool_tracker_t *t, const aac_dlqtool_record_t *old,
+                               aac_dlqtool_record_t *out, int64_t *offset)
+{
+    for (int k = 0; k < AAC_DLQTOOL_RECORD_KEYS; k++) {
+        const aac_dlqtool_ranges_t *s = &t->built.set[k];
+        for (size_t i = 0; i < s->n; i++) {
+            int64_t end = s->r[i].end;
+            if (i == s->n - 1 && t->open[k])
+                end = t->pos; /* every later one read was of another key */
+            if (aac_dlqtool_record_add(out, k, s->r[i].start, end))
+                return -1;
+        }
+        for (size_t i = 0; old && i < old->set[k].n; i++) {
+            const aac_dlqtool_range_t *r = &old->set[k].r[i];
+            if (r->end > t->pos &&
+                aac_dlqtool_record_add(out, k, r->start > t->pos ? r->start : t->pos, r->end))
+                return -1;
+        }
+    }
+    *offset = t->first_gap >= 0 ? t->first_gap : t->pos;
+    return 0;
+}
+
+void aac_dlqtool_tracker_clear(aac_dlqtool_tracker_t *t)
+{
+    aac_dlqtool_record_clear(&t->built);
+}
+
 /* A non-negative decimal within [min, max]. */
 static int parse_long(const char *s, long min, long max, long *out)
 {
@@ -272,9 +517,10 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
         memcpy(name, a, n);
         name[n] = '\0';
 
-        static const char *const flags[] = {"--json", "--show-value", "--dry-run", "--yes"};
-        static const char *const valued[] = {"--reason", "--since", "--until",      "--limit",
-                                             "--topic",  "--to",    "--max-replays"};
+        static const char *const flags[] = {"--json", "--show-value", "--dry-run", "--yes",
+                                            "--from-beginning"};
+        static const char *const valued[] = {"--reason", "--since", "--until",       "--limit",
+                                             "--topic",  "--to",    "--max-replays", "--group"};
         bool is_flag = false, is_valued = false;
         for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
             is_flag |= !strcmp(name, flags[k]);
@@ -300,7 +546,8 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
             }
         }
         bool replay_only = !strcmp(name, "--to") || !strcmp(name, "--max-replays") ||
-                           !strcmp(name, "--dry-run") || !strcmp(name, "--yes");
+                           !strcmp(name, "--dry-run") || !strcmp(name, "--yes") ||
+                           !strcmp(name, "--group") || !strcmp(name, "--from-beginning");
         if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
             snprintf(errstr, errstr_size, "dlq %s: %s applies to replay only", cmd, name);
             return -1;
@@ -314,7 +561,18 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
             o->dry_run = true;
         else if (!strcmp(name, "--yes"))
             o->yes = true;
-        else if (!strcmp(name, "--reason")) {
+        else if (!strcmp(name, "--from-beginning"))
+            o->from_beginning = true;
+        else if (!strcmp(name, "--group")) {
+            if (!*val || strlen(val) > 249) {
+                snprintf(errstr, errstr_size,
+                         "dlq %s: --group needs a group name (1 to 249 "
+                         "characters)",
+                         cmd);
+                return -1;
+            }
+            o->group = val;
+        } else if (!strcmp(name, "--reason")) {
             if (add_reasons(o, cmd, val, errstr, errstr_size))
                 return -1;
         } else if (!strcmp(name, "--since") || !strcmp(name, "--until")) {
@@ -611,6 +869,21 @@ static void print_line(FILE *f, const letter_t *l, bool show_value)
 
 /* --- Kafka --------------------------------------------------------------- */
 
+/* A dead letter read, waiting for the record: its replay's delivery
+ * report decides whether it counts as replayed. */
+typedef enum { E_LEFT, E_RECORDED, E_PENDING, E_DELIVERED, E_FAILED } entry_state_t;
+typedef struct entry_s {
+    int64_t offset;
+    int32_t partition;
+    int16_t key;
+    uint8_t recorded; /* in the record already (replayed by an earlier run) */
+    uint8_t state;    /* entry_state_t */
+} entry_t;
+
+#define RANGE_TEXT_MAX 68   /* one more key and range in the record's text, at most */
+#define COMMIT_EVERY   1000 /* replays between commits of the record (or each second) */
+#define QUEUE_MAX      100000
+
 typedef struct tool_s {
     const aac_config_t *cfg;
     const aac_dlqtool_opts_t *o;
@@ -625,14 +898,34 @@ typedef struct tool_s {
     int64_t total; /* messages expected, sum of hi - lo */
     /* counts */
     int64_t read, selected, replayed, skipped_replayed, skipped_no_topic, delivered, failed;
+    int64_t skipped_recorded; /* in the replay record: replayed by an earlier run */
     int last_err;
     int64_t progress_ms, progress_read; /* when the last progress line was printed */
+    /* the replay record (replay only), per dead-letter partition */
+    const char *group;          /* the replay group */
+    int64_t *lo;                /* where reading starts */
+    aac_dlqtool_record_t *old;  /* as committed before this run */
+    aac_dlqtool_tracker_t *trk; /* rebuilt from what is read */
+    bool *spec_open;            /* [p * KEYS + key]: the tracker's open[] once the
+                                 * entries queued are applied, deliveries assumed */
+    int64_t *est_len;           /* bound on the record's text once they are */
+    entry_t *q;                 /* dead letters read since the last commit, in order */
+    size_t qn, qcap;
+    int64_t produced_since_commit; /* replays queued since the last commit */
+    int64_t commit_ms;             /* when the record was last committed */
+    bool record_full;              /* stopped: a partition's record has no room left */
+    bool record_found;             /* some partition had a record when the run started */
+    int64_t copies;                /* dead letters read that are copies of replayed ones */
+    int32_t full_partition;
 } tool_t;
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     tool_t *t = opaque;
+    size_t i = (size_t)(uintptr_t)rkm->_private;
     (void)rk;
+    if (i < t->qn && t->q[i].state == E_PENDING)
+        t->q[i].state = rkm->err ? E_FAILED : E_DELIVERED;
     if (rkm->err) {
         t->failed++;
         t->last_err = rkm->err;
@@ -652,9 +945,11 @@ static rd_kafka_t *reader_new(const tool_t *t, char *errstr, size_t size)
     rd_kafka_conf_t *conf = aac_kafkaconf_new(t->cfg, defaults, 1, NULL, errstr, size);
     if (!conf)
         return NULL;
-    /* librdkafka wants a group for assign(), but the reader never joins
-     * it (no subscribe) and commits nothing to it */
-    if (aac_kafkaconf_set(conf, "group.id", "agent-actions-consumer-dlq-tool", errstr, size) ||
+    /* librdkafka wants a group for assign(); the reader never joins it (no
+     * subscribe). For replay it is the replay group, where the record is
+     * committed; inspect commits nothing. */
+    if (aac_kafkaconf_set(conf, "group.id", t->group ? t->group : "agent-actions-consumer-dlq-tool",
+                          errstr, size) ||
         aac_kafkaconf_set(conf, "enable.auto.commit", "false", errstr, size) ||
         aac_kafkaconf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
         aac_kafkaconf_set(conf, "enable.partition.eof", "true", errstr, size) ||
@@ -740,9 +1035,10 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
         return -1;
     }
     t->hi = calloc((size_t)t->nparts, sizeof(*t->hi));
+    t->lo = calloc((size_t)t->nparts, sizeof(*t->lo));
     t->done = calloc((size_t)t->nparts, sizeof(*t->done));
     l = rd_kafka_topic_partition_list_new(t->nparts);
-    if (!t->hi || !t->done || !l) {
+    if (!t->hi || !t->lo || !t->done || !l) {
         snprintf(errstr, size, "out of memory");
         goto out;
     }
@@ -760,6 +1056,7 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
             goto out;
         }
         t->hi[p] = hi;
+        t->lo[p] = lo;
         if (hi <= lo)
             continue;
         t->done[p] = false;
@@ -773,6 +1070,203 @@ static int reader_assign(tool_t *t, char *errstr, size_t size)
     }
     rc = 0;
 out:
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* A bound on the length of a record's text as replays go on: `n` (its
+ * length now, -1: too long) plus the digits the end of each key's last
+ * range may gain when it is extended. RANGE_TEXT_MAX covers what a new
+ * key or range adds. */
+static int64_t text_bound(const aac_dlqtool_record_t *rec, int n)
+{
+    int64_t len = n < 0 ? AAC_DLQTOOL_RECORD_MAX + 1 : n;
+    for (int k = 0; k < AAC_DLQTOOL_RECORD_KEYS; k++)
+        if (rec->set[k].n)
+            len += 19;
+    return len;
+}
+
+/* Reads the replay record: the metadata of the replay group's committed
+ * offsets on the dead-letter topic. */
+static int record_load(tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t err;
+    char buf[AAC_DLQTOOL_RECORD_MAX + 1];
+    int rc = -1;
+
+    t->old = calloc((size_t)t->nparts, sizeof(*t->old));
+    t->trk = calloc((size_t)t->nparts, sizeof(*t->trk));
+    t->spec_open = calloc((size_t)t->nparts * AAC_DLQTOOL_RECORD_KEYS, sizeof(*t->spec_open));
+    t->est_len = calloc((size_t)t->nparts, sizeof(*t->est_len));
+    if (!(l = rd_kafka_topic_partition_list_new(t->nparts)) || !t->old || !t->trk ||
+        !t->spec_open || !t->est_len) {
+        snprintf(errstr, size, "out of memory");
+        goto out;
+    }
+    for (int32_t p = 0; p < t->nparts; p++) {
+        aac_dlqtool_tracker_init(&t->trk[p], t->lo[p]);
+        rd_kafka_topic_partition_list_add(l, t->topic, p);
+    }
+    if ((err = rd_kafka_committed(t->reader, l, META_TIMEOUT_MS))) {
+        snprintf(errstr, size, "could not read the replay record (group %s): %s", t->group,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &l->elems[i];
+        if (e->partition < 0 || e->partition >= t->nparts)
+            continue;
+        if (e->err) {
+            snprintf(errstr, size,
+                     "could not read the replay record (group %s) of %s partition %d: %s", t->group,
+                     t->topic, e->partition, rd_kafka_err2str(e->err));
+            goto out;
+        }
+        if (aac_dlqtool_record_parse(&t->old[e->partition], e->metadata, e->metadata_size)) {
+            snprintf(errstr, size,
+                     "cannot read the replay record of %s partition %d: the metadata committed "
+                     "by group %s is not one (a group of another tool? choose another --group)",
+                     t->topic, e->partition, t->group);
+            goto out;
+        }
+        int n = aac_dlqtool_record_format(&t->old[e->partition], buf, sizeof(buf));
+        t->est_len[e->partition] = text_bound(&t->old[e->partition], n);
+        t->record_found |= e->metadata_size > 0;
+    }
+    rc = 0;
+out:
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* Queues a dead letter read for the record; keeps the bound on the
+ * record's text. Returns its index, or -1 when out of memory. */
+static long record_queue(tool_t *t, int32_t p, int key, int64_t offset, bool recorded,
+                         entry_state_t state)
+{
+    bool *open = &t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS + (size_t)key];
+    if (t->qn == t->qcap) {
+        size_t cap = t->qcap ? t->qcap * 2 : 1024;
+        entry_t *q = realloc(t->q, cap * sizeof(*q));
+        if (!q)
+            return -1;
+        t->q = q;
+        t->qcap = cap;
+    }
+    t->q[t->qn] = (entry_t){.offset = offset,
+                            .partition = p,
+                            .key = (int16_t)key,
+                            .recorded = recorded,
+                            .state = state};
+    if (state == E_LEFT && !recorded) {
+        *open = false;
+    } else {
+        if (!recorded && !*open)
+            t->est_len[p] += RANGE_TEXT_MAX; /* may start a key and a range */
+        *open = true;
+    }
+    return (long)t->qn++;
+}
+
+/* True when replaying one more dead letter of `key` on `p` may not fit
+ * in the record until it is next committed. */
+static bool record_tight(const tool_t *t, int32_t p, int key)
+{
+    return !t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS + (size_t)key] &&
+           t->est_len[p] + RANGE_TEXT_MAX > AAC_DLQTOOL_RECORD_MAX;
+}
+
+static void progress(tool_t *t, bool force);
+
+/* Waits for every delivery report, then brings the record up to date with
+ * the dead letters read since the last call and commits it (a replay
+ * delivered counts; one that failed does not, and is replayed by the next
+ * run). Returns 0, or -1 with errstr. */
+static int record_commit(tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t err;
+    char *buf = NULL;
+    int rc = -1;
+
+    while (t->producer && rd_kafka_outq_len(t->producer) > 0) {
+        rd_kafka_flush(t->producer, 1000);
+        progress(t, true);
+    }
+    for (size_t i = 0; i < t->qn; i++) {
+        const entry_t *e = &t->q[i];
+        bool replayed = e->recorded || e->state == E_DELIVERED;
+        if (aac_dlqtool_tracker_apply(&t->trk[e->partition], e->key, e->offset, replayed)) {
+            snprintf(errstr, size, "out of memory");
+            goto out;
+        }
+    }
+    t->qn = 0;
+    t->produced_since_commit = 0;
+    t->commit_ms = aac_mono_ms();
+    if (!(l = rd_kafka_topic_partition_list_new(t->nparts)) ||
+        !(buf = malloc(AAC_DLQTOOL_RECORD_MAX + 1))) {
+        snprintf(errstr, size, "out of memory");
+        goto out;
+    }
+    for (int32_t p = 0; p < t->nparts; p++) {
+        aac_dlqtool_record_t rec;
+        int64_t offset;
+        int n;
+        if (t->trk[p].pos == t->lo[p])
+            continue; /* nothing read: its record stays as it is */
+        memset(&rec, 0, sizeof(rec));
+        if (aac_dlqtool_tracker_result(&t->trk[p], &t->old[p], &rec, &offset)) {
+            aac_dlqtool_record_clear(&rec);
+            snprintf(errstr, size, "out of memory");
+            goto out;
+        }
+        n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
+        t->est_len[p] = text_bound(&rec, n);
+        aac_dlqtool_record_clear(&rec);
+        if (n < 0) {
+            /* record_tight() is meant to stop the run before this */
+            snprintf(errstr, size,
+                     "could not record the replay of %s partition %d: its record needs more than "
+                     "%d bytes; what was replayed since the last commit may be replayed again",
+                     t->topic, p, AAC_DLQTOOL_RECORD_MAX);
+            goto out;
+        }
+        memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
+               sizeof(t->trk[p].open));
+        rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
+        e->offset = offset;
+        if (!(e->metadata = malloc((size_t)n))) {
+            snprintf(errstr, size, "out of memory");
+            goto out;
+        }
+        memcpy(e->metadata, buf, (size_t)n);
+        e->metadata_size = (size_t)n;
+    }
+    if (l->cnt && (err = rd_kafka_commit(t->reader, l, 0))) {
+        snprintf(errstr, size,
+                 "could not commit the replay record (group %s): %s; what was replayed since the "
+                 "last commit may be replayed again",
+                 t->group, rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].err) {
+            snprintf(errstr, size,
+                     "could not commit the replay record (group %s) of %s partition %d: %s; what "
+                     "was replayed since the last commit may be replayed again",
+                     t->group, t->topic, l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+            goto out;
+        }
+    aac_debug("replay record committed", "group=%s topic=%s partitions=%d", t->group, t->topic,
+              l->cnt);
+    rc = 0;
+out:
+    free(buf);
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
     return rc;
@@ -797,11 +1291,11 @@ static void progress(tool_t *t, bool force)
             "dlq replay: read %" PRId64 "/%" PRId64 ", replayed %" PRId64 " (delivered %" PRId64
             "), skipped %" PRId64 "\n",
             t->read, t->total, t->replayed, t->delivered,
-            t->skipped_replayed + t->skipped_no_topic);
+            t->skipped_recorded + t->skipped_replayed + t->skipped_no_topic);
 }
 
 /* Publishes one dead letter back. Returns 0, or -1 on a local error. */
-static int replay_one(tool_t *t, const letter_t *l, const char *to)
+static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
 {
     const rd_kafka_message_t *rkm = l->rkm;
     rd_kafka_headers_t *h = rd_kafka_headers_new(8);
@@ -824,7 +1318,7 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to)
         rd_kafka_resp_err_t err = rd_kafka_producev(
             t->producer, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
             RD_KAFKA_V_VALUE(rkm->payload, rkm->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)qi), RD_KAFKA_V_END);
         if (!err)
             return 0; /* the headers now belong to the message */
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -839,17 +1333,27 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to)
     }
 }
 
-/* Handles one message of the dead-letter topic. Returns 1 when the limit
- * is reached, -1 on a local error, 0 otherwise. */
-static int handle(tool_t *t, const rd_kafka_message_t *rkm)
+/* Handles one message of the dead-letter topic. Returns 1 when the run
+ * ends here (--limit reached, the record full), -1 on an error (errstr),
+ * 0 otherwise. */
+static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t size)
 {
     const aac_dlqtool_opts_t *o = t->o;
+    const int32_t p = rkm->partition;
+    bool recording = t->trk && !o->dry_run;
     letter_t l;
 
     t->read++;
     letter_read(&l, rkm);
+    if (l.replay_count > 0)
+        t->copies++;
+    int key = aac_dlqtool_record_key(l.reason[0] ? l.reason : NULL, l.replay_count);
+    bool recorded = t->old && aac_dlqtool_record_has(&t->old[p], key, rkm->offset);
+    /* what the record will say of it unless it is replayed now */
+    entry_state_t kept = recorded ? E_RECORDED : E_LEFT;
+
     if (!aac_dlqtool_match(o, l.reason[0] ? l.reason : NULL, l.failed_at_ms))
-        return 0;
+        goto keep;
     t->selected++;
     if (o->cmd == AAC_DLQTOOL_INSPECT) {
         if (o->json)
@@ -859,31 +1363,63 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm)
         return o->limit && t->selected >= o->limit ? 1 : 0;
     }
     const char *to = o->to ? o->to : l.orig_topic[0] ? l.orig_topic : NULL;
+    if (recorded && !o->from_beginning) {
+        t->skipped_recorded++;
+        aac_debug("skipped: in the replay record",
+                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " group=%s", p, rkm->offset,
+                  t->group);
+        goto keep;
+    }
     if (l.replay_count >= o->max_replays) {
         t->skipped_replayed++;
         aac_debug("skipped: already replayed",
-                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " replay_count=%d",
-                  rkm->partition, rkm->offset, l.replay_count);
-        return 0;
+                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " replay_count=%d", p,
+                  rkm->offset, l.replay_count);
+        goto keep;
     }
     if (!to || !find_topic(t, to)) {
         /* producing to a missing topic could auto-create it */
         t->skipped_no_topic++;
         aac_warn("skipped: no target topic",
-                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s", rkm->partition,
-                 rkm->offset, to ? to : "(no aac.original.topic header)");
-        return 0;
+                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s", p, rkm->offset,
+                 to ? to : "(no aac.original.topic header)");
+        goto keep;
     }
     if (o->dry_run) {
         if (o->json)
             print_json(stdout, t->topic, &l, o->show_value);
         else
             print_line(stdout, &l, o->show_value);
-    } else if (replay_one(t, &l, to) != 0) {
-        return -1;
+    } else {
+        if (record_tight(t, p, key)) {
+            if (record_commit(t, errstr, size))
+                return -1;
+            if (record_tight(t, p, key)) {
+                t->record_full = true;
+                t->full_partition = p;
+                return 1; /* not read: the tracker stops before it */
+            }
+        }
+        long i = record_queue(t, p, key, rkm->offset, recorded, E_PENDING);
+        if (i < 0) {
+            snprintf(errstr, size, "out of memory");
+            return -1;
+        }
+        if (replay_one(t, &l, to, (size_t)i) != 0) {
+            t->q[i].state = E_FAILED;
+            snprintf(errstr, size, "could not replay to topic %s", to);
+            return -1;
+        }
+        t->produced_since_commit++;
     }
     t->replayed++;
     return o->limit && t->replayed >= o->limit ? 1 : 0;
+keep:
+    if (recording && record_queue(t, p, key, rkm->offset, recorded, kept) < 0) {
+        snprintf(errstr, size, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -930,19 +1466,23 @@ static int run(tool_t *t, char *errstr, size_t size)
             aac_warn("kafka error while reading", "topic=%s error=%s", t->topic,
                      rd_kafka_err2name(rkm->err));
         } else if (rkm->partition >= 0 && rkm->partition < t->nparts && !t->done[rkm->partition]) {
-            int r = handle(t, rkm);
+            int r = handle(t, rkm, errstr, size);
             if (rkm->offset + 1 >= t->hi[rkm->partition])
                 mark_done(t, rkm->partition);
             if (r != 0) {
                 rd_kafka_message_destroy(rkm);
-                if (r < 0) {
-                    snprintf(errstr, size, "could not replay to the target topic");
-                    rc = -1;
-                }
+                rc = r < 0 ? -1 : 0;
                 break;
             }
         }
         rd_kafka_message_destroy(rkm);
+        if (t->trk && !t->o->dry_run &&
+            (t->produced_since_commit >= COMMIT_EVERY || t->qn >= QUEUE_MAX ||
+             (t->produced_since_commit > 0 && aac_mono_ms() - t->commit_ms >= 1000)) &&
+            record_commit(t, errstr, size)) {
+            rc = -1;
+            break;
+        }
     }
     if (interrupted && !rc) {
         snprintf(errstr, size, "interrupted");
@@ -973,6 +1513,11 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
     t.cfg = cfg;
     t.o = &o;
     t.topic = o.topic ? o.topic : cfg->kafka.dlq_topic;
+    char group[300];
+    if (o.cmd == AAC_DLQTOOL_REPLAY) {
+        snprintf(group, sizeof(group), "%s.replay", cfg->kafka.group_id);
+        t.group = o.group ? o.group : group;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -989,6 +1534,8 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
         goto out;
     if (reader_assign(&t, errstr, sizeof(errstr)) != 0)
         goto out;
+    if (o.cmd == AAC_DLQTOOL_REPLAY && record_load(&t, errstr, sizeof(errstr)) != 0)
+        goto out;
     if (o.to && !find_topic(&t, o.to)) {
         snprintf(errstr, sizeof(errstr), "topic %s (--to) does not exist", o.to);
         goto out;
@@ -997,10 +1544,16 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
     fflush(stdout);
 
     if (t.producer) {
-        /* every message produced gets a report within message.timeout.ms */
-        while (rd_kafka_outq_len(t.producer) > 0) {
-            rd_kafka_flush(t.producer, 1000);
-            progress(&t, true);
+        /* every message produced gets a report within message.timeout.ms;
+         * then what was delivered goes into the record, even after an
+         * error or an interruption */
+        char cerr[1024];
+        if (record_commit(&t, cerr, sizeof(cerr)) != 0) {
+            if (rc == 0)
+                snprintf(errstr, sizeof(errstr), "%s", cerr);
+            else
+                fprintf(stderr, "agent-actions-consumer: dlq replay: %s\n", cerr);
+            rc = -1;
         }
     }
     if (o.cmd == AAC_DLQTOOL_INSPECT) {
@@ -1008,15 +1561,46 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
                 t.read, t.selected,
                 o.limit && t.selected >= o.limit ? " (stopped at --limit)" : "");
     } else {
-        int64_t skipped = t.skipped_replayed + t.skipped_no_topic;
-        printf("%s %" PRId64 ", skipped %" PRId64 "\n", o.dry_run ? "would replay" : "replayed",
+        int64_t skipped = t.skipped_recorded + t.skipped_replayed + t.skipped_no_topic;
+        const char *sep = ": ";
+        printf("%s %" PRId64 ", skipped %" PRId64, o.dry_run ? "would replay" : "replayed",
                o.dry_run ? t.replayed : t.delivered, skipped);
+        if (t.skipped_recorded) {
+            printf("%s%" PRId64 " replayed by an earlier run (recorded in replay group %s; "
+                   "--from-beginning replays them again)",
+                   sep, t.skipped_recorded, t.group);
+            sep = ", ";
+        }
+        if (t.skipped_replayed) {
+            printf("%s%" PRId64 " at the replay bound (aac.replay.count >= %d, --max-replays)", sep,
+                   t.skipped_replayed, o.max_replays);
+            sep = ", ";
+        }
+        if (t.skipped_no_topic)
+            printf("%s%" PRId64 " without an existing target topic (aac.original.topic or --to)",
+                   sep, t.skipped_no_topic);
+        putchar('\n');
         fprintf(stderr,
-                "dlq replay: %s: read %" PRId64 ", selected %" PRId64 "; skipped %" PRId64
-                " already replayed %d time(s) (--max-replays), %" PRId64
-                " without an existing target topic (aac.original.topic or --to)%s\n",
-                t.topic, t.read, t.selected, t.skipped_replayed, o.max_replays, t.skipped_no_topic,
-                o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "");
+                "dlq replay: %s: read %" PRId64 ", selected %" PRId64 " (the others not matching "
+                "the filters); replay group %s%s%s%s\n",
+                t.topic, t.read, t.selected, t.group,
+                o.from_beginning ? " (--from-beginning: its record ignored)" : "",
+                o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "",
+                t.record_full ? "; stopped: the replay record is full" : "");
+        if (!t.record_found && t.copies > 0 && !o.from_beginning)
+            fprintf(stderr,
+                    "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
+                    "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
+                    "replay used another --group, or its record expired (offsets.retention.minutes "
+                    "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
+                    t.group, t.copies, o.dry_run ? "would be replayed" : "may have been replayed");
+        if (t.record_full && rc == 0) {
+            snprintf(errstr, sizeof(errstr),
+                     "stopped early: the replay record of %s partition %" PRId32
+                     " has no room for another range (%d bytes); see docs/dead-letters.md",
+                     t.topic, t.full_partition, AAC_DLQTOOL_RECORD_MAX);
+            rc = -1;
+        }
         if (t.failed) {
             fprintf(stderr,
                     "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
@@ -1047,7 +1631,19 @@ out_nomsg:
         rd_kafka_destroy(t.producer);
     if (t.md)
         rd_kafka_metadata_destroy(t.md);
+    for (int32_t p = 0; p < t.nparts; p++) {
+        if (t.old)
+            aac_dlqtool_record_clear(&t.old[p]);
+        if (t.trk)
+            aac_dlqtool_tracker_clear(&t.trk[p]);
+    }
+    free(t.old);
+    free(t.trk);
+    free(t.spec_open);
+    free(t.est_len);
+    free(t.q);
     free(t.hi);
+    free(t.lo);
     free(t.done);
     return status;
 }

@@ -3,6 +3,7 @@
  *
  *   dlq inspect [FILTERS] [--json] [--show-value]
  *   dlq replay  [FILTERS] [--to TOPIC] [--dry-run] [--yes] [--max-replays N]
+ *               [--group NAME] [--from-beginning]
  *
  * Both read the dead-letter topic (kafka.dlq_topic, or --topic) on every
  * partition from its low watermark to the high watermark seen at start, and
@@ -14,6 +15,14 @@
  * through an idempotent acks=all producer, and waits for every delivery.
  * A message whose headers show it was already replayed --max-replays times
  * (default 1) is skipped, so a message that stays invalid cannot loop.
+ *
+ * `replay` remembers what it replayed, so the same replay run twice
+ * publishes nothing the second time: the replay record, kept as the
+ * committed offsets' metadata of a consumer group of its own on the
+ * dead-letter topic (--group, default "<kafka.group_id>.replay"), holds for
+ * each dead-letter partition and each (reason, replay count) the offset
+ * ranges already replayed. It is committed after each batch of confirmed
+ * deliveries. --from-beginning replays recorded messages again.
  * See docs/dead-letters.md.
  *
  * The parsing and selection functions below are pure (no clock, no I/O)
@@ -50,7 +59,9 @@ typedef struct aac_dlqtool_opts_s {
     const char *topic;            /* --topic: dead-letter topic; NULL: kafka.dlq_topic */
     const char *to;               /* --to: replay target; NULL: aac.original.topic */
     bool dry_run, yes;
-    int max_replays; /* skip when aac.replay.count >= this */
+    int max_replays;     /* skip when aac.replay.count >= this */
+    const char *group;   /* --group: the replay group; NULL: "<kafka.group_id>.replay" */
+    bool from_beginning; /* --from-beginning: replay what the record says was replayed */
 } aac_dlqtool_opts_t;
 
 /* Parses `dlq inspect|replay ...` (argv[0] is "dlq"). Returns 0 and fills
@@ -76,6 +87,83 @@ int aac_dlqtool_replay_count(const void *value, size_t size);
 
 /* True for a header the replay drops (the aac.* ones). */
 bool aac_dlqtool_is_own_header(const char *name);
+
+/* --- the replay record --------------------------------------------------
+ *
+ * One per dead-letter partition: for each key (a reason code and the
+ * replay count of the dead letter, see aac_dlqtool_record_key()), the
+ * sorted, disjoint offset ranges [start, end) of the dead letters of that
+ * key already replayed. A range may span offsets of other keys: only
+ * dead letters of its own key are looked up in it. Stored as text in the
+ * metadata of the replay group's committed offset (at most
+ * AAC_DLQTOOL_RECORD_MAX bytes, the brokers' default
+ * offset.metadata.max.bytes being 4096):
+ *
+ *   aac.replay.v1 wrong_type=0-2000;missing_field=12-13,40-2000;db_rejected.1=7-9
+ */
+#define AAC_DLQTOOL_RECORD_GENS 4 /* replay counts kept apart: 0, 1, 2, 3 and more */
+#define AAC_DLQTOOL_RECORD_KEYS (AAC_REASON__CNT * AAC_DLQTOOL_RECORD_GENS)
+#define AAC_DLQTOOL_RECORD_MAX  4000
+
+typedef struct aac_dlqtool_range_s {
+    int64_t start, end; /* [start, end) */
+} aac_dlqtool_range_t;
+
+typedef struct aac_dlqtool_ranges_s {
+    aac_dlqtool_range_t *r; /* sorted, disjoint, not touching */
+    size_t n, cap;
+} aac_dlqtool_ranges_t;
+
+typedef struct aac_dlqtool_record_s {
+    aac_dlqtool_ranges_t set[AAC_DLQTOOL_RECORD_KEYS];
+} aac_dlqtool_record_t;
+
+/* The key of a dead letter: its aac.error.reason (NULL or unknown: the
+ * "none" key) and its aac.replay.count, so the copies of replayed messages
+ * that came back are kept apart from the originals. */
+int aac_dlqtool_record_key(const char *reason, int replay_count);
+
+/* Frees the ranges; the record is then empty. Accepts a zeroed record. */
+void aac_dlqtool_record_clear(aac_dlqtool_record_t *rec);
+
+/* Appends [start, end) to the ranges of `key`, merged with the last one
+ * when they touch or overlap. start must not be below the last range's
+ * start. Returns 0, or -1 when out of memory. */
+int aac_dlqtool_record_add(aac_dlqtool_record_t *rec, int key, int64_t start, int64_t end);
+
+/* True when `offset` is in a range of `key`. */
+bool aac_dlqtool_record_has(const aac_dlqtool_record_t *rec, int key, int64_t offset);
+
+/* Parses the stored text (`s` need not be NUL-terminated; NULL or empty:
+ * an empty record) into an empty `rec`. Returns 0, or -1 when the text is
+ * not a record (unknown key, unsorted or overlapping ranges...). */
+int aac_dlqtool_record_parse(aac_dlqtool_record_t *rec, const char *s, size_t len);
+
+/* Writes the text of `rec` (NUL-terminated) into buf. Returns its length,
+ * or -1 when it does not fit in `size` bytes. */
+int aac_dlqtool_record_format(const aac_dlqtool_record_t *rec, char *buf, size_t size);
+
+/* Rebuilds the record of one dead-letter partition as the tool reads it.
+ * aac_dlqtool_tracker_apply() is called for every dead letter read, in
+ * offset order, with whether it is replayed (recorded before, or its
+ * replay delivered now); _result() gives the record to commit: the ranges
+ * rebuilt from what was read, then the old record's ranges beyond it
+ * (messages not read this time, --limit say, keep their state). Pure. */
+typedef struct aac_dlqtool_tracker_s {
+    aac_dlqtool_record_t built;
+    bool open[AAC_DLQTOOL_RECORD_KEYS]; /* the key's last dead letter is replayed */
+    int64_t pos;                        /* offset after the last one applied */
+    int64_t first_gap;                  /* first one not replayed; -1: none */
+} aac_dlqtool_tracker_t;
+
+void aac_dlqtool_tracker_init(aac_dlqtool_tracker_t *t, int64_t start);
+int aac_dlqtool_tracker_apply(aac_dlqtool_tracker_t *t, int key, int64_t offset, bool replayed);
+/* Fills the empty `out` from the tracker and the `old` record; *offset
+ * gets the offset to commit: the first dead letter read and not replayed,
+ * else where reading stopped. Returns 0 or -1 (out of memory). */
+int aac_dlqtool_tracker_result(const aac_dlqtool_tracker_t *t, const aac_dlqtool_record_t *old,
+                               aac_dlqtool_record_t *out, int64_t *offset);
+void aac_dlqtool_tracker_clear(aac_dlqtool_tracker_t *t);
 
 /* `agent-actions-consumer dlq ...`: argv[0] is "dlq". Returns the exit
  * status: 0 done (every replayed message delivered), 1 failure (Kafka

@@ -12,6 +12,7 @@
 # aac.replay.count=1. Replaying messages that are still invalid puts them
 # back on the dead-letter topic carrying aac.replay.count=1, and a further
 # replay skips them (the loop bound) unless --max-replays allows more.
+# (Running the same replay twice: test_dlq_replay_twice.sh.)
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
@@ -159,7 +160,7 @@ for d in ds:
 assert len({d["replayed_from"] for d in ds}) == 25
 PY
 out=$(dlq replay --since "$mark" --yes 2>/dev/null)
-assert_eq "$out" "replayed 0, skipped 25" "the loop bound"
+assert_eq "$out" "replayed 0, skipped 25: 25 at the replay bound (aac.replay.count >= 1, --max-replays)" "the loop bound"
 out=$(dlq replay --since "$mark" --max-replays 2 --limit 5 --yes 2>/dev/null)
 assert_eq "$out" "replayed 5, skipped 0" "--max-replays 2 --limit 5"
 wait_for 65 30 dlq_count

@@ -114,6 +114,13 @@ static void test_args_ok(void **state)
     assert_int_equal(o.max_replays, 3);
     assert_int_equal(o.limit, 7);
 
+    assert_null(o.group);
+    assert_false(o.from_beginning);
+
+    assert_int_equal(parse(&o, err, "dlq replay --yes --group=ops.replay --from-beginning"), 0);
+    assert_string_equal(o.group, "ops.replay");
+    assert_true(o.from_beginning);
+
     assert_int_equal(parse(&o, err, "dlq replay --bogus --help"), 0);
     assert_true(o.help);
 }
@@ -139,6 +146,11 @@ static void test_args_bad(void **state)
         "dlq replay --yes --dry-run",
         "dlq replay --yes --max-replays 0",
         "dlq replay --yes --to=",
+        "dlq replay --yes --group",
+        "dlq replay --yes --group=",
+        "dlq replay --yes --from-beginning=1",
+        "dlq inspect --group g",
+        "dlq inspect --from-beginning",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         aac_dlqtool_opts_t o;
@@ -194,12 +206,174 @@ static void test_replay_count(void **state)
     assert_false(aac_dlqtool_is_own_header(NULL));
 }
 
+/* The record's text and its lookups. */
+static void test_record(void **state)
+{
+    aac_dlqtool_record_t rec, back;
+    char buf[AAC_DLQTOOL_RECORD_MAX + 1];
+    (void)state;
+
+    int wt = aac_dlqtool_record_key("wrong_type", 0);
+    int wt1 = aac_dlqtool_record_key("wrong_type", 1);
+    int none = aac_dlqtool_record_key(NULL, 0);
+    assert_int_not_equal(wt, wt1);
+    assert_int_equal(aac_dlqtool_record_key("no_such_reason", 0), none);
+    /* replay counts beyond the last generation share its key */
+    assert_int_equal(aac_dlqtool_record_key("wrong_type", 3),
+                     aac_dlqtool_record_key("wrong_type", INT_MAX));
+    assert_int_equal(aac_dlqtool_record_key("wrong_type", -1), wt);
+
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(aac_dlqtool_record_format(&rec, buf, sizeof(buf)), 13);
+    assert_string_equal(buf, "aac.replay.v1");
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt, 0, 5), 0);
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt, 5, 7), 0); /* touches: merged */
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt, 10, 12), 0);
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt, 11, 20), 0); /* overlaps: merged */
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt, 30, 30), 0); /* empty: ignored */
+    assert_int_equal(aac_dlqtool_record_add(&rec, wt1, 40, 41), 0);
+    assert_int_equal(aac_dlqtool_record_add(&rec, none, 1, 2), 0);
+    assert_int_equal(rec.set[wt].n, 2);
+    int n = aac_dlqtool_record_format(&rec, buf, sizeof(buf));
+    assert_string_equal(buf, "aac.replay.v1 none=1-2;wrong_type=0-7,10-20;wrong_type.1=40-41");
+    assert_int_equal(n, (int)strlen(buf));
+    assert_int_equal(aac_dlqtool_record_format(&rec, buf, (size_t)n), -1); /* no room for NUL */
+
+    static const struct {
+        int64_t off;
+        bool has;
+    } look[] = {{-1, false}, {0, true},  {6, true},   {7, false}, {9, false},
+                {10, true},  {19, true}, {20, false}, {40, false}};
+    for (size_t i = 0; i < sizeof(look) / sizeof(look[0]); i++)
+        assert_int_equal(aac_dlqtool_record_has(&rec, wt, look[i].off), look[i].has);
+    assert_true(aac_dlqtool_record_has(&rec, wt1, 40));
+    assert_false(aac_dlqtool_record_has(&rec, wt1, 6)); /* another key's range */
+    assert_false(aac_dlqtool_record_has(&rec, -1, 6));
+
+    n = aac_dlqtool_record_format(&rec, buf, sizeof(buf));
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(aac_dlqtool_record_parse(&back, buf, (size_t)n), 0);
+    char buf2[AAC_DLQTOOL_RECORD_MAX + 1];
+    aac_dlqtool_record_format(&back, buf2, sizeof(buf2));
+    assert_string_equal(buf, buf2);
+    aac_dlqtool_record_clear(&back);
+    aac_dlqtool_record_clear(&rec);
+    assert_int_equal(rec.set[wt].n, 0);
+
+    /* nothing committed yet, or a record without ranges: empty */
+    assert_int_equal(aac_dlqtool_record_parse(&back, NULL, 0), 0);
+    assert_int_equal(aac_dlqtool_record_parse(&back, "aac.replay.v1", 13), 0);
+    assert_false(aac_dlqtool_record_has(&back, wt, 0));
+    /* not NUL-terminated: only len bytes */
+    assert_int_equal(aac_dlqtool_record_parse(&back, "aac.replay.v1 db_rejected.2=3-4xyz", 31), 0);
+    assert_true(aac_dlqtool_record_has(&back, aac_dlqtool_record_key("db_rejected", 2), 3));
+    aac_dlqtool_record_clear(&back);
+
+    static const char *const bad[] = {
+        "something else",
+        "aac.replay.v2 wrong_type=0-1",
+        "aac.replay.v1wrong_type=0-1",
+        "aac.replay.v1 ",
+        "aac.replay.v1 nope=0-1",
+        "aac.replay.v1 wrong_type.9=0-1",
+        "aac.replay.v1 wrong_type=",
+        "aac.replay.v1 wrong_type=1-1",
+        "aac.replay.v1 wrong_type=2-1",
+        "aac.replay.v1 wrong_type=0-2,1-3",
+        "aac.replay.v1 wrong_type=0-2,2-3", /* touching: never written so */
+        "aac.replay.v1 wrong_type=-1-3",
+        "aac.replay.v1 wrong_type=0-99999999999999999999",
+        "aac.replay.v1 wrong_type=0-1;",
+        "aac.replay.v1 wrong_type=0-1,",
+        "aac.replay.v1 wrong_type=0-1;wrong_type=5-6",
+        "aac.replay.v1 wrong_type=0-1 ",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&back, 0, sizeof(back));
+        assert_int_equal(aac_dlqtool_record_parse(&back, bad[i], strlen(bad[i])), -1);
+        assert_int_equal(back.set[wt].n, 0); /* left empty */
+    }
+}
+
+/* The tracker rebuilds a partition's record from the messages read. */
+static void test_tracker(void **state)
+{
+    aac_dlqtool_record_t old, out;
+    aac_dlqtool_tracker_t t;
+    char buf[AAC_DLQTOOL_RECORD_MAX + 1];
+    int64_t off;
+    (void)state;
+    int a = aac_dlqtool_record_key("wrong_type", 0);
+    int b = aac_dlqtool_record_key("missing_field", 0);
+    int a1 = aac_dlqtool_record_key("wrong_type", 1);
+
+    /* first run, --reason wrong_type, from offset 100: wrong_type ones
+     * replayed, the missing_field ones between them do not split the range */
+    memset(&old, 0, sizeof(old));
+    aac_dlqtool_tracker_init(&t, 100);
+    const struct {
+        int key;
+        int64_t off;
+        bool replayed;
+    } run1[] = {{a, 100, true},  {b, 101, false}, {a, 102, true},
+                {b, 103, false}, {a, 105, true},  {b, 106, false}};
+    for (size_t i = 0; i < sizeof(run1) / sizeof(run1[0]); i++)
+        assert_int_equal(aac_dlqtool_tracker_apply(&t, run1[i].key, run1[i].off, run1[i].replayed),
+                         0);
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(aac_dlqtool_tracker_result(&t, &old, &out, &off), 0);
+    aac_dlqtool_record_format(&out, buf, sizeof(buf));
+    /* open to where reading stopped: nothing of wrong_type was left out */
+    assert_string_equal(buf, "aac.replay.v1 wrong_type=100-107");
+    assert_int_equal(off, 101); /* the first one not replayed */
+    aac_dlqtool_tracker_clear(&t);
+
+    /* second run, every reason, reading from 100 again, --limit stopping
+     * after 104: wrong_type recorded; 101 replayed, 103 not delivered;
+     * the old record's range beyond 104 is kept */
+    old = out;
+    aac_dlqtool_tracker_init(&t, 100);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, a, 100, true), 0);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, b, 101, true), 0);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, a, 102, true), 0);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, b, 103, false), 0);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, a1, 104, true), 0);
+    assert_int_equal(aac_dlqtool_tracker_apply(&t, a, 90, true), 0); /* out of order: ignored */
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(aac_dlqtool_tracker_result(&t, &old, &out, &off), 0);
+    aac_dlqtool_record_format(&out, buf, sizeof(buf));
+    assert_string_equal(
+        buf, "aac.replay.v1 missing_field=101-102;wrong_type=100-107;wrong_type.1=104-105");
+    assert_int_equal(off, 103);
+    assert_false(aac_dlqtool_record_has(&out, b, 103)); /* replayed by the next run */
+    assert_false(aac_dlqtool_record_has(&out, b, 106));
+    aac_dlqtool_tracker_clear(&t);
+    aac_dlqtool_record_clear(&old);
+    aac_dlqtool_record_clear(&out);
+
+    /* retention moved the start to 103: ranges below it are dropped, a
+     * range across it is cut; nothing read: all of it beyond is kept */
+    memset(&old, 0, sizeof(old));
+    assert_int_equal(aac_dlqtool_record_add(&old, a, 0, 50), 0);
+    assert_int_equal(aac_dlqtool_record_add(&old, a, 100, 110), 0);
+    aac_dlqtool_tracker_init(&t, 103);
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(aac_dlqtool_tracker_result(&t, &old, &out, &off), 0);
+    aac_dlqtool_record_format(&out, buf, sizeof(buf));
+    assert_string_equal(buf, "aac.replay.v1 wrong_type=103-110");
+    assert_int_equal(off, 103);
+    aac_dlqtool_tracker_clear(&t);
+    aac_dlqtool_record_clear(&old);
+    aac_dlqtool_record_clear(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_time),   cmocka_unit_test(test_args_ok),
         cmocka_unit_test(test_args_bad),     cmocka_unit_test(test_match),
-        cmocka_unit_test(test_replay_count),
+        cmocka_unit_test(test_replay_count), cmocka_unit_test(test_record),
+        cmocka_unit_test(test_tracker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
