@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format
   librdkafka-dev libpq-dev libevent-dev libcyaml-dev libyaml-dev libyajl-dev libcmocka-dev
   postgresql postgresql-client kcat
-  python3 python3-prometheus-client python3-yaml wrk docker-compose iproute2
+  python3 python3-prometheus-client python3-yaml wrk docker-compose iproute2 prometheus curl
   libjansson-dev libjson-c-dev gnuplot-nox
 )
 
@@ -26,6 +26,19 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps.sh: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
-# the postgresql package would start a system cluster we do not use
+# The postgresql package would start a system cluster and the prometheus
+# package a server on :9090, neither of which we use (the tests start their
+# own on free loopback ports): a policy-rc.d answering 101 tells the
+# packages' scripts not to start services. Only when there is none already.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null
+# the unit prometheus enabled would start at the next boot
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

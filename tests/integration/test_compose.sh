@@ -5,7 +5,9 @@
 # (`check-config --list-env`); the consumer's and the migrate service's
 # environments, exactly as compose resolves them, must load
 # (`check-config` exit 0) and give the values compose meant; .env.example
-# must list every variable the file interpolates, with its default.
+# must list every variable the file interpolates, with its default; the
+# `monitoring` profile's Prometheus and Grafana mount the rules, the
+# configuration, the provisioning and the dashboard they name.
 source "$(dirname "$0")/lib.sh"
 command -v docker-compose >/dev/null || fail "docker-compose not installed (scripts/install-deps.sh)"
 compose=$AAC_SRC/docker-compose.yml
@@ -98,4 +100,53 @@ shutdown_ms=$(sed -n 's/^ *shutdown_timeout_ms: //p' "$eff")
 
 # ---- (6) a typo in an AAC_ name is caught by this test's own check ----------------
 grep -Eq "$known_re" <<<"AAC_KAFKA_TOPICS" && fail "the name check accepts AAC_KAFKA_TOPICS"
-pass "config valid, $n AAC_* variables known, consumer and migrate environments load"
+# ---- (7) the monitoring profile: Prometheus and Grafana, wired to the files --------
+/usr/bin/python3 - "$TEST_DIR/config.yml" "$AAC_SRC" <<'PY' || fail "monitoring profile"
+import json, os, sys, yaml
+cfg, src = yaml.safe_load(open(sys.argv[1])), sys.argv[2]
+svc = cfg["services"]
+def check(ok, msg):
+    if not ok:
+        print(f"monitoring: {msg}", file=sys.stderr)
+        sys.exit(1)
+for name in ("prometheus", "grafana"):
+    check(svc[name].get("profiles") == ["monitoring"], f"{name} profiles: {svc[name].get('profiles')}")
+    check(all(p.startswith("127.0.0.1:") for p in svc[name]["ports"]), f"{name} ports: {svc[name]['ports']}")
+for name in ("kafka", "postgres", "migrate", "topics", "consumer"):
+    check("profiles" not in svc[name], f"{name} must start without a profile")
+def mounts(name):  # container path -> host path, for the bind mounts
+    out = {}
+    for v in svc[name]["volumes"]:
+        host, target = v.split(":")[:2]
+        out[target] = host
+    return out
+# Prometheus: its configuration and both rule files, as mounted
+pm = mounts("prometheus")
+check(pm.get("/etc/prometheus") == os.path.join(src, "config/prometheus"), f"prometheus mounts {pm}")
+check("--config.file=/etc/prometheus/prometheus.yml" in svc["prometheus"]["command"], "prometheus --config.file")
+pcfg = yaml.safe_load(open(os.path.join(src, "config/prometheus/prometheus.yml")))
+check(sorted(pcfg["rule_files"]) == ["alerts.yml", "recording.yml"], f"rule_files {pcfg['rule_files']}")
+jobs = {j["job_name"]: j for j in pcfg["scrape_configs"]}
+check("agent-actions-consumer" in jobs, "scrape job agent-actions-consumer (the alerts select on it)")
+targets = [t for sc in jobs["agent-actions-consumer"]["static_configs"] for t in sc["targets"]]
+check(targets == ["consumer:8080"], f"scrape targets {targets}")
+env = svc["consumer"]["environment"]
+check(str(env["AAC_HTTP_PORT"]) == "8080", "the consumer's HTTP port is the scraped one")
+# Grafana: the data source is the prometheus service, the provider's path the
+# mounted dashboards, and the home dashboard one of them
+gm = mounts("grafana")
+check(gm.get("/etc/grafana/provisioning") == os.path.join(src, "config/grafana/provisioning"), f"grafana mounts {gm}")
+prov = os.path.join(src, "config/grafana/provisioning")
+ds = yaml.safe_load(open(os.path.join(prov, "datasources/prometheus.yml")))["datasources"]
+check([d["url"] for d in ds] == ["http://prometheus:9090"], f"data sources {ds}")
+provider = yaml.safe_load(open(os.path.join(prov, "dashboards/agent-actions-consumer.yml")))["providers"][0]
+dash_dir = provider["options"]["path"]
+check(gm.get(dash_dir) == os.path.join(src, "config/grafana/dashboards"), f"dashboards {dash_dir} not mounted: {gm}")
+home = svc["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+check(os.path.dirname(home) == dash_dir, f"home dashboard {home}")
+dash = json.load(open(os.path.join(gm[dash_dir], os.path.basename(home))))
+check(dash["uid"] == "agent-actions-consumer", f"home dashboard uid {dash.get('uid')}")
+for v in ("prometheus-data", "grafana-data"):
+    check(v in cfg["volumes"], f"volume {v}")
+PY
+pass "config valid, $n AAC_* variables known, consumer and migrate environments load, monitoring profile wired"
