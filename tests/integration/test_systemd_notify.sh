@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Type=notify as systemd sees it, on a NOTIFY_SOCKET of the test's own:
-# no READY=1 while PostgreSQL is down at start (but pings that extend the
-# start timeout), READY=1 once the consumer has its partitions and their
-# stored offsets, WATCHDOG=1 from the consume loop at least every half of
+# The systemd unit's start path and Type=notify as systemd sees it, on a
+# NOTIFY_SOCKET of the test's own: `run --migrate` on an empty database
+# while PostgreSQL is down waits (no READY=1, but pings that extend the
+# start timeout), applies the migrations once it is up, then READY=1 once
+# the consumer has its partitions and their stored offsets, WATCHDOG=1 from the consume loop at least every half of
 # WATCHDOG_USEC, no pings while the loop is blocked on a frozen PostgreSQL
 # (its backends SIGSTOPped), pings again after SIGCONT, and STOPPING=1 on
 # SIGTERM. A private PostgreSQL: the suite's is shared.
@@ -20,9 +21,31 @@ cleanup() {
 trap cleanup EXIT
 PGPORT=$(PG_EXTRA_OPTS="-c fsync=off" bash "$AAC_SRC/scripts/pg.sh" start "$pgdir/data")
 export PGPORT
-fresh_db
-migrate_up
+fresh_db # no migrations: `run --migrate` applies them
 make_topics 2
+
+# start_consumer with `run --migrate`
+start_migrating() {
+  local name=$1; shift
+  env AAC_KAFKA_BOOTSTRAP_SERVERS="$AAC_TEST_BOOTSTRAP" AAC_KAFKA_TOPIC="$TOPIC" \
+    AAC_KAFKA_GROUP_ID="$GROUP" AAC_HTTP_ENABLED=false AAC_LOG_LEVEL=info \
+    AAC_BATCH_LINGER_MS=50 \
+    AAC_KAFKA_CONSUMER_PROPERTIES_SESSION_TIMEOUT_MS=6000 \
+    AAC_KAFKA_CONSUMER_PROPERTIES_HEARTBEAT_INTERVAL_MS=500 \
+    "$@" "$AAC_BIN" run --migrate >>"$TEST_DIR/$name.log" 2>&1 &
+  echo $! >"$TEST_DIR/$name.pid"
+  TEST_PIDS+=($!)
+}
+
+# --- what waiting cannot fix exits at once: 2 and 3, not restarted by systemd
+rc=0
+AAC_POSTGRES_MIGRATIONS_DIR=$TEST_DIR/none "$AAC_BIN" run --migrate >"$TEST_DIR/bad.log" 2>&1 || rc=$?
+assert_eq "$rc" 2 "run --migrate with no migrations directory"
+grep -q 'could not open migrations directory' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
+rc=0
+AAC_POSTGRES_DBNAME=no_such_db timeout 20 "$AAC_BIN" run --migrate >"$TEST_DIR/bad.log" 2>&1 || rc=$?
+assert_eq "$rc" 3 "run --migrate on a database that does not exist"
+grep -q 'msg="cannot apply migrations"' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
 
 sock=$TEST_DIR/notify.sock
 msgs=$TEST_DIR/notify.log
@@ -48,16 +71,19 @@ python3 "$AAC_SRC/tests/integration/gen_events.py" --count 200 --ids "$TEST_DIR/
 python3 "$AAC_SRC/tests/integration/gen_events.py" --count 1 --start 200 --ids "$TEST_DIR/ids" >"$TEST_DIR/ev2"
 produce "$TEST_DIR/ev1"
 # 1 s watchdog: a ping at least every 0.5 s
-start_consumer c1 NOTIFY_SOCKET="$sock" WATCHDOG_USEC=1000000 AAC_POSTGRES_CONNECT_TIMEOUT_S=2 \
+start_migrating c1 NOTIFY_SOCKET="$sock" WATCHDOG_USEC=1000000 AAC_POSTGRES_CONNECT_TIMEOUT_S=2 \
   AAC_RETRY_MAX_BACKOFF_MS=500
-wait_for yes 20 bash -c "grep -q 'PostgreSQL not available at start' '$TEST_DIR/c1.log' && echo yes"
+wait_for yes 20 bash -c "grep -q 'PostgreSQL not available for migrations, waiting' '$TEST_DIR/c1.log' && echo yes"
 sleep 2
+kill -0 "$(consumer_pid c1)" 2>/dev/null || fail "run --migrate gave up while PostgreSQL was down"
 assert_eq "$(count READY=1)" 0 "READY=1 while PostgreSQL is down"
 n=$(count 'WATCHDOG=1|EXTEND_TIMEOUT_USEC=1000000')
 [ "$n" -ge 3 ] || fail "expected pings extending the start timeout while waiting, got $n: $(cat "$msgs")"
 
 bash "$AAC_SRC/scripts/pg.sh" start "$pgdir/data" >/dev/null
 wait_for 1 30 count READY=1
+assert_eq "$(sql "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations")" "1,2" "migrations applied by run --migrate"
+assert_eq "$(grep -c 'msg="migration applied"' "$TEST_DIR/c1.log")" 2 "migrations logged"
 grep -q ' READY=1|STATUS=consuming$' "$msgs" || fail "READY line: $(grep READY "$msgs")"
 # READY came after both partitions' stored offsets were read
 assert_eq "$(grep -c 'msg="partition ready"' "$TEST_DIR/c1.log")" 2 "partitions with stored offsets at READY"
@@ -93,4 +119,4 @@ wait_for 1 5 count STOPPING=1
 grep -q ' STOPPING=1|STATUS=stopping: shutdown requested$' "$msgs" || fail "STOPPING line: $(grep STOPPING "$msgs")"
 assert_eq "$(count READY=1)" 1 "READY=1 sent once"
 check_exactly_once "$TEST_DIR/ids"
-pass "no READY while PostgreSQL was down, READY after offsets, $after pings/3 s (gap $gap s), none for $s s while frozen, STOPPING on SIGTERM"
+pass "run --migrate: exits 2 and 3 at once, waits for PostgreSQL, migrates; no READY while down, READY after offsets, $after pings/3 s (gap $gap s), none for $s s while frozen, STOPPING on SIGTERM"
