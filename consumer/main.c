@@ -33,7 +33,7 @@ static const char usage_text[] =
     "Consumes AI-agent action events from Kafka into PostgreSQL.\n"
     "\n"
     "commands:\n"
-    "  run                                   consume events into PostgreSQL until "
+    "  run [--migrate]                       consume events into PostgreSQL until "
     "SIGTERM\n"
     "  migrate up [N] | down [N] | status   apply, revert or list schema migrations\n"
     "  partitions ensure | drop | list       manage the monthly partitions of agent_actions\n"
