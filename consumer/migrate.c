@@ -280,19 +280,28 @@ fail:
 /* ---- server helpers ---- */
 
 /* What the last failure of this process's migrate run means for a retry
- * (aac_migrate_up_wait): TRANSIENT when PostgreSQL could not be reached or
- * the connection broke, else the class of the SQLSTATE; FATAL for failures
- * with no server involved (a changed file, a missing one). */
+ * (aac_migrate_up_wait): TRANSIENT when the SQLSTATE says so, and an
+ * outage (failed_outage) when PostgreSQL could not be reached or the
+ * connection broke; FATAL otherwise, including failures with no server
+ * involved (a changed file, a missing one). */
 static aac_class_t failed_class = AAC_CLASS_FATAL;
+static bool failed_outage;
+
+/* conn NULL: the connection could not be opened. */
+static void note_failure(const PGconn *conn, const char *sqlstate)
+{
+    failed_outage = (conn ? PQstatus(conn) == CONNECTION_BAD : !sqlstate[0]) ||
+                    aac_classify_sqlstate_is_outage(sqlstate);
+    failed_class = failed_outage ? AAC_CLASS_TRANSIENT : aac_classify_sqlstate(sqlstate);
+    if (failed_class != AAC_CLASS_TRANSIENT)
+        failed_class = AAC_CLASS_FATAL; /* e.g. a data error in a migration file */
+}
 
 static void result_error(const PGresult *res, const PGconn *conn, char sqlstate[6], char *msg,
                          size_t size)
 {
     aac_pgconn_result_error(res, conn, sqlstate, msg, size);
-    failed_class =
-        PQstatus(conn) == CONNECTION_BAD ? AAC_CLASS_TRANSIENT : aac_classify_sqlstate(sqlstate);
-    if (failed_class == AAC_CLASS_OK || failed_class == AAC_CLASS_PERMANENT)
-        failed_class = AAC_CLASS_FATAL; /* a data error in a migration file */
+    note_failure(conn, sqlstate);
 }
 
 /* Runs a parameterless command; on failure writes "<what>: <reason>". */
@@ -358,8 +367,8 @@ static PGconn *connect_db(const aac_config_t *cfg, FILE *out, char *errstr, size
     PGconn *conn = aac_pgconn_open(cfg, "migrate", sqlstate, errstr, errstr_size);
 
     if (!conn) {
-        /* "" (refused, timed out) is an outage; a wrong password is not */
-        failed_class = aac_classify_sqlstate(sqlstate);
+        /* refused or timed out (no SQLSTATE) is an outage; a wrong password is not */
+        note_failure(NULL, sqlstate);
         return NULL;
     }
     PQsetNoticeReceiver(conn, notice_cb, out);
@@ -913,7 +922,7 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         return 2;
     }
     migset_free(&set);
-    for (int attempt = 1;; attempt++) {
+    for (int attempt = 1, other = 0;; attempt++) {
         char *buf = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&buf, &len);
@@ -921,6 +930,7 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         if (!out)
             return 1;
         failed_class = AAC_CLASS_FATAL;
+        failed_outage = false;
         int rc = aac_migrate_up(cfg, 0, out, errstr, sizeof(errstr));
         fclose(out);
         /* one log line per migration applied, "nothing to apply" at debug */
@@ -939,6 +949,15 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         if (failed_class != AAC_CLASS_TRANSIENT) {
             aac_error("cannot apply migrations", "error=%s", aac_log_quote(q, sizeof(q), errstr));
             return 3;
+        }
+        /* an outage is waited out for as long as it lasts; another
+         * transient error (a lock timeout...) gets retry.max_attempts */
+        if (failed_outage)
+            other = 0;
+        else if (!aac_retry_may_retry(&policy, ++other)) {
+            aac_error("could not apply migrations, giving up", "attempts=%d error=%s", other,
+                      aac_log_quote(q, sizeof(q), errstr));
+            return 1;
         }
         int delay = aac_retry_delay_ms(&policy, attempt, (double)(rand() % 1000) / 1000.0);
         aac_warn("PostgreSQL not available for migrations, waiting",

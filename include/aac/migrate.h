@@ -41,9 +41,11 @@ int aac_migrate_default_dir(char *buf, size_t size);
  * from the retry section; pings that extend systemd's start timeout, see
  * notify.h; SIGTERM meanwhile ends the process with its default action,
  * and each migration is one transaction). Logs through the log module.
- * Returns an exit status: 0 applied (or nothing to apply); 2 the
- * migrations directory cannot be read; 3 a failure that waiting cannot fix
- * (wrong credentials, no such database, a failing or changed migration). */
+ * Returns an exit status: 0 applied (or nothing to apply); 1 another
+ * transient failure (a lock timeout...) still there after
+ * retry.max_attempts tries; 2 the migrations directory cannot be read; 3
+ * a failure that waiting cannot fix (wrong credentials, no such database,
+ * a failing or changed migration). */
 int aac_migrate_up_wait(const aac_config_t *cfg);
 
 /* `agent-actions-consumer migrate up [N] | down [N] | status`: argv[0] is

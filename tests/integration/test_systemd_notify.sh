@@ -46,6 +46,19 @@ rc=0
 AAC_POSTGRES_DBNAME=no_such_db timeout 20 "$AAC_BIN" run --migrate >"$TEST_DIR/bad.log" 2>&1 || rc=$?
 assert_eq "$rc" 3 "run --migrate on a database that does not exist"
 grep -q 'msg="cannot apply migrations"' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
+# a wrong password: a role that must give its password (scram-sha-256)
+sql "CREATE ROLE aac_pw LOGIN PASSWORD 'Right-Pa55-91c3'" >/dev/null
+hba=$pgdir/data/pg_hba.conf
+printf 'host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n' >"$hba"
+chown --reference="$pgdir/data/PG_VERSION" "$hba"
+sql "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+rc=0
+AAC_POSTGRES_USER=aac_pw AAC_POSTGRES_PASSWORD=Wr0ng-Pa55-c4d2 timeout 20 "$AAC_BIN" run --migrate \
+  >"$TEST_DIR/bad.log" 2>&1 || rc=$?
+assert_eq "$rc" 3 "run --migrate with a wrong password"
+grep -q 'SQLSTATE 28P01' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
+grep -q 'Wr0ng-Pa55' "$TEST_DIR/bad.log" && fail "the password was printed"
 
 sock=$TEST_DIR/notify.sock
 msgs=$TEST_DIR/notify.log
@@ -119,4 +132,4 @@ wait_for 1 5 count STOPPING=1
 grep -q ' STOPPING=1|STATUS=stopping: shutdown requested$' "$msgs" || fail "STOPPING line: $(grep STOPPING "$msgs")"
 assert_eq "$(count READY=1)" 1 "READY=1 sent once"
 check_exactly_once "$TEST_DIR/ids"
-pass "run --migrate: exits 2 and 3 at once, waits for PostgreSQL, migrates; no READY while down, READY after offsets, $after pings/3 s (gap $gap s), none for $s s while frozen, STOPPING on SIGTERM"
+pass "run --migrate: exits 2 and 3 (no database, wrong password) at once, waits for PostgreSQL, migrates; no READY while down, READY after offsets, $after pings/3 s (gap $gap s), none for $s s while frozen, STOPPING on SIGTERM"
