@@ -28,10 +28,6 @@
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
-#ifndef AAC_MIGRATIONS_DIR
-#define AAC_MIGRATIONS_DIR "/usr/share/agent-actions-consumer/migrations"
-#endif
-
 extern char **environ;
 
 typedef enum { P_STRING, P_INT, P_DOUBLE, P_BOOL, P_LOGLEVEL, P_MAP } ptype_t;
@@ -83,8 +79,8 @@ static const param_t params[] = {
     {"postgres", "keepalives_count", P_INT, OFF(postgres.keepalives_count), "3", 1, 127, 0},
     {"postgres", "tcp_user_timeout_ms", P_INT, OFF(postgres.tcp_user_timeout_ms), "20000", 0,
      3600000, 0},
-    {"postgres", "migrations_dir", P_STRING, OFF(postgres.migrations_dir), AAC_MIGRATIONS_DIR, 0, 0,
-     F_REQUIRED},
+    /* "": the directory installed with the binary (aac_migrate_default_dir) */
+    {"postgres", "migrations_dir", P_STRING, OFF(postgres.migrations_dir), "", 0, 0, 0},
     {"batch", "max_events", P_INT, OFF(batch.max_events), "5000", 1, 1000000, 0},
     {"batch", "max_bytes", P_INT, OFF(batch.max_bytes), "16777216", 65536, 1073741824, 0},
     {"batch", "linger_ms", P_INT, OFF(batch.linger_ms), "20", 0, 60000, 0},

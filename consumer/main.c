@@ -20,6 +20,7 @@
 #include "aac/log.h"
 #include "aac/metrics.h"
 #include "aac/migrate.h"
+#include "aac/notify.h"
 #include "aac/partitions.h"
 #include "aac/pipeline.h"
 #include "aac/validate.h"
@@ -32,7 +33,7 @@ static const char usage_text[] =
     "Consumes AI-agent action events from Kafka into PostgreSQL.\n"
     "\n"
     "commands:\n"
-    "  run                                   consume events into PostgreSQL until "
+    "  run [--migrate]                       consume events into PostgreSQL until "
     "SIGTERM\n"
     "  migrate up [N] | down [N] | status   apply, revert or list schema migrations\n"
     "  partitions ensure | drop | list       manage the monthly partitions of agent_actions\n"
@@ -167,20 +168,32 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run")) {
         if (wants_help(argc, argv)) {
-            puts("usage: agent-actions-consumer [--config FILE] run\n\n"
+            puts("usage: agent-actions-consumer [--config FILE] run [--migrate]\n\n"
                  "Consumes the events of kafka.topic into PostgreSQL until SIGTERM or SIGINT\n"
                  "(the current batch is written and committed first; a second signal exits\n"
                  "at once). Exit status: 0 after a clean shutdown, 1 on failure, 2 on a bad\n"
                  "configuration, 3 on a fatal dependency error (wrong credentials, schema\n"
-                 "missing, permission denied), with one log line saying what to do.");
+                 "missing, permission denied), with one log line saying what to do.\n\n"
+                 "--migrate applies pending migrations first, waiting for PostgreSQL as\n"
+                 "long as it is unreachable; a failure that waiting cannot fix (wrong\n"
+                 "credentials, a failing migration) exits 3, an unreadable migrations\n"
+                 "directory 2. Under systemd (Type=notify) it sends READY=1 once the\n"
+                 "partitions and their stored offsets are known, WATCHDOG=1 from the\n"
+                 "consume loop and STOPPING=1 on shutdown (docs/operations.md).");
             return 0;
         }
-        if (argc > 1) {
+        bool migrate_first = argc == 2 && !strcmp(argv[1], "--migrate");
+        if (argc > 1 && !migrate_first) {
             fprintf(stderr, "agent-actions-consumer: run: unexpected argument \"%s\"\n", argv[1]);
             return EXIT_USAGE;
         }
         if (!(cfg = load_config(config_path)))
             return EXIT_USAGE;
+        if (migrate_first && (rc = aac_migrate_up_wait(cfg)) != 0) {
+            aac_notify_stopping("stopping: migrations failed");
+            aac_config_destroy(cfg);
+            return rc;
+        }
 #ifdef __GLIBC__
         /* librdkafka and the writers run many threads, and glibc would give
          * each its own malloc arena, keeping freed fetch buffers spread over

@@ -31,11 +31,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "aac/classify.h"
+#include "aac/log.h"
+#include "aac/notify.h"
 #include "aac/pgconn.h"
+#include "aac/retry.h"
 
-#ifndef AAC_MIGRATIONS_DIR
-#define AAC_MIGRATIONS_DIR "migrations"
+/* Where `cmake --install` puts the migrations, relative to the directory
+ * of the binary (bin/ → share/agent-actions-consumer/migrations). */
+#ifndef AAC_MIGRATIONS_FROM_BIN
+#define AAC_MIGRATIONS_FROM_BIN "../share/agent-actions-consumer/migrations"
+#endif
+/* The build tree, whose binaries read the source tree's migrations. */
+#ifndef AAC_BUILD_DIR
+#define AAC_BUILD_DIR ""
+#endif
+#ifndef AAC_SOURCE_MIGRATIONS_DIR
+#define AAC_SOURCE_MIGRATIONS_DIR "migrations"
 #endif
 
 /* pg_advisory_lock() key of `migrate up`/`down`: "aac_migr" in ASCII. */
@@ -265,6 +279,31 @@ fail:
 
 /* ---- server helpers ---- */
 
+/* What the last failure of this process's migrate run means for a retry
+ * (aac_migrate_up_wait): TRANSIENT when the SQLSTATE says so, and an
+ * outage (failed_outage) when PostgreSQL could not be reached or the
+ * connection broke; FATAL otherwise, including failures with no server
+ * involved (a changed file, a missing one). */
+static aac_class_t failed_class = AAC_CLASS_FATAL;
+static bool failed_outage;
+
+/* conn NULL: the connection could not be opened. */
+static void note_failure(const PGconn *conn, const char *sqlstate)
+{
+    failed_outage = (conn ? PQstatus(conn) == CONNECTION_BAD : !sqlstate[0]) ||
+                    aac_classify_sqlstate_is_outage(sqlstate);
+    failed_class = failed_outage ? AAC_CLASS_TRANSIENT : aac_classify_sqlstate(sqlstate);
+    if (failed_class != AAC_CLASS_TRANSIENT)
+        failed_class = AAC_CLASS_FATAL; /* e.g. a data error in a migration file */
+}
+
+static void result_error(const PGresult *res, const PGconn *conn, char sqlstate[6], char *msg,
+                         size_t size)
+{
+    aac_pgconn_result_error(res, conn, sqlstate, msg, size);
+    note_failure(conn, sqlstate);
+}
+
 /* Runs a parameterless command; on failure writes "<what>: <reason>". */
 static int exec_cmd(PGconn *conn, const char *sql, const char *what, char *errstr,
                     size_t errstr_size)
@@ -275,7 +314,7 @@ static int exec_cmd(PGconn *conn, const char *sql, const char *what, char *errst
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "%s: %s%s%s%s", what, msg, sqlstate[0] ? " (SQLSTATE " : "",
                  sqlstate, sqlstate[0] ? ")" : "");
         goto done;
@@ -295,7 +334,7 @@ static void file_error(const PGresult *res, const PGconn *conn, const char *fnam
     char sqlstate[6], msg[512], where[32] = "";
     const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
 
-    aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+    result_error(res, conn, sqlstate, msg, sizeof(msg));
     if (pos) {
         long chars = strtol(pos, NULL, 10), line = 1;
         const unsigned char *p = (const unsigned char *)sql;
@@ -327,8 +366,11 @@ static PGconn *connect_db(const aac_config_t *cfg, FILE *out, char *errstr, size
     char sqlstate[6];
     PGconn *conn = aac_pgconn_open(cfg, "migrate", sqlstate, errstr, errstr_size);
 
-    if (!conn)
+    if (!conn) {
+        /* refused or timed out (no SQLSTATE) is an outage; a wrong password is not */
+        note_failure(NULL, sqlstate);
         return NULL;
+    }
     PQsetNoticeReceiver(conn, notice_cb, out);
     if (exec_cmd(conn, "SET statement_timeout = 0", "could not disable the statement timeout",
                  errstr, errstr_size) != 0) {
@@ -351,7 +393,7 @@ static int take_lock(PGconn *conn, FILE *out, char *errstr, size_t errstr_size)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not take the migration lock: %s", msg);
         goto done;
     }
@@ -378,7 +420,7 @@ static int take_lock(PGconn *conn, FILE *out, char *errstr, size_t errstr_size)
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             char sqlstate[6], msg[512];
 
-            aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+            result_error(res, conn, sqlstate, msg, sizeof(msg));
             snprintf(errstr, errstr_size, "could not restore lock_timeout: %s", msg);
             goto done;
         }
@@ -399,7 +441,7 @@ static int table_exists(PGconn *conn, char *errstr, size_t errstr_size)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not look up schema_migrations: %s", msg);
         goto done;
     }
@@ -428,7 +470,7 @@ static int load_applied(PGconn *conn, applied_list_t *al, char *errstr, size_t e
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not read schema_migrations: %s", msg);
         goto done;
     }
@@ -484,7 +526,7 @@ static int checksum(PGconn *conn, const char *data, size_t len, char out[65], ch
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not compute a checksum: %s", msg);
         goto done;
     }
@@ -625,7 +667,7 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char sqlstate[6], msg[512];
 
-        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not record migration %04d_%s: %s", m->version, m->name,
                  msg);
         goto done;
@@ -651,11 +693,42 @@ done:
     return ret;
 }
 
+/* True when `path` is `dir` or inside it. */
+static bool path_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return n && !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+int aac_migrate_default_dir(char *buf, size_t size)
+{
+    char exe[PATH_MAX], build[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0) {
+        snprintf(buf, size, "/usr/share/agent-actions-consumer/migrations");
+        return -1;
+    }
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0'; /* readlink gives an absolute path */
+    /* a binary of the build tree (never an installed one) */
+    if (realpath(AAC_BUILD_DIR, build) && path_under(exe, build)) {
+        snprintf(buf, size, "%s", AAC_SOURCE_MIGRATIONS_DIR);
+        return 0;
+    }
+    snprintf(buf, size, "%s/%s", exe, AAC_MIGRATIONS_FROM_BIN);
+    return 0;
+}
+
 static const char *migrations_dir(const aac_config_t *cfg)
 {
+    static char dflt[PATH_MAX + 64];
+
     if (cfg->postgres.migrations_dir && *cfg->postgres.migrations_dir)
         return cfg->postgres.migrations_dir;
-    return AAC_MIGRATIONS_DIR;
+    if (!dflt[0])
+        aac_migrate_default_dir(dflt, sizeof(dflt));
+    return dflt;
 }
 
 /* ---- commands ---- */
@@ -837,6 +910,67 @@ done:
     return ret;
 }
 
+int aac_migrate_up_wait(const aac_config_t *cfg)
+{
+    char errstr[1024], q[1100];
+    aac_retry_policy_t policy = aac_retry_policy_from_config(cfg);
+    migset_t set = {0};
+
+    /* an unreadable directory is the configuration's fault: say so first */
+    if (migset_load(&set, migrations_dir(cfg), errstr, sizeof(errstr)) != 0) {
+        aac_error("cannot apply migrations", "error=%s", aac_log_quote(q, sizeof(q), errstr));
+        return 2;
+    }
+    migset_free(&set);
+    for (int attempt = 1, other = 0;; attempt++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+
+        if (!out)
+            return 1;
+        failed_class = AAC_CLASS_FATAL;
+        failed_outage = false;
+        int rc = aac_migrate_up(cfg, 0, out, errstr, sizeof(errstr));
+        fclose(out);
+        /* one log line per migration applied, "nothing to apply" at debug */
+        for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            if ((nl = strchr(line, '\n')))
+                *nl = '\0';
+            if (!strncmp(line, "applied ", 8))
+                aac_info("migration applied", "migration=%s",
+                         aac_log_quote(q, sizeof(q), line + 8));
+            else if (*line)
+                aac_debug("migrate", "output=%s", aac_log_quote(q, sizeof(q), line));
+        }
+        free(buf);
+        if (rc == 0)
+            return 0;
+        if (failed_class != AAC_CLASS_TRANSIENT) {
+            aac_error("cannot apply migrations", "error=%s", aac_log_quote(q, sizeof(q), errstr));
+            return 3;
+        }
+        /* an outage is waited out for as long as it lasts; another
+         * transient error (a lock timeout...) gets retry.max_attempts */
+        if (failed_outage)
+            other = 0;
+        else if (!aac_retry_may_retry(&policy, ++other)) {
+            aac_error("could not apply migrations, giving up", "attempts=%d error=%s", other,
+                      aac_log_quote(q, sizeof(q), errstr));
+            return 1;
+        }
+        int delay = aac_retry_delay_ms(&policy, attempt, (double)(rand() % 1000) / 1000.0);
+        aac_warn("PostgreSQL not available for migrations, waiting",
+                 "attempt=%d delay_ms=%d error=%s", attempt, delay,
+                 aac_log_quote(q, sizeof(q), errstr));
+        /* waiting is alive: keep extending the start timeout */
+        for (long end = now_ms() + delay; now_ms() < end;) {
+            aac_notify_alive(now_ms());
+            usleep(20000);
+        }
+    }
+}
+
 /* ---- command line ---- */
 
 #define USAGE_SYNOPSIS                                                                             \
@@ -846,15 +980,18 @@ done:
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            USAGE_SYNOPSIS "\n"
-                           "  up [N]     apply the next N pending migrations (default: all)\n"
-                           "  down [N]   revert the last N applied migrations (default: 1)\n"
-                           "  status     list every migration: applied (when), pending, changed\n"
-                           "\n"
-                           "Migrations are read from postgres.migrations_dir\n"
-                           "(AAC_POSTGRES_MIGRATIONS_DIR); the database from the postgres section\n"
-                           "and libpq's PG* environment variables.\n");
+    fprintf(fp, USAGE_SYNOPSIS
+            "\n"
+            "  up [N]     apply the next N pending migrations (default: all)\n"
+            "  down [N]   revert the last N applied migrations (default: 1)\n"
+            "  status     list every migration: applied (when), pending, changed\n"
+            "\n"
+            "Migrations are read from postgres.migrations_dir\n"
+            "(AAC_POSTGRES_MIGRATIONS_DIR), by default from the directory installed\n"
+            "with the binary, ../share/agent-actions-consumer/migrations from its\n"
+            "own (the source tree's migrations/ for a binary of the build tree);\n"
+            "the database from the postgres section and libpq's PG* environment\n"
+            "variables.\n");
 }
 
 /* "all" or a positive integer; -1 when neither. */

@@ -31,6 +31,7 @@
 #include "aac/kafkaconf.h"
 #include "aac/kstats.h"
 #include "aac/log.h"
+#include "aac/notify.h"
 #include "aac/partitions.h"
 #include "aac/pgsink.h"
 #include "aac/retry.h"
@@ -1218,6 +1219,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
         for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;) {
             aac_metrics_polled(metrics, aac_now());
+            aac_notify_alive(aac_mono_ms());
             usleep(20000);
         }
         if (signals_seen) {
@@ -1266,6 +1268,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
 
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
         aac_metrics_polled(metrics, aac_now());
+        aac_notify_alive(aac_mono_ms()); /* WATCHDOG=1 from this loop, never a timer */
         if (rkm) {
             set_broker_up(pl, true);
             handle_message(pl, rkm);
@@ -1277,6 +1280,9 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         now = aac_mono_ms();
         if (pl->offsets_retry_at <= now)
             load_offsets(pl);
+        /* joined, and every assigned partition's stored offset read */
+        if (pl->ever_assigned && !pl->offsets_wanted)
+            aac_notify_ready("consuming");
         if (!pl->retry_at && !pl->item_cnt)
             idle_upkeep(pl, now);
         if (pl->fatal)
@@ -1290,6 +1296,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             flush(pl);
     }
 
+    aac_notify_stopping(pl->fatal ? "stopping: fatal error" : "stopping: shutdown requested");
     if (pl->fatal) {
         status = AAC_EXIT_FATAL;
         batch_clear(pl);

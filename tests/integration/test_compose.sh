@@ -55,7 +55,20 @@ assert svc["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy
 assert svc["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
 assert "healthcheck" in svc["kafka"] and "healthcheck" in svc["postgres"]
 assert svc["migrate"]["command"] == ["migrate", "up"], svc["migrate"]["command"]
-assert any(str(p.get("target", p) if isinstance(p, dict) else p).endswith("8080") for p in c["ports"]), c["ports"]
+# every published port of the stack on loopback only ("127.0.0.1:8080:8080/tcp"
+# from 1.29, {host_ip, published, target} from v2)
+def port(p):
+    if isinstance(p, dict):
+        return p.get("host_ip", ""), str(p.get("target"))
+    parts = str(p).split("/")[0].split(":")
+    return (parts[0] if len(parts) == 3 else ""), parts[-1]
+assert "8080" in [port(p)[1] for p in c["ports"]], c["ports"]
+for name in ("consumer", "kafka", "postgres"):
+    for p in svc[name].get("ports", []):
+        assert port(p)[0] == "127.0.0.1", f"{name} publishes {p} beyond loopback"
+# docker's init as PID 1: migrate has no SIGTERM handler of its own
+for name in ("migrate", "consumer"):
+    assert svc[name].get("init") is True, f"{name}: init: {svc[name].get('init')}"
 assert c["restart"] == "unless-stopped", c.get("restart")
 open(f"{sys.argv[2]}/grace", "w").write(str(c["stop_grace_period"]))
 PY
