@@ -805,6 +805,23 @@ static void load_offsets(pipeline_t *pl)
 
 /* --- rebalance ----------------------------------------------------------- */
 
+/* librdkafka keeps a partition paused by the application across its
+ * revocation and a later assignment: a partition assigned again after it
+ * was held back would stay paused for good. Resumes those of `parts`
+ * whose position is known. */
+static void resume_ready(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        part_t *pt = part_get(pl, parts->elems[i].partition);
+        if (pt && pt->assigned && !pt->need_offset)
+            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, parts->elems[i].partition);
+    }
+    if (l->cnt)
+        rd_kafka_resume_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -849,6 +866,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_pause_partitions(rk, held);
         if (pl->paused)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            resume_ready(pl, parts);
         rd_kafka_topic_partition_list_destroy(held);
         aac_info("partitions assigned", "count=%d protocol=%s held_back=%d", parts->cnt,
                  cooperative ? "cooperative" : "eager", n < 0 ? parts->cnt : 0);

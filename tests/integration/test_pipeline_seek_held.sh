@@ -4,11 +4,12 @@
 # read of it fails (consumer_offsets locked), so the partition is assigned
 # where Kafka says (nothing: auto.offset.reset, offset 0) and held back;
 # librdkafka asks the coordinator for that offset, and the test delays the
-# answer 6 s. The retry reads 500 and seeks while the partition's fetcher
-# has not started: librdkafka answers that seek with a per-partition error
-# (_STATE) and no error object. Taken for done, the partition ran from 0,
-# "followed the broker backwards" and stored offsets below PostgreSQL's.
-# It must be held until a seek takes effect: only offsets 500-999 written.
+# answer 3 s (under the 6 s session timeout: heartbeats wait behind it).
+# The retry reads 500 and seeks while the partition's fetcher has not
+# started: librdkafka answers that seek with a per-partition error (_STATE)
+# and no error object. Taken for done, the partition ran from 0, "followed
+# the broker backwards" and stored offsets below PostgreSQL's. It must be
+# held until a seek takes effect: only offsets 500-999 written.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
 fresh_db
@@ -31,9 +32,9 @@ unlock() { sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WH
 on_exit unlock
 wait_for 1 10 sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'consumer_offsets' AND l.mode = 'AccessExclusiveLock' AND l.granted"
 
-# the group's coordinator answers its next OffsetFetch (API key 9) 6 s late
+# the group's coordinator answers its next OffsetFetch (API key 9) 3 s late
 broker_ctl coordinator group "$GROUP" 1 >/dev/null
-broker_ctl broker-request-error 1 OffsetFetch 0 6000 1 >/dev/null
+broker_ctl broker-request-error 1 OffsetFetch 0 3000 1 >/dev/null
 on_exit broker_ctl clear-errors OffsetFetch
 
 start_consumer c1 AAC_POSTGRES_LOCK_TIMEOUT_MS=1000 AAC_RETRY_JITTER=false \
@@ -49,5 +50,6 @@ assert_eq "$(sql "SELECT count(*), min(kafka_offset), max(kafka_offset) FROM age
 grep -q 'msg="could not seek, partition held back"' "$TEST_DIR/c1.log" ||
   fail "no seek failed: the test did not reach the path it is about"
 grep -q 'went backwards' "$TEST_DIR/c1.log" && fail "followed the broker below the stored offset"
+grep -q 'msg="partitions revoked"' "$TEST_DIR/c1.log" && fail "the member lost its partition: the test's delay is too long"
 stop_consumer c1
 pass "a seek refused while the fetcher starts: held, retried, offsets 500-999 written once"
