@@ -226,26 +226,14 @@ static void json_time(struct evbuffer *b, double t)
 /* A JSON string; invalid UTF-8 (a message cut mid-character) becomes U+FFFD. */
 static void json_str(struct evbuffer *b, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str);
+    char buf[256];
+    size_t n = strlen(str), out;
     evbuffer_add(b, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            evbuffer_add(b, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            evbuffer_add_printf(b, "\\u%04x", c);
-            i++;
-        } else {
-            size_t len = aac_utf8_len(s + i, n - i);
-            if (len)
-                evbuffer_add(b, s + i, len);
-            else
-                evbuffer_add(b, "\\ufffd", 6);
-            i += len ? len : 1;
-        }
+    while (n) {
+        size_t used = aac_utf8_escape(buf, sizeof(buf), str, n, AAC_UTF8_ESC_JSON, &out);
+        evbuffer_add(b, buf, out);
+        str += used;
+        n -= used;
     }
     evbuffer_add(b, "\"", 1);
 }
