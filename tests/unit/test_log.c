@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -216,13 +217,47 @@ static void test_level_gate(void **state)
     aac_log_set_level(saved);
 }
 
+/* What aac_log_kv and aac_log_signal_safe write to stderr: one line each,
+ * in the format set. */
+static void test_written(void **state)
+{
+    (void)state;
+    int fds[2], saved = dup(STDERR_FILENO);
+    char got[4096];
+    assert_int_equal(pipe(fds), 0);
+    assert_true(dup2(fds[1], STDERR_FILENO) >= 0);
+    aac_log_set_format(AAC_LOG_FORMAT_JSON);
+    aac_log_signal_safe(AAC_LOG_WARN, "second signal");
+    aac_info("two\nlines", AAC_KV_STR("error", "at \"x\""), AAC_KV_INT("n", 3));
+    aac_log_set_format(AAC_LOG_FORMAT_LOGFMT);
+    aac_log_signal_safe(AAC_LOG_WARN, "second signal");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[1]);
+    ssize_t n = read(fds[0], got, sizeof(got) - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    got[n] = '\0';
+    char *l1 = got, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    assert_ptr_equal(strchr(l3, '\n'), got + n - 1);
+    /* "{"ts":"2026-01-01T00:00:00.000Z","level":...: the time is the clock's */
+    assert_memory_equal(l1, "{\"ts\":\"", 7);
+    assert_memory_equal(l1 + 7 + 24, "\",\"level\":\"warn\",\"msg\":\"second signal\"}\n", 40);
+    assert_memory_equal(l2 + 7 + 24,
+                        "\",\"level\":\"info\",\"msg\":\"two\\nlines\",\"error\":\"at "
+                        "\\\"x\\\"\",\"n\":3}\n",
+                        (size_t)(l3 - l2) - 31);
+    assert_memory_equal(l3, "ts=", 3);
+    assert_string_equal(l3 + 3 + 24, " level=warn msg=\"second signal\"\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string_values), cmocka_unit_test(test_typed_values),
         cmocka_unit_test(test_keys),          cmocka_unit_test(test_header),
         cmocka_unit_test(test_truncation),    cmocka_unit_test(test_names),
-        cmocka_unit_test(test_level_gate),
+        cmocka_unit_test(test_level_gate),    cmocka_unit_test(test_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
