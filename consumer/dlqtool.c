@@ -631,44 +631,24 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
 
 /* --- output -------------------------------------------------------------- */
 
-/* Writes `n` bytes of `p` as a quoted string, at most `max` of them:
- * JSON escaping (invalid UTF-8 as U+FFFD) or logfmt escaping (invalid
- * bytes as \xNN). Returns true when it was cut. */
+/* Writes `n` bytes of `p` as a quoted string, at most `max` of them, with
+ * the one escaper (aac_utf8_escape): JSON (invalid UTF-8 as U+FFFD) or
+ * logfmt (invalid bytes as \xNN). Returns true when it was cut. */
 static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 {
-    const unsigned char *s = p;
+    const char *s = p;
+    char buf[256];
+    size_t out;
     bool cut = n > max;
     if (cut)
         n = max;
     fputc('"', f);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
-            i++;
-        } else if (c == '\n') {
-            fputs("\\n", f);
-            i++;
-        } else if (c == '\t') {
-            fputs("\\t", f);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
-            i++;
-        } else {
-            size_t l = aac_utf8_len(s + i, n - i);
-            if (l == 0) {
-                if (json)
-                    fputs("\\ufffd", f);
-                else
-                    fprintf(f, "\\x%02x", c);
-                i++;
-            } else {
-                fwrite(s + i, 1, l, f);
-                i += l;
-            }
-        }
+    while (n) {
+        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n,
+                                      json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT, &out);
+        fwrite(buf, 1, out, f);
+        s += used;
+        n -= used;
     }
     fputc('"', f);
     return cut;
