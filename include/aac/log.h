@@ -53,7 +53,7 @@ const char *aac_log_format_str(aac_log_format_t format);
 int aac_log_format_parse(const char *s, aac_log_format_t *format);
 
 /* One field. `type` comes first so that a stray string where a field
- * belongs does not compile (-Werror=int-conversion). */
+ * belongs does not compile: aac_warn("m", "k=%s", s) is an error. */
 typedef enum {
     AAC_KV_T_END = 0,
     AAC_KV_T_STR,  /* free text: escaped and quoted as needed; NULL logs "" */
