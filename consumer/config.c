@@ -30,7 +30,7 @@
 
 extern char **environ;
 
-typedef enum { P_STRING, P_INT, P_DOUBLE, P_BOOL, P_LOGLEVEL, P_MAP } ptype_t;
+typedef enum { P_STRING, P_INT, P_DOUBLE, P_BOOL, P_LOGLEVEL, P_LOGFORMAT, P_MAP } ptype_t;
 
 #define F_SECRET   0x1 /* never printed */
 #define F_REQUIRED 0x2 /* may not be empty */
@@ -99,6 +99,7 @@ static const param_t params[] = {
     {"http", "liveness_timeout_ms", P_INT, OFF(http.liveness_timeout_ms), "30000", 100, 3600000, 0},
     {"http", "request_timeout_ms", P_INT, OFF(http.request_timeout_ms), "5000", 100, 600000, 0},
     {"log", "level", P_LOGLEVEL, OFF(log.level), "info", 0, 0, 0},
+    {"log", "format", P_LOGFORMAT, OFF(log.format), "logfmt", 0, 0, 0},
     {"service", "shutdown_timeout_ms", P_INT, OFF(service.shutdown_timeout_ms), "10000", 100,
      600000, 0},
     {"partitions", "months_ahead", P_INT, OFF(partitions.months_ahead), "3", 0, 120, 0},
@@ -302,6 +303,16 @@ static int convert(aac_config_t *cfg, const param_t *p, const char *text, const 
             return -1;
         }
         *(aac_log_level_t *)(void *)dst = lv;
+        return 0;
+    }
+    case P_LOGFORMAT: {
+        aac_log_format_t lf;
+        if (aac_log_format_parse(text, &lf) != 0) {
+            errf(errstr, size, "config: %s: %s.%s: expected logfmt or json, got \"%.40s\"", loc,
+                 p->section, p->key, text);
+            return -1;
+        }
+        *(aac_log_format_t *)(void *)dst = lf;
         return 0;
     }
     case P_MAP:
@@ -931,6 +942,9 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out)
             break;
         case P_LOGLEVEL:
             fprintf(out, " %s", aac_log_level_str(*(const aac_log_level_t *)(const void *)src));
+            break;
+        case P_LOGFORMAT:
+            fprintf(out, " %s", aac_log_format_str(*(const aac_log_format_t *)(const void *)src));
             break;
         case P_MAP: {
             const aac_kvlist_t *l = (const aac_kvlist_t *)(const void *)src;

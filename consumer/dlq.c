@@ -70,8 +70,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
             return;
         }
         dlq->dr_logged_ms = now;
-        aac_warn("dead letter not delivered", "partition=%" PRId32 " offset=%" PRId64 " error=%s",
-                 r->partition, r->offset, rd_kafka_err2name(rkm->err));
+        aac_warn("dead letter not delivered", AAC_KV_INT("partition", r->partition),
+                 AAC_KV_INT("offset", r->offset), AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
     } else {
         r->state = AAC_DLQ_DELIVERED;
         dlq->last_err = 0;
@@ -84,8 +84,8 @@ static void log_unlogged(aac_dlq_t *dlq, int64_t now)
 {
     if (!dlq->dr_unlogged || (now && now - dlq->dr_logged_ms < DR_LOG_INTERVAL_MS))
         return;
-    aac_warn("dead letters not delivered", "count=%u error=%s", dlq->dr_unlogged,
-             rd_kafka_err2name((rd_kafka_resp_err_t)dlq->dr_unlogged_err));
+    aac_warn("dead letters not delivered", AAC_KV_UINT("count", dlq->dr_unlogged),
+             AAC_KV_STR("error", rd_kafka_err2name((rd_kafka_resp_err_t)dlq->dr_unlogged_err)));
     dlq->dr_unlogged = 0;
     dlq->dr_logged_ms = now ? now : aac_mono_ms();
 }
@@ -98,13 +98,13 @@ static void log_unlogged(aac_dlq_t *dlq, int64_t now)
  * every 30 s per broker. */
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    char q[512];
     (void)rk;
     (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL)
         return;
-    aac_warn("dead-letter producer error", "error=%s detail=%s",
-             rd_kafka_err2name((rd_kafka_resp_err_t)err), aac_log_quote(q, sizeof(q), reason));
+    aac_warn("dead-letter producer error",
+             AAC_KV_STR("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)),
+             AAC_KV_STR("detail", reason));
 }
 
 aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size)

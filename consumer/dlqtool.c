@@ -631,44 +631,24 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
 
 /* --- output -------------------------------------------------------------- */
 
-/* Writes `n` bytes of `p` as a quoted string, at most `max` of them:
- * JSON escaping (invalid UTF-8 as U+FFFD) or logfmt escaping (invalid
- * bytes as \xNN). Returns true when it was cut. */
+/* Writes `n` bytes of `p` as a quoted string, at most `max` of them, with
+ * the one escaper (aac_utf8_escape): JSON (invalid UTF-8 as U+FFFD) or
+ * logfmt (invalid bytes as \xNN). Returns true when it was cut. */
 static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 {
-    const unsigned char *s = p;
+    const char *s = p;
+    char buf[256];
+    size_t out;
     bool cut = n > max;
     if (cut)
         n = max;
     fputc('"', f);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
-            i++;
-        } else if (c == '\n') {
-            fputs("\\n", f);
-            i++;
-        } else if (c == '\t') {
-            fputs("\\t", f);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
-            i++;
-        } else {
-            size_t l = aac_utf8_len(s + i, n - i);
-            if (l == 0) {
-                if (json)
-                    fputs("\\ufffd", f);
-                else
-                    fprintf(f, "\\x%02x", c);
-                i++;
-            } else {
-                fwrite(s + i, 1, l, f);
-                i += l;
-            }
-        }
+    while (n) {
+        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n,
+                                      json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT, &out);
+        fwrite(buf, 1, out, f);
+        s += used;
+        n -= used;
     }
     fputc('"', f);
     return cut;
@@ -929,8 +909,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     if (rkm->err) {
         t->failed++;
         t->last_err = rkm->err;
-        aac_warn("replayed message not delivered", "topic=%s error=%s",
-                 rd_kafka_topic_name(rkm->rkt), rd_kafka_err2name(rkm->err));
+        aac_warn("replayed message not delivered",
+                 AAC_KV_STR("topic", rd_kafka_topic_name(rkm->rkt)),
+                 AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
     } else {
         t->delivered++;
     }
@@ -1262,8 +1243,8 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
                      t->group, t->topic, l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
             goto out;
         }
-    aac_debug("replay record committed", "group=%s topic=%s partitions=%d", t->group, t->topic,
-              l->cnt);
+    aac_debug("replay record committed", AAC_KV_STR("group", t->group),
+              AAC_KV_STR("topic", t->topic), AAC_KV_INT("partitions", l->cnt));
     rc = 0;
 out:
     free(buf);
@@ -1323,9 +1304,9 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
             return 0; /* the headers now belong to the message */
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_headers_destroy(h);
-            aac_error("could not replay a dead letter",
-                      "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s error=%s",
-                      rkm->partition, rkm->offset, to, rd_kafka_err2name(err));
+            aac_error("could not replay a dead letter", AAC_KV_INT("dlq_partition", rkm->partition),
+                      AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("topic", to),
+                      AAC_KV_STR("error", rd_kafka_err2name(err)));
             return -1;
         }
         rd_kafka_poll(t->producer, 100); /* let deliveries make room */
@@ -1365,24 +1346,23 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t
     const char *to = o->to ? o->to : l.orig_topic[0] ? l.orig_topic : NULL;
     if (recorded && !o->from_beginning) {
         t->skipped_recorded++;
-        aac_debug("skipped: in the replay record",
-                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " group=%s", p, rkm->offset,
-                  t->group);
+        aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", p),
+                  AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
         goto keep;
     }
     if (l.replay_count >= o->max_replays) {
         t->skipped_replayed++;
-        aac_debug("skipped: already replayed",
-                  "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " replay_count=%d", p,
-                  rkm->offset, l.replay_count);
+        aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", p),
+                  AAC_KV_INT("dlq_offset", rkm->offset),
+                  AAC_KV_INT("replay_count", l.replay_count));
         goto keep;
     }
     if (!to || !find_topic(t, to)) {
         /* producing to a missing topic could auto-create it */
         t->skipped_no_topic++;
-        aac_warn("skipped: no target topic",
-                 "dlq_partition=%" PRId32 " dlq_offset=%" PRId64 " topic=%s", p, rkm->offset,
-                 to ? to : "(no aac.original.topic header)");
+        aac_warn("skipped: no target topic", AAC_KV_INT("dlq_partition", p),
+                 AAC_KV_INT("dlq_offset", rkm->offset),
+                 AAC_KV_STR("topic", to ? to : "(no aac.original.topic header)"));
         goto keep;
     }
     if (o->dry_run) {
@@ -1463,8 +1443,8 @@ static int run(tool_t *t, char *errstr, size_t size)
                 rd_kafka_message_destroy(rkm);
                 return -1;
             }
-            aac_warn("kafka error while reading", "topic=%s error=%s", t->topic,
-                     rd_kafka_err2name(rkm->err));
+            aac_warn("kafka error while reading", AAC_KV_STR("topic", t->topic),
+                     AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
         } else if (rkm->partition >= 0 && rkm->partition < t->nparts && !t->done[rkm->partition]) {
             int r = handle(t, rkm, errstr, size);
             if (rkm->offset + 1 >= t->hi[rkm->partition])

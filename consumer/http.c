@@ -83,11 +83,10 @@ static int evthread_rc;
 
 static void libevent_log_cb(int severity, const char *msg)
 {
-    char q[512];
     aac_log_level_t lv = severity >= EVENT_LOG_ERR    ? AAC_LOG_ERROR
                          : severity >= EVENT_LOG_WARN ? AAC_LOG_WARN
                                                       : AAC_LOG_DEBUG;
-    AAC_LOG_AT(lv, "libevent", "detail=%s", aac_log_quote(q, sizeof(q), msg));
+    AAC_LOG_AT(lv, "libevent", AAC_KV_STR("detail", msg));
 }
 
 static void evthread_init(void)
@@ -191,8 +190,8 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     (void)lev;
     h->accept_errors++;
     aac_warn("could not accept an HTTP connection, pausing",
-             "error=\"%s\" pause_ms=%d open_connections=%d", evutil_socket_error_to_string(err),
-             ACCEPT_PAUSE_MS, h->conns);
+             AAC_KV_STR("error", evutil_socket_error_to_string(err)),
+             AAC_KV_INT("pause_ms", ACCEPT_PAUSE_MS), AAC_KV_INT("open_connections", h->conns));
     h->paused_error = true;
     listener_update(h);
     evtimer_add(h->resume_ev, &tv);
@@ -227,26 +226,14 @@ static void json_time(struct evbuffer *b, double t)
 /* A JSON string; invalid UTF-8 (a message cut mid-character) becomes U+FFFD. */
 static void json_str(struct evbuffer *b, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str);
+    char buf[256];
+    size_t n = strlen(str), out;
     evbuffer_add(b, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            evbuffer_add(b, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            evbuffer_add_printf(b, "\\u%04x", c);
-            i++;
-        } else {
-            size_t len = aac_utf8_len(s + i, n - i);
-            if (len)
-                evbuffer_add(b, s + i, len);
-            else
-                evbuffer_add(b, "\\ufffd", 6);
-            i += len ? len : 1;
-        }
+    while (n) {
+        size_t used = aac_utf8_escape(buf, sizeof(buf), str, n, AAC_UTF8_ESC_JSON, &out);
+        evbuffer_add(b, buf, out);
+        str += used;
+        n -= used;
     }
     evbuffer_add(b, "\"", 1);
 }
@@ -653,7 +640,8 @@ aac_http_t *aac_http_start(const aac_config_t *cfg, aac_metrics_t *m, char *errs
         goto fail;
     }
     h->thread_started = true;
-    aac_info("http server listening", "address=%s port=%d", cfg->http.address, h->port);
+    aac_info("http server listening", AAC_KV_STR("address", cfg->http.address),
+             AAC_KV_INT("port", h->port));
     return h;
 fail:
     aac_http_stop(h);

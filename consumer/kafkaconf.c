@@ -10,10 +10,9 @@
 /* librdkafka calls this on its own threads; aac_log is thread-safe. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    char q[512];
     aac_log_level_t lv = level <= 3 ? AAC_LOG_ERROR : level <= 5 ? AAC_LOG_WARN : AAC_LOG_DEBUG;
-    AAC_LOG_AT(lv, "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
-               aac_log_quote(q, sizeof(q), buf));
+    AAC_LOG_AT(lv, "librdkafka", AAC_KV_STR("client", rd_kafka_name(rk)),
+               AAC_KV_STR("facility", fac), AAC_KV_STR("detail", buf));
 }
 
 int aac_kafkaconf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,

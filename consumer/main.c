@@ -88,10 +88,15 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-static aac_config_t *load_config(const char *path)
+/* Loads the configuration and sets up the log. `service`: the caller is
+ * `run`, whose stderr is the service log, so a bad configuration is told in
+ * a log line (in AAC_LOG_FORMAT's format when that variable names one); the
+ * other commands are run by a person and tell it in plain text. */
+static aac_config_t *load_config(const char *path, bool service)
 {
     char errstr[1024];
     aac_config_t *cfg;
+    aac_log_format_t lf;
 
     if (!path)
         path = getenv(AAC_CONFIG_ENV_PATH);
@@ -99,10 +104,18 @@ static aac_config_t *load_config(const char *path)
         path = AAC_CONFIG_DEFAULT_PATH;
     cfg = aac_config_load(path, errstr, sizeof(errstr));
     if (!cfg) {
-        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        if (!service) {
+            fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+            return NULL;
+        }
+        const char *env = getenv("AAC_LOG_FORMAT");
+        if (env && aac_log_format_parse(env, &lf) == 0)
+            aac_log_set_format(lf);
+        aac_error("could not load the configuration", AAC_KV_STR("error", errstr));
         return NULL;
     }
     aac_log_set_level(cfg->log.level);
+    aac_log_set_format(cfg->log.format);
     return cfg;
 }
 
@@ -160,7 +173,7 @@ int main(int argc, char **argv)
                     argv[1]);
             return EXIT_USAGE;
         }
-        if (!(cfg = load_config(config_path)))
+        if (!(cfg = load_config(config_path, false)))
             return EXIT_USAGE;
         aac_config_dump(cfg, stdout);
         aac_config_destroy(cfg);
@@ -187,7 +200,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "agent-actions-consumer: run: unexpected argument \"%s\"\n", argv[1]);
             return EXIT_USAGE;
         }
-        if (!(cfg = load_config(config_path)))
+        if (!(cfg = load_config(config_path, true)))
             return EXIT_USAGE;
         if (migrate_first && (rc = aac_migrate_up_wait(cfg)) != 0) {
             aac_notify_stopping("stopping: migrations failed");
@@ -212,7 +225,7 @@ int main(int argc, char **argv)
             char errstr[512];
             /* a port taken or an address not ours is a configuration error */
             if (!(http = aac_http_start(cfg, metrics, errstr, sizeof(errstr)))) {
-                fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+                aac_error("could not start the HTTP server", AAC_KV_STR("error", errstr));
                 aac_metrics_destroy(metrics);
                 aac_config_destroy(cfg);
                 return EXIT_USAGE;
@@ -228,14 +241,14 @@ int main(int argc, char **argv)
         /* --help needs no configuration */
         if (wants_help(argc, argv))
             return aac_dlqtool_main(NULL, argc, argv);
-        if (!(cfg = load_config(config_path)))
+        if (!(cfg = load_config(config_path, false)))
             return EXIT_USAGE;
         rc = aac_dlqtool_main(cfg, argc, argv);
         aac_config_destroy(cfg);
         return rc;
     }
     if (!strcmp(cmd, "migrate") || !strcmp(cmd, "validate") || !strcmp(cmd, "partitions")) {
-        if (!(cfg = load_config(config_path)))
+        if (!(cfg = load_config(config_path, false)))
             return EXIT_USAGE;
         if (!strcmp(cmd, "migrate"))
             rc = aac_migrate_main(cfg, argc, argv);

@@ -40,14 +40,13 @@ static void notice_cb(void *arg, const PGresult *res)
 {
     notice_ctx_t *nc = arg;
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    char q[512];
 
     if (!msg)
         return;
     if (nc->out)
         fprintf(nc->out, "%s\n", msg);
     else
-        aac_info("partition maintenance", "detail=%s", aac_log_quote(q, sizeof(q), msg));
+        aac_info("partition maintenance", AAC_KV_STR("detail", msg));
 }
 
 /* Runs a statement that returns no rows we need; -1 with errstr on error. */
@@ -121,7 +120,7 @@ static int ensure_months(PGconn *conn, const char *first, int ahead, FILE *out, 
             if (out)
                 fprintf(out, "created %s\n", PQgetvalue(res, r, 0));
             else
-                aac_info("partition created", "partition=%s", PQgetvalue(res, r, 0));
+                aac_info("partition created", AAC_KV_STR("partition", PQgetvalue(res, r, 0)));
             created++;
         }
         PQclear(res);

@@ -883,7 +883,7 @@ static int write_serial(aac_pgsink_t *s, aac_rows_t *rows, const uint8_t *lane_o
             return -1;
         if (r == SEND_DUPLICATE && !*staging) {
             *staging = true;
-            aac_debug("duplicate event in batch, writing through the staging table", NULL);
+            aac_debug("duplicate event in batch, writing through the staging table");
             continue;
         }
         /* a row-level error: isolate the row and try again without it */
@@ -901,7 +901,8 @@ static int write_serial(aac_pgsink_t *s, aac_rows_t *rows, const uint8_t *lane_o
         if (aac_rows_reject(rows, idx, AAC_REASON_DB_REJECTED, st, msg) != 0)
             return out_of_memory(res);
         res->rejected++;
-        aac_warn("row rejected by the database", "tag=%zu sqlstate=%s", rows->row[idx].tag, st);
+        aac_warn("row rejected by the database", AAC_KV_UINT("tag", rows->row[idx].tag),
+                 AAC_KV_STR("sqlstate", st));
     }
 
     if (before_commit && before_commit(opaque, rows) != 0) {

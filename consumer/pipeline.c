@@ -106,12 +106,10 @@ static rd_kafka_t *abandoned_rk;
 
 static void on_signal(int sig)
 {
-    static const char msg[] = "agent-actions-consumer: second signal, exiting at once\n";
     (void)sig;
     if (++signals_seen >= 2) {
         /* nothing unwritten is committed: the transaction dies with us */
-        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-        }
+        aac_log_signal_safe(AAC_LOG_WARN, "second signal, exiting at once");
         _exit(130);
     }
 }
@@ -239,9 +237,8 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
     pl->part[p].check_gap = true;
     if (!err[0])
         return true;
-    char q[300];
-    aac_warn("could not seek, partition held back", "partition=%" PRId32 " offset=%" PRId64 " error=%s",
-             p, offset, aac_log_quote(q, sizeof(q), err));
+    aac_warn("could not seek, partition held back", AAC_KV_INT("partition", p),
+             AAC_KV_INT("offset", offset), AAC_KV_STR("error", err));
     hold(pl, p, offset);
     publish_partitions(pl);
     return false;
@@ -270,7 +267,8 @@ static void batch_drop(pipeline_t *pl, const char *why)
 {
     if (!pl->item_cnt)
         return;
-    aac_warn("batch dropped unwritten", "events=%zu reason=%s", pl->item_cnt, why);
+    aac_warn("batch dropped unwritten", AAC_KV_UINT("events", pl->item_cnt),
+             AAC_KV_STR("reason", why));
     for (int32_t p = 0; p < pl->part_cap; p++) {
         part_t *pt = &pl->part[p];
         if (pt->batch_first < 0)
@@ -301,7 +299,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
  * partition in it, this message's included, so nothing is skipped. */
 static void batch_add_failed(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
 {
-    aac_error("out of memory, dropping the batch", NULL);
+    aac_error("out of memory, dropping the batch");
     if (pt->batch_first < 0)
         pt->batch_first = rkm->offset;
     rd_kafka_message_destroy(rkm);
@@ -339,8 +337,9 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
     } else {
         it->err = (int)pl->err_cnt++;
         aac_metrics_add(pl->metrics, AAC_M_EVENTS_INVALID, 1);
-        aac_debug("invalid event", "partition=%" PRId32 " offset=%" PRId64 " reason=%s path=%s",
-                  rkm->partition, rkm->offset, aac_reason_str(r), err->path);
+        aac_debug("invalid event", AAC_KV_INT("partition", rkm->partition),
+                  AAC_KV_INT("offset", rkm->offset), AAC_KV_STR("reason", aac_reason_str(r)),
+                  AAC_KV_STR("path", err->path));
     }
     if (!pl->item_cnt)
         pl->batch_deadline = aac_mono_ms() + pl->cfg->batch.linger_ms;
@@ -402,8 +401,9 @@ static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
             return -1; /* never delivered now: the caller stops */
         if (aac_mono_ms() >= deadline) {
             int err = aac_dlq_last_error(pl->dlq);
-            aac_warn("dead letters not confirmed", "pending=%zu error=%s", pending,
-                     err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout");
+            aac_warn(
+                "dead letters not confirmed", AAC_KV_UINT("pending", pending),
+                AAC_KV_STR("error", err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout"));
             return -1;
         }
         aac_dlq_poll(pl->dlq, 50);
@@ -437,9 +437,7 @@ static const char *fatal_hint(const char *sqlstate)
 
 static void go_fatal(pipeline_t *pl, const char *what, const char *hint)
 {
-    char q[800], h[300];
-    aac_error("fatal error, stopping", "error=%s action=%s", aac_log_quote(q, sizeof(q), what),
-              aac_log_quote(h, sizeof(h), hint));
+    aac_error("fatal error, stopping", AAC_KV_STR("error", what), AAC_KV_STR("action", hint));
     aac_metrics_set_error(pl->metrics, AAC_CLASS_FATAL, "fatal", what);
     pl->fatal = 1;
 }
@@ -460,7 +458,6 @@ static bool dlq_fatal(pipeline_t *pl)
 static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res, bool counted)
 {
     int delay;
-    char q[600];
     const char *why = res->dead_letters_pending ? "dead_letter_unavailable"
                       : res->outage             ? "postgres_unavailable"
                       : counted                 ? "write_failed"
@@ -476,9 +473,11 @@ static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res, bool counte
         if (res->outage && !res->dead_letters_pending)
             aac_metrics_set_pg_up(pl->metrics, false);
     }
-    aac_warn("batch not written, retrying", "events=%zu reason=%s attempt=%d delay_ms=%d error=%s",
-             pl->item_cnt, why, counted ? pl->attempts : pl->outage_attempts, delay,
-             aac_log_quote(q, sizeof(q), res->errstr[0] ? res->errstr : "unknown"));
+    aac_warn("batch not written, retrying", AAC_KV_UINT("events", pl->item_cnt),
+             AAC_KV_STR("reason", why),
+             AAC_KV_INT("attempt", counted ? pl->attempts : pl->outage_attempts),
+             AAC_KV_INT("delay_ms", delay),
+             AAC_KV_STR("error", res->errstr[0] ? res->errstr : "unknown"));
     aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, why, res->errstr);
     pl->retry_at = aac_mono_ms() + delay;
     set_paused(pl, true);
@@ -492,13 +491,12 @@ static void resume(pipeline_t *pl);
 static void exhaust(pipeline_t *pl, const aac_pgsink_result_t *res)
 {
     size_t live = aac_rows_live(pl->rows);
-    char q[600];
     if (live > 1) {
         pl->cap_events = (int)(live / 2);
         pl->cap_successes = 0;
         aac_warn("batch keeps failing, retrying it in smaller batches",
-                 "events=%zu attempts=%d next_batch_max=%d error=%s", pl->item_cnt, pl->attempts,
-                 pl->cap_events, aac_log_quote(q, sizeof(q), res->errstr));
+                 AAC_KV_UINT("events", pl->item_cnt), AAC_KV_INT("attempts", pl->attempts),
+                 AAC_KV_INT("next_batch_max", pl->cap_events), AAC_KV_STR("error", res->errstr));
         batch_drop(pl, "retries exhausted, halving");
         resume(pl);
         return;
@@ -509,9 +507,8 @@ static void exhaust(pipeline_t *pl, const aac_pgsink_result_t *res)
         const rd_kafka_message_t *rkm = pl->items[aac_rows_tag(pl->rows, r)].rkm;
         char msg[300];
         snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->attempts, res->errstr);
-        aac_warn("event dead-lettered after its retries",
-                 "partition=%" PRId32 " offset=%" PRId64 " attempts=%d", rkm->partition,
-                 rkm->offset, pl->attempts);
+        aac_warn("event dead-lettered after its retries", AAC_KV_INT("partition", rkm->partition),
+                 AAC_KV_INT("offset", rkm->offset), AAC_KV_INT("attempts", pl->attempts));
         if (aac_rows_reject(pl->rows, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg) != 0)
             batch_drop(pl, "out of memory");
     }
@@ -604,7 +601,8 @@ static void partly_committed(pipeline_t *pl, const aac_pgsink_offset_t *o, size_
     commit_to_kafka(pl, o, n);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res->inserted);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res->duplicates);
-    aac_debug("batch committed in part", "partitions=%zu of=%zu inserted=%zu", k, n, res->inserted);
+    aac_debug("batch committed in part", AAC_KV_UINT("partitions", k), AAC_KV_UINT("of", n),
+              AAC_KV_UINT("inserted", res->inserted));
 }
 
 /* Writes the open batch. Returns 0 when it was committed. */
@@ -663,11 +661,11 @@ static int flush(pipeline_t *pl)
         aac_metrics_set_pg_up(pl->metrics, true);
         aac_metrics_committed(pl->metrics, now);
         pl->last_pg_ok = aac_mono_ms();
-        aac_debug("batch committed",
-                  "events=%zu inserted=%zu duplicates=%zu rejected=%zu partitions=%zu "
-                  "round_trips=%d writers=%d ms=%.1f",
-                  pl->item_cnt, res.inserted, res.duplicates, res.rejected, n, res.round_trips,
-                  res.writers, secs * 1000);
+        aac_debug("batch committed", AAC_KV_UINT("events", pl->item_cnt),
+                  AAC_KV_UINT("inserted", res.inserted), AAC_KV_UINT("duplicates", res.duplicates),
+                  AAC_KV_UINT("rejected", res.rejected), AAC_KV_UINT("partitions", n),
+                  AAC_KV_INT("round_trips", res.round_trips), AAC_KV_INT("writers", res.writers),
+                  AAC_KV_DBL("ms", secs * 1000));
         batch_clear(pl);
         resume(pl);
         publish_partitions(pl);
@@ -689,7 +687,7 @@ static int flush(pipeline_t *pl)
         goto out;
     }
     if (res.fenced) {
-        aac_warn("batch fenced", "detail=\"%s\"", res.errstr);
+        aac_warn("batch fenced", AAC_KV_STR("detail", res.errstr));
         refence(pl);
         goto out;
     }
@@ -755,7 +753,8 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
         aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
         pl->offsets_wanted = true;
         aac_warn("could not read stored offsets, partitions held back",
-                 "partitions=%zu delay_ms=%d error=\"%s\"", n, delay, res.errstr);
+                 AAC_KV_UINT("partitions", n), AAC_KV_INT("delay_ms", delay),
+                 AAC_KV_STR("error", res.errstr));
         return -1;
     }
     pl->offset_attempts = 0;
@@ -769,8 +768,8 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
         pt->stored = offs[i];
         pt->next = offs[i];
         pt->check_gap = true;
-        aac_info("partition ready", "partition=%" PRId32 " stored_offset=%" PRId64, ids[i],
-                 offs[i]);
+        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
+                 AAC_KV_INT("stored_offset", offs[i]));
     }
     return (int)n;
 }
@@ -869,8 +868,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             resume_ready(pl, parts);
         rd_kafka_topic_partition_list_destroy(held);
-        aac_info("partitions assigned", "count=%d protocol=%s held_back=%d", parts->cnt,
-                 cooperative ? "cooperative" : "eager", n < 0 ? parts->cnt : 0);
+        aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
+                 AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
+                 AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
     } else {
         /* the open batch holds revoked partitions: write it now or drop
          * it, before they are released */
@@ -892,12 +892,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             e = rd_kafka_incremental_unassign(rk, parts);
         else
             rd_kafka_assign(rk, NULL);
-        aac_info("partitions revoked", "count=%d reason=%s", parts->cnt,
-                 err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ? "rebalance"
-                                                             : rd_kafka_err2name(err));
+        aac_info("partitions revoked", AAC_KV_INT("count", parts->cnt),
+                 AAC_KV_STR("reason", err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+                                          ? "rebalance"
+                                          : rd_kafka_err2name(err)));
     }
     if (e) {
-        aac_error("could not apply the assignment", "error=%s", rd_kafka_error_string(e));
+        aac_error("could not apply the assignment", AAC_KV_STR("error", rd_kafka_error_string(e)));
         rd_kafka_error_destroy(e);
     }
     publish_partitions(pl);
@@ -923,17 +924,16 @@ static bool check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
                                              &hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             hi >= pt->next) {
             aac_warn("fetched below the stored offset, seeking back",
-                     "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
-                     " high_watermark=%" PRId64,
-                     rkm->partition, pt->next, rkm->offset, hi);
+                     AAC_KV_INT("partition", rkm->partition),
+                     AAC_KV_INT("expected_offset", pt->next),
+                     AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
             seek_to(pl, rkm->partition, pt->next);
             return true;
         }
         /* the partition's log starts over below what we stored */
         aac_error("partition offsets went backwards (topic recreated?), following the broker",
-                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
-                  " high_watermark=%" PRId64,
-                  rkm->partition, pt->next, rkm->offset, hi);
+                  AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
+                  AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
         pt->next = rkm->offset;
         return false;
     }
@@ -944,15 +944,15 @@ static bool check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
                                          2000);
     if (lo <= pt->next) {
         aac_debug("offsets skipped (transaction markers or compaction)",
-                  "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64,
-                  rkm->partition, pt->next, rkm->offset);
+                  AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
+                  AAC_KV_INT("actual_offset", rkm->offset));
         return false;
     }
     int64_t gap = (lo < rkm->offset ? lo : rkm->offset) - pt->next;
     aac_warn("offsets lost to retention before they were consumed",
-             "partition=%" PRId32 " expected_offset=%" PRId64 " actual_offset=%" PRId64
-             " gap=%" PRId64 " low_watermark=%" PRId64,
-             rkm->partition, pt->next, rkm->offset, gap, lo);
+             AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
+             AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("gap", gap),
+             AAC_KV_INT("low_watermark", lo));
     aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
     return false;
 }
@@ -964,8 +964,9 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
         rd_kafka_resp_err_t err = rkm->err;
         if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             aac_class_t cls = aac_classify_kafka(err);
-            aac_warn("consumer error", "error=%s detail=\"%s\" class=%s", rd_kafka_err2name(err),
-                     rd_kafka_message_errstr(rkm), aac_class_str(cls));
+            aac_warn("consumer error", AAC_KV_STR("error", rd_kafka_err2name(err)),
+                     AAC_KV_STR("detail", rd_kafka_message_errstr(rkm)),
+                     AAC_KV_STR("class", aac_class_str(cls)));
             if (cls == AAC_CLASS_FATAL) {
                 char what[512];
                 snprintf(what, sizeof(what), "kafka: %s", rd_kafka_message_errstr(rkm));
@@ -999,7 +1000,7 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
     if (first && pt->next < 0 && rkm->offset > 0)
         aac_info("partition starts above offset 0: earlier messages were deleted before this "
                  "group stored any",
-                 "partition=%" PRId32 " first_offset=%" PRId64, rkm->partition, rkm->offset);
+                 AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("first_offset", rkm->offset));
     /* a jump forward, or a first message below the stored position */
     if (pt->next >= 0 && (rkm->offset > pt->next || (first && rkm->offset < pt->next)) &&
         check_gap(pl, pt, rkm)) {
@@ -1040,9 +1041,9 @@ static void idle_upkeep(pipeline_t *pl, int64_t now)
         int n = aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, err, sizeof(err));
         if (n < 0)
             /* the default partition still takes every row: not fatal */
-            aac_warn("could not create partitions ahead, retrying later", "error=\"%s\"", err);
+            aac_warn("could not create partitions ahead, retrying later", AAC_KV_STR("error", err));
         else if (n > 0)
-            aac_info("partitions created ahead", "count=%d", n);
+            aac_info("partitions created ahead", AAC_KV_INT("count", n));
     }
 }
 
@@ -1065,7 +1066,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         set_broker_up(pl, false);
     aac_metrics_set_error(pl->metrics, aac_classify_kafka(err), rd_kafka_err2name(err), reason);
-    aac_warn("kafka error", "error=%s detail=\"%s\"", rd_kafka_err2name(err), reason);
+    aac_warn("kafka error", AAC_KV_STR("error", rd_kafka_err2name(err)),
+             AAC_KV_STR("detail", reason));
 }
 
 static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -1077,7 +1079,7 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         /* harmless for correctness: PostgreSQL holds the offsets */
         aac_metrics_add(pl->metrics, AAC_M_KAFKA_COMMIT_ERRORS, 1);
-        aac_debug("kafka offset commit failed", "error=%s", rd_kafka_err2name(err));
+        aac_debug("kafka offset commit failed", AAC_KV_STR("error", rd_kafka_err2name(err)));
     }
 }
 
@@ -1091,7 +1093,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     char err[256];
     (void)rk;
     if (aac_kstats_parse(json, json_len, pl->cfg->kafka.topic, &ks, err, sizeof(err)) != 0) {
-        aac_debug("could not read librdkafka statistics", "error=\"%s\"", err);
+        aac_debug("could not read librdkafka statistics", AAC_KV_STR("error", err));
         return 0;
     }
     for (size_t i = 0; i < ks.lag_cnt; i++)
@@ -1166,8 +1168,8 @@ static void drain(pipeline_t *pl, int64_t deadline)
         aac_dlq_poll(pl->dlq, 0);
     }
     if (pl->item_cnt) {
-        aac_warn("shutdown: batch not written in time, left uncommitted", "events=%zu",
-                 pl->item_cnt);
+        aac_warn("shutdown: batch not written in time, left uncommitted",
+                 AAC_KV_UINT("events", pl->item_cnt));
         batch_clear(pl);
     }
 }
@@ -1188,8 +1190,7 @@ static void close_consumer(pipeline_t *pl, int64_t deadline)
     if (!pl->ever_assigned) {
         aac_warn("leaving without closing the Kafka consumer: it was never assigned, and "
                  "librdkafka 2.0.2 cannot close it then (librdkafka#4312); the group drops "
-                 "this member after session.timeout.ms",
-                 NULL);
+                 "this member after session.timeout.ms");
         abandoned_rk = pl->rk;
         pl->rk = NULL;
         return;
@@ -1220,7 +1221,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->rows = aac_rows_new();
     pl->sink = aac_pgsink_new(cfg);
     if (!pl->parser || !pl->rows || !pl->sink) {
-        aac_error("out of memory", NULL);
+        aac_error("out of memory");
         goto out;
     }
 
@@ -1233,8 +1234,8 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         }
         aac_metrics_set_error(metrics, res.cls, "postgres_unavailable", res.errstr);
         int delay = outage_delay_ms(pl, ++pl->outage_attempts);
-        aac_warn("PostgreSQL not available at start, waiting", "delay_ms=%d error=\"%s\"", delay,
-                 res.errstr);
+        aac_warn("PostgreSQL not available at start, waiting", AAC_KV_INT("delay_ms", delay),
+                 AAC_KV_STR("error", res.errstr));
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
         for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;) {
             aac_metrics_polled(metrics, aac_now());
@@ -1253,13 +1254,13 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
 
     pl->dlq = aac_dlq_new(cfg, errstr, sizeof(errstr));
     if (!pl->dlq) {
-        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        aac_error("could not create the dead-letter producer", AAC_KV_STR("error", errstr));
         status = AAC_EXIT_FATAL;
         goto out;
     }
     pl->rk = consumer_new(pl, errstr, sizeof(errstr));
     if (!pl->rk) {
-        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        aac_error("could not create the Kafka consumer", AAC_KV_STR("error", errstr));
         status = AAC_EXIT_FATAL;
         goto out;
     }
@@ -1268,14 +1269,16 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     rd_kafka_resp_err_t err = rd_kafka_subscribe(pl->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
-        fprintf(stderr, "agent-actions-consumer: could not subscribe to %s: %s\n", cfg->kafka.topic,
-                rd_kafka_err2str(err));
+        aac_error("could not subscribe", AAC_KV_STR("topic", cfg->kafka.topic),
+                  AAC_KV_STR("error", rd_kafka_err2str(err)));
         status = AAC_EXIT_FATAL;
         goto out;
     }
-    aac_info("consumer started", "topic=%s group=%s dlq_topic=%s batch_max_events=%d linger_ms=%d",
-             cfg->kafka.topic, cfg->kafka.group_id, cfg->kafka.dlq_topic, cfg->batch.max_events,
-             cfg->batch.linger_ms);
+    aac_info("consumer started", AAC_KV_STR("topic", cfg->kafka.topic),
+             AAC_KV_STR("group", cfg->kafka.group_id),
+             AAC_KV_STR("dlq_topic", cfg->kafka.dlq_topic),
+             AAC_KV_INT("batch_max_events", cfg->batch.max_events),
+             AAC_KV_INT("linger_ms", cfg->batch.linger_ms));
 
     while (!signals_seen && !pl->fatal) {
         int64_t now = aac_mono_ms();
@@ -1320,7 +1323,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         status = AAC_EXIT_FATAL;
         batch_clear(pl);
     } else {
-        aac_info("shutting down", "events_in_batch=%zu", pl->item_cnt);
+        aac_info("shutting down", AAC_KV_UINT("events_in_batch", pl->item_cnt));
         drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
         status = AAC_EXIT_OK;
     }
@@ -1338,6 +1341,6 @@ out:
     free(pl->part);
     if (pl->fatal)
         status = AAC_EXIT_FATAL;
-    aac_info("stopped", "status=%d", status);
+    aac_info("stopped", AAC_KV_INT("status", status));
     return status;
 }

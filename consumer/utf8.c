@@ -1,9 +1,11 @@
 /*
- * utf8: well-formedness of one sequence (RFC 3629).
+ * utf8: well-formedness of one sequence (RFC 3629), and escaping text for
+ * the inside of a JSON or logfmt string.
  */
 #include "aac/utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 size_t aac_utf8_len(const unsigned char *s, size_t n)
 {
@@ -30,4 +32,58 @@ size_t aac_utf8_len(const unsigned char *s, size_t n)
         cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return len;
+}
+
+size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
+                       size_t *out_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0, i = 0;
+    /* async-signal-safe: no stdio, no allocation (aac_log_signal_safe) */
+    while (i < n) {
+        char tmp[8];
+        size_t k = 1, t = 0;
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\') {
+            tmp[t++] = '\\';
+            tmp[t++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            tmp[t++] = '\\';
+            tmp[t++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !(k = aac_utf8_len(u + i, n - i)))) {
+            k = 1;
+            if (how == AAC_UTF8_ESC_JSON && c >= 0x80) {
+                memcpy(tmp, "\\ufffd", 6);
+                t = 6;
+            } else {
+                tmp[t++] = '\\';
+                if (how == AAC_UTF8_ESC_JSON) {
+                    memcpy(tmp + t, "u00", 3);
+                    t += 3;
+                } else {
+                    tmp[t++] = 'x';
+                }
+                tmp[t++] = hex[c >> 4];
+                tmp[t++] = hex[c & 0xf];
+            }
+        }
+        if (t == 0) {
+            if (o + k >= size)
+                break;
+            memcpy(dst + o, s + i, k);
+            o += k;
+        } else {
+            if (o + t >= size)
+                break;
+            memcpy(dst + o, tmp, t);
+            o += t;
+        }
+        i += k;
+    }
+    if (size)
+        dst[o] = '\0';
+    if (out_len)
+        *out_len = o;
+    return i;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "aac/event.h"
+#include "aac/utf8.h"
 #include "aac/validate.h"
 
 typedef struct vopts_s {
@@ -47,22 +48,17 @@ static void usage(FILE *out)
           out);
 }
 
-/* Writes s[0..n) as a JSON string. The input is valid UTF-8 (the parser
- * checked it, and error texts are built valid), so only quotes,
- * backslashes and control characters need escaping. */
+/* Writes s[0..n) as a JSON string (the one escaper, aac_utf8_escape). */
 static void json_str(FILE *out, const char *s, size_t n)
 {
+    char buf[256];
+    size_t out_len;
     putc('"', out);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            putc('\\', out);
-            putc(c, out);
-        } else if (c < 0x20 || c == 0x7F) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            putc(c, out);
-        }
+    while (n) {
+        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n, AAC_UTF8_ESC_JSON, &out_len);
+        fwrite(buf, 1, out_len, out);
+        s += used;
+        n -= used;
     }
     putc('"', out);
 }

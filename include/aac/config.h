@@ -90,6 +90,7 @@ typedef struct aac_config_s {
     } http;
     struct {
         aac_log_level_t level;
+        aac_log_format_t format;
     } log;
     struct {
         int shutdown_timeout_ms;

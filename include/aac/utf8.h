@@ -1,6 +1,7 @@
 /*
  * utf8: one UTF-8 sequence at a time, for code that prints text it did not
- * validate (log fields, JSON answers, dead-letter headers).
+ * validate (log fields, JSON answers, dead-letter headers), and the one
+ * string escaper for JSON and logfmt.
  */
 #ifndef AAC_UTF8_H
 #define AAC_UTF8_H
@@ -11,5 +12,20 @@
  * n), or 0 when it is not one: overlong forms, surrogates and code points
  * beyond U+10FFFF are not well-formed. n must be at least 1. */
 size_t aac_utf8_len(const unsigned char *s, size_t n);
+
+typedef enum {
+    AAC_UTF8_ESC_JSON,  /* inside a JSON string: \u00XX, invalid UTF-8 as \ufffd */
+    AAC_UTF8_ESC_LOGFMT /* inside a quoted logfmt value: \xXX for both */
+} aac_utf8_esc_t;
+
+/* Escapes s[0..n) for the inside of a double-quoted string: \" \\ \n \r
+ * \t, other control bytes and DEL as \u00XX (JSON) or \xXX (logfmt);
+ * well-formed UTF-8 is copied, an ill-formed byte becomes \ufffd (JSON) or
+ * \xXX (logfmt). Never splits an escape or a character: stops at the first
+ * one that does not fit in size - 1 bytes. dst is NUL-terminated when size
+ * > 0. Returns the number of input bytes consumed (n when all fit) and sets
+ * *out_len, when not NULL, to the bytes written. */
+size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
+                       size_t *out_len);
 
 #endif

@@ -11,6 +11,7 @@ TEST_DIR=$AAC_TEST_STATE/$TEST_NAME
 rm -rf "$TEST_DIR"
 mkdir -p "$TEST_DIR"
 TEST_PIDS=()
+CONSUMER_LOGS=() # every log start_consumer wrote, checked at exit
 
 fail() { echo "FAIL: $TEST_NAME: $*" >&2; exit 1; }
 pass() { echo "PASS: $TEST_NAME${1:+: $1}"; }
@@ -21,7 +22,25 @@ cleanup_pids() {
     [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
   done
 }
-trap cleanup_pids EXIT
+# Every line a consumer logged must parse (logfmt or JSON lines): checked
+# once the test is over and its consumers are gone, so a test that passed
+# fails on a line that does not.
+check_logs() {
+  [ "${#CONSUMER_LOGS[@]}" -gt 0 ] || return 0
+  local f files=()
+  for f in $(printf '%s\n' "${CONSUMER_LOGS[@]}" | sort -u); do [ -e "$f" ] && files+=("$f"); done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  python3 "$AAC_SRC/tests/integration/check_log.py" "${files[@]}"
+}
+on_exit() { # [status]: a test's own EXIT trap passes the status it saw
+  local rc=${1:-$?}
+  cleanup_pids
+  if [ "$rc" = 0 ] && ! check_logs; then
+    echo "FAIL: $TEST_NAME: log lines that do not parse (above)" >&2
+    exit 1
+  fi
+}
+trap on_exit EXIT
 
 # A fresh database named after the test; sets PGDATABASE.
 fresh_db() {
@@ -83,6 +102,7 @@ start_consumer() {
     "$@" "$AAC_BIN" run >>"$TEST_DIR/$name.log" 2>&1 &
   echo $! >"$TEST_DIR/$name.pid"
   TEST_PIDS+=($!)
+  CONSUMER_LOGS+=("$TEST_DIR/$name.log")
 }
 
 consumer_pid() { cat "$TEST_DIR/$1.pid"; }

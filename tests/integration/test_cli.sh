@@ -60,10 +60,14 @@ start_consumer c1 AAC_LOG_LEVEL=debug AAC_POSTGRES_PASSWORD="$pg_secret" \
   AAC_KAFKA_PROPERTIES_SASL_PASSWORD="$sasl_secret" AAC_KAFKA_PROPERTIES_DEBUG=conf,security
 wait_rows 490 60
 stop_consumer c1
-# PostgreSQL unreachable, password from a file: the failure is logged
-start_consumer c2 AAC_LOG_LEVEL=debug AAC_POSTGRES_PORT=1 AAC_POSTGRES_PASSWORD_FILE="$TEST_DIR/pw"
+# PostgreSQL unreachable, password from a file: the failure is logged, in
+# JSON lines here (lib.sh's exit check parses every line of every log);
+# libpq's message quotes the server's address
+start_consumer c2 AAC_LOG_LEVEL=debug AAC_LOG_FORMAT=json AAC_POSTGRES_PORT=1 \
+  AAC_POSTGRES_PASSWORD_FILE="$TEST_DIR/pw"
 for _ in $(seq 1 300); do grep -q 'PostgreSQL not available' "$TEST_DIR/c2.log" && break; sleep 0.1; done
-grep -q 'PostgreSQL not available' "$TEST_DIR/c2.log" || fail "the connection failure was not logged"
+grep -q '^{"ts":"[^"]*","level":"warn","msg":"PostgreSQL not available at start, waiting",.*"error":"could not connect to PostgreSQL: .*\\"' \
+  "$TEST_DIR/c2.log" || fail "the connection failure was not logged in JSON: $(head -n 3 "$TEST_DIR/c2.log")"
 stop_consumer c2
 for s in "$pg_secret" "$file_secret" "$sasl_secret"; do
   if grep -l -- "$s" "$TEST_DIR/dump" "$TEST_DIR/c1.log" "$TEST_DIR/c2.log"; then

@@ -132,6 +132,7 @@ env AAC_KAFKA_BOOTSTRAP_SERVERS="$AAC_TEST_BOOTSTRAP" AAC_KAFKA_TOPIC="$TOPIC" \
   AAC_HTTP_PORT="$port" "$AAC_BIN" run >"$TEST_DIR/taken.out" 2>"$TEST_DIR/taken.err" || rc=$?
 assert_eq "$rc" 2 "exit status with the port taken"
 assert_eq "$(wc -l <"$TEST_DIR/taken.err")" 1 "one line on stderr: $(cat "$TEST_DIR/taken.err")"
+CONSUMER_LOGS+=("$TEST_DIR/taken.err") # a log line like any other
 grep -q "could not listen on http.address 127.0.0.1 port $port: Address already in use" \
   "$TEST_DIR/taken.err" || fail "unexpected message: $(cat "$TEST_DIR/taken.err")"
 

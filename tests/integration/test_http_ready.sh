@@ -9,9 +9,11 @@ source "$(dirname "$0")/lib.sh"
 pgdir=$(mktemp -d /tmp/aac-http-ready.XXXXXX)
 chmod 755 "$pgdir"
 cleanup() {
+  local rc=$?
   cleanup_pids
   bash "$AAC_SRC/scripts/pg.sh" stop "$pgdir/data" || true
   rm -rf "$pgdir"
+  on_exit "$rc"
 }
 trap cleanup EXIT
 PGPORT=$(PG_EXTRA_OPTS="-c fsync=off" bash "$AAC_SRC/scripts/pg.sh" start "$pgdir/data")

@@ -61,6 +61,9 @@ wait "$pid" || rc=$?
 ms2=$((($(date +%s%N) - t0) / 1000000))
 assert_eq "$rc" 130 "exit status after a second signal"
 [ "$ms2" -lt 2000 ] || fail "second signal took ${ms2} ms"
+# written from the signal handler, yet a log line like the others
+grep -q '^ts=[0-9T:.-]*Z level=warn msg="second signal, exiting at once"$' "$TEST_DIR/c3.log" ||
+  fail "no second-signal log line: $(tail -n 3 "$TEST_DIR/c3.log")"
 sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()" >/dev/null
 wait "$locker" 2>/dev/null || true
 sleep 1
