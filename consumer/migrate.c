@@ -912,13 +912,13 @@ done:
 
 int aac_migrate_up_wait(const aac_config_t *cfg)
 {
-    char errstr[1024], q[1100];
+    char errstr[1024];
     aac_retry_policy_t policy = aac_retry_policy_from_config(cfg);
     migset_t set = {0};
 
     /* an unreadable directory is the configuration's fault: say so first */
     if (migset_load(&set, migrations_dir(cfg), errstr, sizeof(errstr)) != 0) {
-        aac_error("cannot apply migrations", "error=%s", aac_log_quote(q, sizeof(q), errstr));
+        aac_error("cannot apply migrations", AAC_KV_STR("error", errstr));
         return 2;
     }
     migset_free(&set);
@@ -938,16 +938,15 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
             if ((nl = strchr(line, '\n')))
                 *nl = '\0';
             if (!strncmp(line, "applied ", 8))
-                aac_info("migration applied", "migration=%s",
-                         aac_log_quote(q, sizeof(q), line + 8));
+                aac_info("migration applied", AAC_KV_STR("migration", line + 8));
             else if (*line)
-                aac_debug("migrate", "output=%s", aac_log_quote(q, sizeof(q), line));
+                aac_debug("migrate", AAC_KV_STR("output", line));
         }
         free(buf);
         if (rc == 0)
             return 0;
         if (failed_class != AAC_CLASS_TRANSIENT) {
-            aac_error("cannot apply migrations", "error=%s", aac_log_quote(q, sizeof(q), errstr));
+            aac_error("cannot apply migrations", AAC_KV_STR("error", errstr));
             return 3;
         }
         /* an outage is waited out for as long as it lasts; another
@@ -955,14 +954,13 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         if (failed_outage)
             other = 0;
         else if (!aac_retry_may_retry(&policy, ++other)) {
-            aac_error("could not apply migrations, giving up", "attempts=%d error=%s", other,
-                      aac_log_quote(q, sizeof(q), errstr));
+            aac_error("could not apply migrations, giving up", AAC_KV_INT("attempts", other),
+                      AAC_KV_STR("error", errstr));
             return 1;
         }
         int delay = aac_retry_delay_ms(&policy, attempt, (double)(rand() % 1000) / 1000.0);
-        aac_warn("PostgreSQL not available for migrations, waiting",
-                 "attempt=%d delay_ms=%d error=%s", attempt, delay,
-                 aac_log_quote(q, sizeof(q), errstr));
+        aac_warn("PostgreSQL not available for migrations, waiting", AAC_KV_INT("attempt", attempt),
+                 AAC_KV_INT("delay_ms", delay), AAC_KV_STR("error", errstr));
         /* waiting is alive: keep extending the start timeout */
         for (long end = now_ms() + delay; now_ms() < end;) {
             aac_notify_alive(now_ms());
