@@ -379,6 +379,9 @@ int devbroker_serve(struct devbroker *db, struct ctl_server *srv, volatile sig_a
 out:
     while (srv && srv->nclients > 0)
         client_free(srv->clients[srv->nclients - 1]);
+    /* bufferevent_free defers the release to the loop (its finalizers):
+     * one more non-blocking turn runs them */
+    event_base_loop(ctx.base, EVLOOP_NONBLOCK);
     if (lev)
         evconnlistener_free(lev);
     if (tick)
