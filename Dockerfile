@@ -18,7 +18,8 @@ RUN apt-get update \
       libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 # libcmocka-dev: CMakeLists.txt looks for it at configure time (unit tests);
-# only the service target is built here.
+# only the service target is built here. The development broker
+# (tools/dev-broker) is neither copied nor configured (AAC_DEV_BROKER=OFF).
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY include/ include/
@@ -26,6 +27,7 @@ COPY consumer/ consumer/
 COPY migrations/ migrations/
 COPY config/ config/
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAAC_INTEGRATION=OFF -DAAC_SANITIZE=OFF \
+      -DAAC_DEV_BROKER=OFF \
       -DCMAKE_INSTALL_PREFIX=/usr \
  && cmake --build build -j"$(nproc)" --target agent-actions-consumer \
  && DESTDIR=/out cmake --install build --strip \

@@ -87,11 +87,13 @@ fi
 if [ -z "$build_dir" ]; then
   build_dir=$top/build/bench
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DAAC_INTEGRATION=OFF >/dev/null
-  cmake --build "$build_dir" -j"$(nproc)" --target agent-actions-consumer bench_produce >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)" --target agent-actions-consumer aac-dev-broker \
+    bench_produce >/dev/null
 fi
 bin=$build_dir/agent-actions-consumer
+broker=$build_dir/aac-dev-broker
 produce=$build_dir/bench/bench_produce
-[ -x "$bin" ] && [ -x "$produce" ] || die "binaries not found in $build_dir"
+[ -x "$bin" ] && [ -x "$broker" ] && [ -x "$produce" ] || die "binaries not found in $build_dir"
 
 [ -n "$out" ] || out=$top/bench/out/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
@@ -145,7 +147,7 @@ if [ "$sweep_events" != "$events" ]; then
   topics+=(--topic bench-sweep:$partitions --topic bench-sweep.dlq:4)
 fi
 for r in "${rate_list[@]}"; do topics+=(--topic "bench-rate-$r:16" --topic "bench-rate-$r.dlq:4"); done
-setsid "$bin" dev-broker --brokers 3 --bootstrap-file "$out/bootstrap" "${topics[@]}" \
+setsid "$broker" --brokers 3 --bootstrap-file "$out/bootstrap" "${topics[@]}" \
   </dev/null >"$out/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 100); do [ -s "$out/bootstrap" ] && break; sleep 0.1; done

@@ -5,7 +5,6 @@
  * line. Every value goes through aac_utf8_escape; nothing else in the
  * service formats a log line.
  */
-#define AAC_LOG_LEGACY_PRINTF /* defines the transitional API below */
 #include "aac/log.h"
 
 #include <math.h>
@@ -292,45 +291,5 @@ void aac_log_signal_safe(aac_log_level_t level, const char *msg)
     put_header(&l, &ts, level, msg);
     size_t n = finish(&l, sizeof(buf));
     if (write(STDERR_FILENO, buf, n) < 0)
-        return;
-}
-
-/* --- transitional printf-style API (consumer/devbroker.c only) ---------- */
-
-const char *aac_log_quote(char *buf, size_t size, const char *s)
-{
-    size_t out = 0;
-    if (size < 3) {
-        if (size)
-            buf[0] = '\0';
-        return buf;
-    }
-    buf[0] = '"';
-    aac_utf8_escape(buf + 1, size - 2, s ? s : "", s ? strlen(s) : 0, AAC_UTF8_ESC_LOGFMT, &out);
-    buf[1 + out] = '"';
-    buf[2 + out] = '\0';
-    return buf;
-}
-
-void aac_log_write(aac_log_level_t level, const char *msg, const char *fields, ...)
-{
-    char line[4096];
-    struct timespec ts;
-    va_list ap;
-    line_t l = {line, 0, sizeof(line) - 3, log_format == AAC_LOG_FORMAT_JSON};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    put_header(&l, &ts, level, msg);
-    if (!l.json && fields && *fields && put(&l, " ", 1)) {
-        va_start(ap, fields);
-        int n = vsnprintf(line + l.len, l.cap - l.len, fields, ap);
-        va_end(ap);
-        if (n > 0)
-            l.len += (size_t)n < l.cap - l.len ? (size_t)n : l.cap - l.len - 1;
-        for (size_t i = 0; i < l.len; i++)
-            if (line[i] == '\n' || line[i] == '\r')
-                line[i] = ' ';
-    }
-    size_t n = finish(&l, sizeof(line));
-    if (write(STDERR_FILENO, line, n) < 0)
         return;
 }

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "aac/config.h"
-#include "aac/devbroker.h"
 #include "aac/dlqtool.h"
 #include "aac/http.h"
 #include "aac/log.h"
@@ -41,7 +40,6 @@ static const char usage_text[] =
     "redacted\n"
     "  validate [--json] [FILE...]           check JSON-lines events against the contract\n"
     "  dlq inspect | replay [FILTERS]        list or replay dead-lettered messages\n"
-    "  dev-broker [OPTIONS]                  run the development Kafka broker\n"
     "  version                               print the version\n"
     "\n"
     "options (every command):\n"
@@ -150,9 +148,6 @@ int main(int argc, char **argv)
         printf("agent-actions-consumer %s\n", AAC_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "dev-broker"))
-        return aac_devbroker_main(argc, argv);
-
     if (!strcmp(cmd, "check-config")) {
         if (wants_help(argc, argv)) {
             puts("usage: agent-actions-consumer [--config FILE] check-config [--list-env]\n\n"

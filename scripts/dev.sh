@@ -12,8 +12,9 @@ top=$PWD
 
 bash scripts/install-deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAAC_INTEGRATION=OFF >/dev/null
-cmake --build build/release -j"$(nproc)" --target agent-actions-consumer >/dev/null
+cmake --build build/release -j"$(nproc)" --target agent-actions-consumer aac-dev-broker >/dev/null
 bin=$top/build/release/agent-actions-consumer
+broker=$top/build/release/aac-dev-broker
 
 dev=$top/.dev
 mkdir -p "$dev"
@@ -42,7 +43,7 @@ psql -qXAt -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'agent_acti
 
 rm -f "$dev/bootstrap"
 # its own session: Ctrl-C reaches the consumer first, the broker at cleanup
-setsid "$bin" dev-broker --bootstrap-file "$dev/bootstrap" --topic agent-actions:4 \
+setsid "$broker" --bootstrap-file "$dev/bootstrap" --topic agent-actions:4 \
   --topic agent-actions.dlq:1 </dev/null >"$dev/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 100); do [ -s "$dev/bootstrap" ] && break; sleep 0.1; done

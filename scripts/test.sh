@@ -30,7 +30,7 @@ run_ctest asan build/asan -j"$jobs"
 # ThreadSanitizer: the tests labelled `concurrency` (the HTTP thread under
 # load beside the consume thread); any race report fails the run
 cmake -S . -B build/tsan -DAAC_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build/tsan -j"$jobs" --target agent-actions-consumer
+cmake --build build/tsan -j"$jobs" --target agent-actions-consumer aac-dev-broker
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$PWD/tests/tsan/suppressions.txt ${TSAN_OPTIONS:-}" \
   run_ctest tsan build/tsan -L concurrency
 if grep -q 'WARNING: ThreadSanitizer' "$logs/tsan.log" build/tsan/test-state/*/*.log 2>/dev/null; then

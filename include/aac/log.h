@@ -95,20 +95,6 @@ size_t aac_log_render(char *buf, size_t size, aac_log_format_t format, const str
  * literal). For signal handlers, which may not call aac_log_kv. */
 void aac_log_signal_safe(aac_log_level_t level, const char *msg);
 
-#ifdef AAC_LOG_LEGACY_PRINTF
-/* Transitional, for consumer/devbroker.c only (it is leaving the service):
- * `fields` is a printf format of logfmt pairs whose free-text values the
- * caller quotes with aac_log_quote. New code uses the typed fields above. */
-void aac_log_write(aac_log_level_t level, const char *msg, const char *fields, ...)
-    __attribute__((format(printf, 3, 4)));
-const char *aac_log_quote(char *buf, size_t size, const char *s);
-
-#define AAC_LOG_AT(lvl, ...)                                                                       \
-    do {                                                                                           \
-        if ((lvl) >= aac_log_level)                                                                \
-            aac_log_write((lvl), __VA_ARGS__);                                                     \
-    } while (0)
-#else
 #define AAC_LOG_MSG_(m, ...) (m)
 #define AAC_LOG_KVS_(m, ...) __VA_ARGS__
 
@@ -119,7 +105,6 @@ const char *aac_log_quote(char *buf, size_t size, const char *s);
             aac_log_kv((lvl), AAC_LOG_MSG_(__VA_ARGS__, 0),                                        \
                        (const aac_log_kv_t[]){AAC_LOG_KVS_(__VA_ARGS__, AAC_KV_END)});             \
     } while (0)
-#endif
 
 #define aac_debug(...) AAC_LOG_AT(AAC_LOG_DEBUG, __VA_ARGS__)
 #define aac_info(...)  AAC_LOG_AT(AAC_LOG_INFO, __VA_ARGS__)

@@ -2,7 +2,7 @@
 # topic and consumer group on the shared servers, so tests never see each
 # other's rows, and helpers to run the service and assert.
 set -euo pipefail
-: "${AAC_TEST_STATE:?run through ctest}" "${AAC_BIN:?}" "${AAC_SRC:?}"
+: "${AAC_TEST_STATE:?run through ctest}" "${AAC_BIN:?}" "${AAC_DEV_BROKER:?}" "${AAC_SRC:?}"
 # shellcheck disable=SC1091
 source "$AAC_TEST_STATE/env"
 
@@ -53,7 +53,7 @@ fresh_db() {
 # psql returning one unaligned value
 sql() { psql -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
 
-broker_ctl() { "$AAC_BIN" dev-broker ctl "$AAC_TEST_BROKER_CTL" "$@"; }
+broker_ctl() { "$AAC_DEV_BROKER" ctl "$AAC_TEST_BROKER_CTL" "$@"; }
 
 # Equality assertion with a message.
 assert_eq() {

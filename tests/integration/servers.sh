@@ -4,7 +4,7 @@
 # go to $AAC_TEST_STATE; tests read $AAC_TEST_STATE/env (see lib.sh).
 # A server that cannot start fails the fixture, and so every test needing it.
 set -euo pipefail
-: "${AAC_TEST_STATE:?}" "${AAC_BIN:?}" "${AAC_SRC:?}"
+: "${AAC_TEST_STATE:?}" "${AAC_DEV_BROKER:?}" "${AAC_SRC:?}"
 state=$AAC_TEST_STATE
 
 stop() {
@@ -34,7 +34,7 @@ start() {
   port=$(PG_EXTRA_OPTS="-c fsync=off -c max_connections=200" \
     bash "$AAC_SRC/scripts/pg.sh" start "$base/data")
   # the broker outlives this script: own session, no inherited descriptors
-  setsid "$AAC_BIN" dev-broker --brokers 3 --bootstrap-file "$state/bootstrap" \
+  setsid "$AAC_DEV_BROKER" --brokers 3 --bootstrap-file "$state/bootstrap" \
     --control "$state/broker.sock" </dev/null >"$state/broker.log" 2>&1 &
   echo $! >"$state/broker.pid"
   for _ in $(seq 1 100); do

@@ -6,7 +6,7 @@
 # not when PostgreSQL is unreachable.
 source "$(dirname "$0")/lib.sh"
 
-for cmd in run migrate check-config validate version dev-broker partitions dlq; do
+for cmd in run migrate check-config validate version partitions dlq; do
   "$AAC_BIN" "$cmd" --help >"$TEST_DIR/help" 2>&1 || fail "$cmd --help exited $?"
   grep -qi 'usage' "$TEST_DIR/help" || fail "$cmd --help prints no usage"
 done

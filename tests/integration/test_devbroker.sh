@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_devbroker: the development broker through real clients: kcat speaks
-# the Kafka protocol to it, `dev-broker ctl` drives its control socket.
+# the Kafka protocol to it, `aac-dev-broker ctl` drives its control socket.
 # Runs against the shared fixture broker (topics named after this run, so a
 # rerun never sees old data), then starts a private broker to check startup,
 # argument errors and a clean, leak-free shutdown.
@@ -125,7 +125,7 @@ ctl_error coordinator cluster g 1
 ctl_error partition-leader "$T" 99 1
 ctl_error ping extra
 rc=0
-"$AAC_BIN" dev-broker ctl "$TEST_DIR/no-such.sock" ping >/dev/null 2>&1 || rc=$?
+"$AAC_DEV_BROKER" ctl "$TEST_DIR/no-such.sock" ping >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 2 "ctl exit status without a broker"
 if command -v python3 >/dev/null; then
   # raw bytes the ctl client would never send: an oversized line, a NUL
@@ -177,19 +177,31 @@ assert_eq "$(broker_ctl ping)" "ok pong" "ping after kill -9 of clients"
 assert_eq "$(count "$T")" $((2 * N)) "messages after a consumer was killed"
 pass "kill -9 of a group consumer and of a control client"
 
+# --- the service binary carries no broker ----------------------------------
+rc=0
+"$AAC_BIN" dev-broker --help >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 2 "exit status of the service's removed dev-broker command"
+# the dynamic symbol table (nm -D, binutils): no reference to rdkafka_mock.h
+nm -D "$AAC_DEV_BROKER" | grep -q ' rd_kafka_mock_cluster_new' ||
+  fail "nm sees no rd_kafka_mock_cluster_new in aac-dev-broker (the check below would be void)"
+if nm -D "$AAC_BIN" | grep -q 'rd_kafka_mock_'; then
+  fail "agent-actions-consumer references librdkafka's mock cluster: $(nm -D "$AAC_BIN" | grep -m 3 rd_kafka_mock_)"
+fi
+pass "the service binary neither runs nor links the mock cluster"
+
 # --- a private broker: startup, bad arguments, clean exit -----------------
 rc=0
-"$AAC_BIN" dev-broker --brokers 0 >/dev/null 2>"$TEST_DIR/args.err" || rc=$?
+"$AAC_DEV_BROKER" --brokers 0 >/dev/null 2>"$TEST_DIR/args.err" || rc=$?
 assert_eq "$rc" 2 "exit status for --brokers 0"
 assert_eq "$(wc -l <"$TEST_DIR/args.err")" 1 "lines of error output for bad arguments"
 rc=0
-"$AAC_BIN" dev-broker --topic 'a:x' >/dev/null 2>&1 || rc=$?
+"$AAC_DEV_BROKER" --topic 'a:x' >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 2 "exit status for a bad --topic"
-"$AAC_BIN" dev-broker --help | grep -q -- "--bootstrap-file" || fail "--help lacks the options"
+"$AAC_DEV_BROKER" --help | grep -q -- "--bootstrap-file" || fail "--help lacks the options"
 
 pb=$TEST_DIR/private.bootstrap
 ps=$TEST_DIR/private.sock
-"$AAC_BIN" dev-broker --brokers 2 --bootstrap-file "$pb" --control "$ps" --topic pre:2 \
+"$AAC_DEV_BROKER" --brokers 2 --bootstrap-file "$pb" --control "$ps" --topic pre:2 \
   --topic dflt --default-partitions 3 >"$TEST_DIR/private.out" 2>"$TEST_DIR/private.log" &
 private=$!
 TEST_PIDS+=("$private")
@@ -205,13 +217,27 @@ assert_eq "$(count pre)" 50 "messages on the private broker"
 AAC_TEST_BROKER_CTL=$ps broker_ctl broker-request-error 1 Fetch REQUEST_TIMED_OUT 5 4 >/dev/null
 AAC_TEST_BROKER_CTL=$ps broker_ctl request-error Produce REQUEST_TIMED_OUT 3 >/dev/null
 AAC_TEST_BROKER_CTL=$ps broker_ctl topic-error pre LEADER_NOT_AVAILABLE >/dev/null
+holder=""
+if command -v python3 >/dev/null; then
+  # connections still open at the shutdown: replies never read, a half line
+  python3 - "$ps" <<'PY' &
+import socket, sys, time
+a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1]); a.sendall(b"help\n" * 2000)
+b = socket.socket(socket.AF_UNIX); b.connect(sys.argv[1]); b.sendall(b"rtt 1 5")
+time.sleep(60)
+PY
+  holder=$!
+  TEST_PIDS+=("$holder")
+  sleep 1
+fi
 kill -TERM "$private"
 rc=0
 wait "$private" || rc=$?
+[ -z "$holder" ] || kill "$holder" 2>/dev/null || true
 if [ "$rc" != 0 ] || grep -Eq 'Sanitizer|runtime error' "$TEST_DIR/private.log"; then
   cat "$TEST_DIR/private.log" >&2
   fail "private broker exited with status $rc"
 fi
 [ ! -e "$pb" ] || fail "bootstrap file left behind after exit"
 [ ! -e "$ps" ] || fail "control socket left behind after exit"
-pass "private broker: bootstrap file, topics, SIGTERM exits 0 with nothing left behind"
+pass "private broker: bootstrap file, topics, SIGTERM exits 0 with nothing left behind, clients or not"
