@@ -340,6 +340,12 @@ SQL
   # The demo data ends on 2026-11-28: "the last 24 hours" of the data stand
   # for now() - interval '24 hours' in the queries that use now().
   last=$(q demo "SELECT max(event_time) - interval '24 hours' FROM agent_actions")
+  # The generator is regular (agent = i % 7, day = i % 28): agent-3 has no
+  # row in the last day, so the "over time" lookups take the newest row's
+  # agent and project, which have rows there.
+  local agent project
+  agent=$(q demo "SELECT agent_name FROM agent_actions ORDER BY event_time DESC LIMIT 1")
+  project=$(q demo "SELECT project_name FROM agent_actions ORDER BY event_time DESC LIMIT 1")
   # id|source|query: every query of docs/queries.md, then the filters it
   # recommends on the views, then (marked "purpose") the lookups
   # docs/schema.md gives as each index's reason, which no document shows
@@ -358,9 +364,9 @@ SQL
     "Q12|queries.md: view filtered by project|SELECT * FROM aac_project_activity WHERE project_name = 'project-2'"
     "Q13|queries.md: view filtered by action|SELECT * FROM aac_action_outcomes WHERE action_name = 'action_3'"
     "Q14|queries.md: hourly view, agent, time range|SELECT * FROM aac_agent_hourly WHERE agent_name = 'agent-3' AND hour >= '$last'"
-    "P1|purpose (schema.md): one agent over time|SELECT * FROM agent_actions WHERE agent_name = 'agent-3' AND event_time >= '$last' ORDER BY event_time"
+    "P1|purpose (schema.md): one agent over time|SELECT * FROM agent_actions WHERE agent_name = '$agent' AND event_time >= '$last' ORDER BY event_time"
     "P2|purpose (schema.md): one session|SELECT * FROM agent_actions WHERE session_id = '$sid' ORDER BY event_time"
-    "P3|purpose (schema.md): one project over time|SELECT * FROM agent_actions WHERE project_name = 'project-2' AND event_time >= '$last' ORDER BY event_time"
+    "P3|purpose (schema.md): one project over time|SELECT * FROM agent_actions WHERE project_name = '$project' AND event_time >= '$last' ORDER BY event_time"
     "P4|purpose (schema.md): one task|SELECT * FROM agent_actions WHERE correlation_id = '$cid'"
   )
   data_parts=$(q demo "SELECT DISTINCT tableoid::regclass FROM agent_actions" | paste -sd' ')
