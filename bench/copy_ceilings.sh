@@ -27,8 +27,8 @@
 #                       consumer's duplicate handling needs it)
 #   R rounds (default 3) of every variant, rotated so that no variant always
 #   runs first. Per load: wall seconds, rows/s, CPU seconds of the whole
-#   PostgreSQL server and of psql, the machine's busy and iowait share over
-#   all CPUs (from /proc/stat), WAL bytes. Prints medians and the ratio to
+#   PostgreSQL server and of psql, the machine's busy, iowait and steal
+#   share over all CPUs (from /proc/stat), WAL bytes. Prints medians and the ratio to
 #   full_text, checks every load's row count (exit 1, VOID, if wrong).
 # --part explain (about 1 minute):
 #   Loads the demo data of docs/queries.md (tests/integration/gen_events.py,
@@ -136,8 +136,11 @@ pg_cpu_ticks() { # the whole server: postmaster, reaped and live children
   echo "$t"
 }
 hz=$(getconf CLK_TCK)
-stat_cpu() { # "busy iowait total" jiffies over all CPUs; busy excludes idle and iowait
-  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, $6, t }' /proc/stat
+# "busy iowait steal total" jiffies over all CPUs: busy is user, nice,
+# system, irq and softirq; steal is time the hypervisor gave our virtual
+# CPUs to someone else (a shared VM: high steal makes a round slow)
+stat_cpu() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $6, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }
 free_port() {
   local p
@@ -265,10 +268,12 @@ load() {
   put "$k.rows_per_s" "$(awk -v a="$t0" -v b="$t1" -v n="$rows" 'BEGIN { printf "%.0f", n / (b - a) }')"
   put "$k.pg_cpu_seconds" "$(awk -v c="$((pg1 - pg0))" -v h="$hz" 'BEGIN { printf "%.2f", c / h }')"
   put "$k.psql_cpu_seconds" "$(awk '{ printf "%.2f", $1 + $2 }' <<<"$times")"
-  read -r b0 w0 a0 <<<"$s0"
-  read -r b1 w1 a1 <<<"$s1"
+  local b0 w0 st0 a0 b1 w1 st1 a1
+  read -r b0 w0 st0 a0 <<<"$s0"
+  read -r b1 w1 st1 a1 <<<"$s1"
   put "$k.busy_pct" "$(awk -v b="$((b1 - b0))" -v a="$((a1 - a0))" 'BEGIN { printf "%.1f", a ? 100 * b / a : 0 }')"
   put "$k.iowait_pct" "$(awk -v w="$((w1 - w0))" -v a="$((a1 - a0))" 'BEGIN { printf "%.1f", a ? 100 * w / a : 0 }')"
+  put "$k.steal_pct" "$(awk -v w="$((st1 - st0))" -v a="$((a1 - a0))" 'BEGIN { printf "%.1f", a ? 100 * w / a : 0 }')"
   put "$k.wal_bytes" "$(q "$db" "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")"
   if [ "$r" = 1 ]; then # the size of each index after the load
     q "$db" "SELECT c.relname, sum(pg_relation_size(t.relid))
@@ -278,7 +283,7 @@ load() {
       while IFS='|' read -r ix sz; do put "$v.index_bytes.$ix" "$sz"; done
   fi
   q "$db" "TRUNCATE agent_actions" # the disk and the next CHECKPOINT stay small
-  echo "  round $r $v: $(awk -v a="$t0" -v b="$t1" -v n="$rows" 'BEGIN { printf "%.2f s, %.0f rows/s", b - a, n / (b - a) }')" >&2
+  echo "  round $r $v: $(awk -v a="$t0" -v b="$t1" -v n="$rows" -v st="$((st1 - st0))" -v t="$((a1 - a0))" 'BEGIN { printf "%.2f s, %.0f rows/s, steal %.0f %%", b - a, n / (b - a), t ? 100 * st / t : 0 }')" >&2
 }
 
 ceilings() {
@@ -417,14 +422,14 @@ if "variants" in kv:
         return statistics.median(float(kv[f"{v}.{r}.{f}"]) for r in range(1, rounds + 1))
     ref = med("full_text", "rows_per_s")
     print("| variant | indexes | rows/s (median) | rounds | vs full_text | PG CPU s | PG CPU µs/row "
-          "| psql CPU s | busy % (all CPUs) | iowait % | WAL bytes/row |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| psql CPU s | busy % (all CPUs) | iowait % | steal % | WAL bytes/row |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for v in kv["variants"].split(","):
         rs = ", ".join(f"{float(kv[f'{v}.{r}.rows_per_s']):,.0f}" for r in range(1, rounds + 1))
         print(f"| {v} | {kv[f'variant.{v}.indexes']} | {med(v, 'rows_per_s'):,.0f} | {rs} "
               f"| {med(v, 'rows_per_s') / ref:.2f} | {med(v, 'pg_cpu_seconds'):.2f} "
               f"| {1e6 * med(v, 'pg_cpu_seconds') / rows:.1f} | {med(v, 'psql_cpu_seconds'):.2f} "
-              f"| {med(v, 'busy_pct'):.1f} | {med(v, 'iowait_pct'):.1f} "
+              f"| {med(v, 'busy_pct'):.1f} | {med(v, 'iowait_pct'):.1f} | {med(v, 'steal_pct'):.1f} "
               f"| {med(v, 'wal_bytes') / rows:.0f} |")
     print("\nIndex sizes after one load of the full table:\n")
     for k in sorted(kv):
