@@ -25,8 +25,10 @@
 #     pk_only_binary    every secondary index dropped, binary COPY
 #     no_index_text     not even the primary key (for reference only: the
 #                       consumer's duplicate handling needs it)
-#   R rounds (default 3) of every variant, rotated so that no variant always
-#   runs first. Per load: wall seconds, rows/s, CPU seconds of the whole
+#   R rounds (default 3): each loads full_text first and last, the other
+#   variants between, rotated so that none always runs first; ratios are
+#   taken against the full_text loads of the same round (the speed of a
+#   shared VM drifts within minutes). Per load: wall seconds, rows/s, CPU seconds of the whole
 #   PostgreSQL server and of psql, the machine's busy, iowait and steal
 #   share over all CPUs (from /proc/stat), WAL bytes. Prints medians and the ratio to
 #   full_text, checks every load's row count (exit 1, VOID, if wrong).
@@ -297,10 +299,19 @@ ceilings() {
     echo "${variants[*]}"
   )"
   local r i n=${#variants[@]}
+  # Each round brackets the others between two loads of full_text (keys r
+  # and rb): on a shared VM the speed drifts within minutes, so every
+  # variant is compared with the reference of its own round. The others are
+  # rotated, so that none always runs first.
+  local t_round
   for r in $(seq 1 "$rounds"); do
-    for i in $(seq 0 $((n - 1))); do # rotated: round r starts at variant r-1
-      load "${variants[$(((i + r - 1) % n))]}" "$r"
+    t_round=$(date +%s)
+    load full_text "$r"
+    for i in $(seq 1 $((n - 1))); do
+      load "${variants[$((1 + (i - 1 + r - 1) % (n - 1)))]}" "$r"
     done
+    load full_text "${r}b"
+    echo "  round $r: $(($(date +%s) - t_round)) s" >&2
   done
   rm -f "$out/rows.txt" "$out/rows.bin"
 }
@@ -418,16 +429,28 @@ if "variants" in kv:
     print(f"{rows} rows (text file {int(kv['text_file_bytes']) / rows:.0f} bytes/row, binary "
           f"{int(kv['binary_file_bytes']) / rows:.0f}; avg row {kv['row_bytes_avg']} bytes in PostgreSQL), "
           f"{rounds} rounds, medians\n")
+    def rounds_of(v):
+        return [f"{r}" for r in range(1, rounds + 1)] + (
+            [f"{r}b" for r in range(1, rounds + 1)] if v == "full_text" else [])
     def med(v, f):
-        return statistics.median(float(kv[f"{v}.{r}.{f}"]) for r in range(1, rounds + 1))
-    ref = med("full_text", "rows_per_s")
-    print("| variant | indexes | rows/s (median) | rounds | vs full_text | PG CPU s | PG CPU µs/row "
-          "| psql CPU s | busy % (all CPUs) | iowait % | steal % | WAL bytes/row |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        return statistics.median(float(kv[f"{v}.{r}.{f}"]) for r in rounds_of(v))
+    def rate(v, r):
+        return float(kv[f"{v}.{r}.rows_per_s"])
+    def ratio(v, r):  # against the two full_text loads that bracket round r
+        return rate(v, r) / ((rate("full_text", f"{r}") + rate("full_text", f"{r}b")) / 2)
+    print("Ratio: each load against the mean of the two full_text loads of its round (they bracket "
+          "it), median over the rounds; best: fastest load of the variant against fastest full_text.\n")
+    print("| variant | indexes | rows/s (median) | rows/s per load | vs full_text (median of rounds) "
+          "| best rows/s | best vs best | PG CPU µs/row | psql CPU s | busy % (all CPUs) | iowait % "
+          "| steal % | WAL bytes/row |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    best_ref = max(rate("full_text", r) for r in rounds_of("full_text"))
     for v in kv["variants"].split(","):
-        rs = ", ".join(f"{float(kv[f'{v}.{r}.rows_per_s']):,.0f}" for r in range(1, rounds + 1))
+        rs = ", ".join(f"{rate(v, r):,.0f}" for r in rounds_of(v))
+        best = max(rate(v, r) for r in rounds_of(v))
+        rat = statistics.median(ratio(v, f"{r}") for r in range(1, rounds + 1))
         print(f"| {v} | {kv[f'variant.{v}.indexes']} | {med(v, 'rows_per_s'):,.0f} | {rs} "
-              f"| {med(v, 'rows_per_s') / ref:.2f} | {med(v, 'pg_cpu_seconds'):.2f} "
+              f"| {rat:.2f} | {best:,.0f} | {best / best_ref:.2f} "
               f"| {1e6 * med(v, 'pg_cpu_seconds') / rows:.1f} | {med(v, 'psql_cpu_seconds'):.2f} "
               f"| {med(v, 'busy_pct'):.1f} | {med(v, 'iowait_pct'):.1f} | {med(v, 'steal_pct'):.1f} "
               f"| {med(v, 'wal_bytes') / rows:.0f} |")
