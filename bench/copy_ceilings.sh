@@ -448,7 +448,8 @@ if "variants" in kv:
     for v in kv["variants"].split(","):
         rs = ", ".join(f"{rate(v, r):,.0f}" for r in rounds_of(v))
         best = max(rate(v, r) for r in rounds_of(v))
-        rat = statistics.median(ratio(v, f"{r}") for r in range(1, rounds + 1))
+        rat = 1.0 if v == "full_text" else statistics.median(
+            ratio(v, f"{r}") for r in range(1, rounds + 1))
         print(f"| {v} | {kv[f'variant.{v}.indexes']} | {med(v, 'rows_per_s'):,.0f} | {rs} "
               f"| {rat:.2f} | {best:,.0f} | {best / best_ref:.2f} "
               f"| {1e6 * med(v, 'pg_cpu_seconds') / rows:.1f} | {med(v, 'psql_cpu_seconds'):.2f} "
