@@ -363,6 +363,8 @@ echo "consumer over the backlog, batch.writers=1" >&2
 consume backlog_w1 bench-backlog "$backlog_msgs" "$backlog_valid" AAC_BATCH_WRITERS=1
 
 # --- 3. the COPY ceiling: the same rows, psql \copy, an identical empty table --
+# (binary against text, and the ceiling without each secondary index:
+# bench/copy_ceilings.sh, docs/benchmark.md "COPY format and index costs")
 # copy:      one \copy, one transaction: the ceiling;
 # copy_tx:   one connection, one transaction per $copy_tx_rows rows: the most
 #            any one-connection, transaction-per-batch writer can reach;
