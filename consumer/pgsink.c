@@ -66,7 +66,7 @@ struct aac_pgsink_s {
     size_t lane_cap;
     uint32_t *slot; /* scratch: partition -> index in the offsets */
     size_t slot_cap;
-    uint64_t *keys; /* scratch: open-addressing set of row keys, with... */
+    uint64_t *keys;    /* scratch: open-addressing set of row keys, with... */
     uint8_t *key_lane; /* ...the writer each key goes to */
     size_t keys_cap;
 };

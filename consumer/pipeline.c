@@ -717,8 +717,8 @@ static bool wants_offset(const part_t *pt)
  * partitions held back earlier keep their own retry). Returns the number
  * read (ids/offs filled), 0 when none waits, -1 when PostgreSQL could not
  * be read (the partitions stay held back). */
-static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *only,
-                         int32_t *ids, int64_t *offs, size_t max)
+static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *only, int32_t *ids,
+                         int64_t *offs, size_t max)
 {
     size_t n = 0, waiting = 0;
     aac_pgsink_result_t res;
@@ -920,8 +920,8 @@ static bool check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
 {
     int64_t lo = -1, hi = -1;
     if (rkm->offset < pt->next) {
-        if (rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo,
-                                             &hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi,
+                                             2000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             hi >= pt->next) {
             aac_warn("fetched below the stored offset, seeking back",
                      AAC_KV_INT("partition", rkm->partition),
