@@ -19,7 +19,7 @@ command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (scripts/
 # --- build a scratch copy, install it twice, remove sources and build --------
 mkdir "$work/src"
 cp -r "$AAC_SRC"/{CMakeLists.txt,consumer,include,migrations,config,docs} "$work/src/"
-cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DAAC_INTEGRATION=OFF \
+cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DAAC_INTEGRATION=OFF -DAAC_DEV_BROKER=OFF \
   >"$TEST_DIR/cmake.log" 2>&1 || { cat "$TEST_DIR/cmake.log"; fail "cmake configure"; }
 cmake --build "$work/build" -j2 --target agent-actions-consumer >>"$TEST_DIR/cmake.log" 2>&1 ||
   { tail -n 30 "$TEST_DIR/cmake.log"; fail "cmake build"; }
