@@ -7,6 +7,9 @@
 #                                  faults that must not touch the suite's
 #   private_pg_stop / _restart     an outage of it (same port after restart)
 #   on_exit CMD...                 run CMD when the test ends (undo a fault)
+#   lock_table TABLE / unlock_table an ACCESS EXCLUSIVE lock on TABLE, held
+#                                  by a session of its own until unlocked
+#                                  (or the test ends)
 #   start_consumer_http NAME ...   start_consumer with /metrics on a free
 #                                  port; sets METRICS_URL and READY_URL
 #   metrics EXPECTATION...         check_metrics.py against METRICS_URL
@@ -27,7 +30,7 @@ FAULTS_PG=""
 FAULTS_UNDO=()
 
 faults_cleanup() {
-  local c
+  local rc=$? c
   for c in "${FAULTS_UNDO[@]:-}"; do
     [ -n "$c" ] && eval "$c" >/dev/null 2>&1 || true
   done
@@ -36,10 +39,25 @@ faults_cleanup() {
     bash "$AAC_SRC/scripts/pg.sh" stop "$FAULTS_PG/data" || true
     rm -rf "$FAULTS_PG"
   fi
+  finish_test "$rc" # lib.sh's: the consumers' log lines must parse
 }
 trap faults_cleanup EXIT
 
 on_exit() { FAULTS_UNDO+=("$*"); }
+
+lock_table() {
+  PGAPPNAME=aac-locker psql -qX -v ON_ERROR_STOP=1 >"$TEST_DIR/locker.log" 2>&1 <<SQL &
+BEGIN;
+LOCK TABLE $1 IN ACCESS EXCLUSIVE MODE;
+SELECT pg_sleep(300);
+SQL
+  TEST_PIDS+=($!)
+  on_exit unlock_table
+  wait_for 1 10 sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+}
+unlock_table() {
+  sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aac-locker'" >/dev/null
+}
 
 free_port() {
   local p

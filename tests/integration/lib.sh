@@ -32,7 +32,7 @@ check_logs() {
   [ "${#files[@]}" -gt 0 ] || return 0
   python3 "$AAC_SRC/tests/integration/check_log.py" "${files[@]}"
 }
-on_exit() { # [status]: a test's own EXIT trap passes the status it saw
+finish_test() { # [status]: a test's own EXIT trap ends with it, passing the status it saw
   local rc=${1:-$?}
   cleanup_pids
   if [ "$rc" = 0 ] && ! check_logs; then
@@ -40,7 +40,7 @@ on_exit() { # [status]: a test's own EXIT trap passes the status it saw
     exit 1
   fi
 }
-trap on_exit EXIT
+trap finish_test EXIT
 
 # A fresh database named after the test; sets PGDATABASE.
 fresh_db() {

@@ -13,7 +13,7 @@ cleanup() {
   cleanup_pids
   bash "$AAC_SRC/scripts/pg.sh" stop "$pgdir/data" || true
   rm -rf "$pgdir"
-  on_exit "$rc"
+  finish_test "$rc"
 }
 trap cleanup EXIT
 PGPORT=$(PG_EXTRA_OPTS="-c fsync=off" bash "$AAC_SRC/scripts/pg.sh" start "$pgdir/data")

@@ -12,7 +12,11 @@
 source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d /tmp/aac-install.XXXXXX)
-cleanup() { cleanup_pids; rm -rf "$work"; }
+cleanup() {
+  local rc=$?
+  rm -rf "$work"
+  finish_test "$rc"
+}
 trap cleanup EXIT
 command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (scripts/install-deps.sh installs systemd)"
 

@@ -20,15 +20,7 @@ start_consumer y
 wait_rows 400 60 # y stored offsets for both partitions
 
 # consumer_offsets locked: x's reads of stored offsets fail after 3 s
-PGAPPNAME=aac-locker psql -qX -v ON_ERROR_STOP=1 >"$TEST_DIR/locker.log" 2>&1 <<'SQL' &
-BEGIN;
-LOCK TABLE consumer_offsets IN ACCESS EXCLUSIVE MODE;
-SELECT pg_sleep(120);
-SQL
-TEST_PIDS+=($!)
-unlock() { sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aac-locker'" >/dev/null; }
-on_exit unlock
-wait_for 1 10 sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'consumer_offsets' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+lock_table consumer_offsets
 
 start_consumer_http x AAC_POSTGRES_LOCK_TIMEOUT_MS=3000 AAC_RETRY_JITTER=false \
   AAC_RETRY_INITIAL_BACKOFF_MS=5000
@@ -48,7 +40,7 @@ metrics 'aac_partitions_assigned==1' || fail "/metrics of x while its partition 
 stop_consumer y
 for _ in $(seq 1 200); do [ "$(held)" -ge 2 ] && break; sleep 0.05; done
 [ "$(held)" -ge 2 ] || fail "x's retry did not fail on the lock: $(tail -n 5 "$TEST_DIR/x.log")"
-unlock
+unlock_table
 python3 "$gen" --count 400 --start 400 --ids "$TEST_DIR/ids" >"$TEST_DIR/second"
 produce "$TEST_DIR/second"
 wait_rows 800 60

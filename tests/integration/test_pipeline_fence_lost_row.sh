@@ -24,15 +24,7 @@ wait_rows 500 60
 wait_for 500 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP'"
 
 # the next write fails on a lock: the loop pauses and backs off
-PGAPPNAME=aac-locker psql -qX -v ON_ERROR_STOP=1 >"$TEST_DIR/locker.log" 2>&1 <<'SQL' &
-BEGIN;
-LOCK TABLE agent_actions IN ACCESS EXCLUSIVE MODE;
-SELECT pg_sleep(120);
-SQL
-TEST_PIDS+=($!)
-unlock() { sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aac-locker'" >/dev/null; }
-on_exit unlock
-wait_for 1 10 sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'agent_actions' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+lock_table agent_actions
 produce "$TEST_DIR/second"
 retrying() { grep -c 'msg="batch not written, retrying"' "$TEST_DIR/c1.log" || true; }
 wait_for 1 30 retrying
@@ -40,7 +32,7 @@ wait_for 1 30 retrying
 # meanwhile an operator (or a script) deletes the group's offsets; the
 # lock goes, and the retry meets the fence
 assert_eq "$(sql "WITH d AS (DELETE FROM consumer_offsets WHERE consumer_group = '$GROUP' RETURNING 1) SELECT count(*) FROM d")" 1 "offset rows deleted"
-unlock
+unlock_table
 wait_for 1 30 bash -c "grep -c 'msg=\"batch fenced\"' '$TEST_DIR/c1.log' | head -c 1"
 sleep 1
 produce "$TEST_DIR/third"

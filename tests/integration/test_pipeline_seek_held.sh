@@ -22,15 +22,7 @@ produce "$TEST_DIR/events"
 check_topic_complete "$TOPIC" 1000
 sql "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ('$GROUP', '$TOPIC', 0, 500)" >/dev/null
 
-PGAPPNAME=aac-locker psql -qX -v ON_ERROR_STOP=1 >"$TEST_DIR/locker.log" 2>&1 <<'SQL' &
-BEGIN;
-LOCK TABLE consumer_offsets IN ACCESS EXCLUSIVE MODE;
-SELECT pg_sleep(120);
-SQL
-TEST_PIDS+=($!)
-unlock() { sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aac-locker'" >/dev/null; }
-on_exit unlock
-wait_for 1 10 sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'consumer_offsets' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+lock_table consumer_offsets
 
 # the group's coordinator answers its next OffsetFetch (API key 9) 3 s late
 broker_ctl coordinator group "$GROUP" 1 >/dev/null
@@ -41,7 +33,7 @@ start_consumer c1 AAC_POSTGRES_LOCK_TIMEOUT_MS=1000 AAC_RETRY_JITTER=false \
   AAC_RETRY_INITIAL_BACKOFF_MS=300
 held() { grep -c 'msg="could not read stored offsets, partitions held back"' "$TEST_DIR/c1.log" || true; }
 wait_for 1 30 held
-unlock
+unlock_table
 wait_rows 500 60
 wait_for 1000 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP'"
 sleep 1

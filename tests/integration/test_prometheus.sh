@@ -33,7 +33,7 @@ stop_prometheus() {
   for _ in $(seq 1 50); do kill -0 "$prom_pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$prom_pid" 2>/dev/null || true
 }
-trap 'rc=$?; stop_prometheus; on_exit "$rc"' EXIT
+trap 'rc=$?; stop_prometheus; finish_test "$rc"' EXIT
 
 port=$(free_port)
 base=http://127.0.0.1:$port

@@ -13,10 +13,12 @@ pgdir=$(mktemp -d /tmp/aac-notify.XXXXXX)
 chmod 755 "$pgdir"
 frozen=""
 cleanup() {
+  local rc=$?
   [ -n "$frozen" ] && kill -CONT $frozen 2>/dev/null || true
   cleanup_pids
   bash "$AAC_SRC/scripts/pg.sh" stop "$pgdir/data" >/dev/null 2>&1 || true
   rm -rf "$pgdir"
+  finish_test "$rc"
 }
 trap cleanup EXIT
 PGPORT=$(PG_EXTRA_OPTS="-c fsync=off" bash "$AAC_SRC/scripts/pg.sh" start "$pgdir/data")
