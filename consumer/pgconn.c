@@ -35,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "aac/log.h"
+
 #define PASSWORD_FILE_MAX 4096
 
 /* Copies the first line of `msg` into errstr, without its newline. */
@@ -105,6 +107,24 @@ static long elapsed_ms(const struct timespec *start)
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* libpq's default notice processor prints to stderr, which is the log:
+ * a notice, or an error the server sends outside a query ("terminating
+ * connection due to administrator command"), becomes a log line instead. */
+static void notice_cb(void *arg, const PGresult *res)
+{
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    (void)arg;
+    if (sev && (!strcmp(sev, "WARNING") || !strcmp(sev, "ERROR") || !strcmp(sev, "FATAL") ||
+                !strcmp(sev, "PANIC")))
+        aac_warn("postgres message", AAC_KV_STR("severity", sev), AAC_KV_STR("sqlstate", state),
+                 AAC_KV_STR("detail", msg ? msg : PQresultErrorMessage(res)));
+    else
+        aac_debug("postgres notice", AAC_KV_STR("severity", sev), AAC_KV_STR("sqlstate", state),
+                  AAC_KV_STR("detail", msg ? msg : PQresultErrorMessage(res)));
 }
 
 /* Drives a connection started with PQconnectStartParams to its end, the
@@ -267,6 +287,7 @@ PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlst
         goto done;
     }
     PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    PQsetNoticeReceiver(conn, notice_cb, NULL);
     if (PQstatus(conn) != CONNECTION_BAD)
         rc = wait_connect(conn, cfg->postgres.connect_timeout_s);
     explicit_bzero(password, sizeof(password));
