@@ -15,6 +15,7 @@
 #include "aac/dlq.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ typedef struct rec_s {
 
 struct aac_dlq_s {
     rd_kafka_t *rk;
+    /* the records: writer threads send and confirm, the consume thread
+     * forgets, librdkafka's delivery reports come from whoever polls */
+    pthread_mutex_t lock;
     char *topic;
     char *group;
     rec_t **rec;
@@ -56,26 +60,27 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     (void)rk;
     if (!r)
         return;
+    pthread_mutex_lock(&dlq->lock);
     if (r->orphan) {
         free(r);
-        return;
-    }
-    if (rkm->err) {
+    } else if (rkm->err) {
         r->state = AAC_DLQ_FAILED;
         dlq->last_err = rkm->err;
         int64_t now = aac_mono_ms();
         if (dlq->dr_logged_ms && now - dlq->dr_logged_ms < DR_LOG_INTERVAL_MS) {
             dlq->dr_unlogged++; /* logged by aac_dlq_poll() */
             dlq->dr_unlogged_err = rkm->err;
-            return;
+        } else {
+            dlq->dr_logged_ms = now;
+            aac_warn("dead letter not delivered", AAC_KV_INT("partition", r->partition),
+                     AAC_KV_INT("offset", r->offset),
+                     AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
         }
-        dlq->dr_logged_ms = now;
-        aac_warn("dead letter not delivered", AAC_KV_INT("partition", r->partition),
-                 AAC_KV_INT("offset", r->offset), AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
     } else {
         r->state = AAC_DLQ_DELIVERED;
         dlq->last_err = 0;
     }
+    pthread_mutex_unlock(&dlq->lock);
 }
 
 /* Logs the failed deliveries counted since the last line, at most once
@@ -118,6 +123,8 @@ aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size
     rd_kafka_conf_t *conf = NULL;
     char err[512];
 
+    if (dlq)
+        pthread_mutex_init(&dlq->lock, NULL);
     if (!dlq || !(dlq->topic = strdup(cfg->kafka.dlq_topic)) ||
         !(dlq->group = strdup(cfg->kafka.group_id))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -169,6 +176,7 @@ void aac_dlq_destroy(aac_dlq_t *dlq)
     free(dlq->slot);
     free(dlq->topic);
     free(dlq->group);
+    pthread_mutex_destroy(&dlq->lock);
     free(dlq);
 }
 
@@ -221,8 +229,12 @@ static rec_t *find(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
 
 aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
 {
+    aac_dlq_t *d = (aac_dlq_t *)dlq; /* the lock only */
+    pthread_mutex_lock(&d->lock);
     const rec_t *r = find(dlq, partition, offset);
-    return r ? r->state : AAC_DLQ_UNKNOWN;
+    aac_dlq_state_t st = r ? r->state : AAC_DLQ_UNKNOWN;
+    pthread_mutex_unlock(&d->lock);
+    return st;
 }
 
 static void add_header(rd_kafka_headers_t *h, const char *name, const char *value)
@@ -230,7 +242,17 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
     rd_kafka_header_add(h, name, -1, value, -1);
 }
 
+static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why);
+
 int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
+{
+    pthread_mutex_lock(&dlq->lock);
+    int err = send_locked(dlq, rkm, why);
+    pthread_mutex_unlock(&dlq->lock);
+    return err;
+}
+
+static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
 {
     rec_t *r = find(dlq, rkm->partition, rkm->offset);
     rd_kafka_headers_t *orig = NULL, *h;
@@ -306,12 +328,15 @@ int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_re
 void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms)
 {
     rd_kafka_poll(dlq->rk, timeout_ms);
+    pthread_mutex_lock(&dlq->lock);
     log_unlogged(dlq, aac_mono_ms());
+    pthread_mutex_unlock(&dlq->lock);
 }
 
 void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
 {
     size_t o = 0;
+    pthread_mutex_lock(&dlq->lock);
     for (size_t i = 0; i < dlq->cnt; i++) {
         rec_t *r = dlq->rec[i];
         bool all = partition < 0 && next_offset < 0;
@@ -326,11 +351,16 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
     }
     dlq->cnt = o;
     index_rebuild(dlq, 0); /* same size: cannot fail */
+    pthread_mutex_unlock(&dlq->lock);
 }
 
 int aac_dlq_last_error(const aac_dlq_t *dlq)
 {
-    return dlq->last_err;
+    aac_dlq_t *d = (aac_dlq_t *)dlq; /* the lock only */
+    pthread_mutex_lock(&d->lock);
+    int err = dlq->last_err;
+    pthread_mutex_unlock(&d->lock);
+    return err;
 }
 
 /* What to do about a fatal error, by its underlying code. */

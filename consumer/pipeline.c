@@ -1,30 +1,46 @@
 /*
- * pipeline: the consume loop (see pipeline.h).
+ * pipeline: the consume loop and its writers (see pipeline.h).
  *
- * The consume thread owns everything here: the rd_kafka_t consumer, the
- * dead-letter producer, the PostgreSQL sink, the parser and the open batch.
+ * The consume thread polls Kafka, parses and validates each message into
+ * the open batch, and closes the batch when it is full or when a writer is
+ * free (group commit: at low load a write carries what has arrived, at
+ * high load batches fill while the previous one is written). A closed
+ * batch goes to the writer threads, each with its own PostgreSQL
+ * connection; at most batch.max_in_flight batches are closed and not yet
+ * committed, so memory stays bounded. write_batch() follows one batch from
+ * its rows to its commit.
+ *
+ * Order: batches commit in the order they were closed. A writer does not
+ * commit a batch while an earlier one is unsettled, and rolls it back when
+ * an earlier one failed: no partition's offset ever moves past a batch
+ * that was not written. Two batches sharing a primary key are never
+ * written at once (their transactions would wait for each other).
+ *
+ * The consume thread owns everything else: the consumer, the partitions'
+ * positions, the retry state, and what happens after a write (settle).
  * librdkafka calls the rebalance callback from rd_kafka_consumer_poll() on
- * this same thread, so the batch needs no lock.
- *
- * Per partition the loop keeps `next` (the next offset to process) and
- * `stored` (what consumer_offsets holds, as far as this instance knows: the
- * fence of every write). A message below `next` was already processed and
- * is skipped; a batch that cannot be written is either retried whole or
- * dropped, in which case its partitions are rewound to the batch's first
- * offsets. Nothing is ever committed that was not written.
+ * that thread. Per partition the loop keeps `next` (the next offset to
+ * process), `stored` (what consumer_offsets holds, as far as this instance
+ * knows) and `pending` (what it will hold once the batches in flight
+ * commit: the fence of the next batch). A batch that cannot be written is
+ * retried, or dropped with every later one, its partitions rewound to the
+ * first offsets dropped. Nothing is ever committed that was not written.
  */
 #include "aac/pipeline.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "aac/batch.h"
 #include "aac/classify.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
@@ -37,66 +53,94 @@
 #include "aac/retry.h"
 
 #define POLL_MAX_MS         100
+#define POLL_WRITING_MS     2      /* while a writer works: notice it finishing */
 #define MAX_PARTITIONS      100000 /* bound on partition ids this instance tracks */
 #define DLQ_WAIT_MS         5000   /* how long a commit waits for dead-letter reports */
 #define OUTAGE_MAX_DELAY_MS 5000   /* backoff cap while a dependency is down */
 #define PING_IDLE_MS        5000   /* check PostgreSQL when nothing was written for this long */
 #define PARTITIONS_EVERY_MS (6 * 3600 * 1000) /* partitions ahead: at start and then */
+#define MAX_WRITERS         8
 
 typedef struct part_s {
     bool assigned;
-    bool need_offset; /* stored offset not yet read from PostgreSQL */
-    bool check_gap;   /* first message since assignment or seek */
-    int64_t next;     /* next offset to process, -1: take what comes */
-    int64_t stored;   /* consumer_offsets' value as far as we know, -1: none */
-    int64_t batch_first;
-    int64_t resume_at;    /* seek here on resume: messages were discarded */
-    bool committed_early; /* its part of the open batch is committed (the rest failed) */
+    bool need_offset;  /* stored offset not yet read from PostgreSQL */
+    bool check_gap;    /* first message since assignment or seek */
+    int64_t next;      /* next offset to process, -1: take what comes */
+    int64_t stored;    /* consumer_offsets' value as far as we know, -1: none */
+    int64_t pending;   /* its value once the batches in flight commit, -1: stored */
+    int64_t resume_at; /* seek here on resume: messages were discarded */
 } part_t;
 
-typedef struct item_s {
-    rd_kafka_message_t *rkm;
-    int64_t event_us; /* event timestamp, for the end-to-end delay */
-    int err;          /* index into errs, -1 when valid */
-    bool settled;     /* its partition's part of the batch is committed */
-} item_t;
+typedef enum {
+    FLIGHT_QUEUED,  /* closed, waiting for a writer */
+    FLIGHT_WRITING, /* a writer has it */
+    FLIGHT_DONE,    /* written or not: see committed */
+} flight_state_t;
 
-typedef struct pipeline_s {
+/* A closed batch on its way to PostgreSQL. The writer that takes it owns
+ * it until FLIGHT_DONE; the consume thread reads it only then. */
+typedef struct flight_s {
+    aac_batch_t *batch;
+    flight_state_t state;
+    bool after_previous; /* shares a key with an earlier batch: written after it */
+    bool committed;
+    bool cancelled;            /* rolled back because an earlier batch failed */
+    bool dead_letters_pending; /* its dead letters were not confirmed */
+    bool waited;               /* its commit waited for an earlier batch being written */
+    int writer;                /* which writer had it last */
+    aac_pgsink_result_t res;
+    double secs; /* spent writing */
+} flight_t;
+
+typedef struct pipeline_s pipeline_t;
+
+typedef struct writer_s {
+    pipeline_t *pl;
+    aac_pgsink_t *sink;
+    pthread_t thread;
+    bool started;
+    bool busy; /* under pl->mu */
+} writer_t;
+
+struct pipeline_s {
     const aac_config_t *cfg;
     aac_metrics_t *metrics;
-    aac_retry_policy_t retry;
     rd_kafka_t *rk;
     aac_dlq_t *dlq;
-    aac_pgsink_t *sink;
+    aac_pgsink_t *sink; /* the consume thread's: offsets, pings */
     aac_event_parser_t *parser;
-    aac_rows_t *rows;
 
     part_t *part;
     int32_t part_cap;
 
-    item_t *items;
-    size_t item_cnt, item_cap;
-    aac_event_error_t *errs;
-    size_t err_cnt, err_cap;
-    size_t batch_bytes;
-    int64_t batch_deadline; /* monotonic ms */
+    aac_batch_t *open;  /* being built */
+    int64_t open_since; /* monotonic ms of its first event */
+    aac_batch_t **spare;
+    int spare_cnt;
 
-    bool paused;         /* partitions paused by this loop */
-    int64_t retry_at;    /* monotonic ms; 0 when not backing off */
-    int attempts;        /* counted failures of the open batch */
-    int outage_attempts; /* failures while a dependency is down */
-    int offset_attempts; /* failed reads of stored offsets */
-    int64_t offsets_retry_at;
-    int fatal; /* set: stop with AAC_EXIT_FATAL */
-    unsigned rnd;
-    int64_t last_pg_ok;    /* monotonic ms of the last PostgreSQL success */
-    int64_t partitions_at; /* monotonic ms of the next partition upkeep */
-    int cap_events;        /* smaller batches while isolating a failing message, 0: none */
-    int cap_successes;     /* batches committed under that cap */
-    bool ever_assigned;    /* the group has completed a join for this member */
-    bool offsets_wanted;   /* some assigned partition waits for its stored offset */
-    bool broker_up;        /* what the metrics were last told */
-} pipeline_t;
+    /* the batches in flight, in the order they were closed, and the
+     * writers; pl->mu guards ring, ring_head, ring_cnt, halted, stopping
+     * and the flights' state */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    flight_t *ring;
+    int ring_cap, ring_head, ring_cnt;
+    int max_in_flight;
+    bool halted;   /* a batch failed: writers take no new one */
+    bool stopping; /* writers exit */
+    writer_t writer[MAX_WRITERS];
+    int writers;
+
+    aac_retry_state_t retry;   /* writes */
+    aac_retry_state_t offsets; /* reads of stored offsets */
+    bool paused;               /* partitions paused by this loop */
+    int fatal;                 /* set: stop with AAC_EXIT_FATAL */
+    int64_t last_pg_ok;        /* monotonic ms of the last PostgreSQL success */
+    int64_t partitions_at;     /* monotonic ms of the next partition upkeep */
+    bool ever_assigned;        /* the group has completed a join for this member */
+    bool offsets_wanted;       /* some assigned partition waits for its stored offset */
+    bool broker_up;            /* what the metrics were last told */
+};
 
 static volatile sig_atomic_t signals_seen;
 
@@ -114,23 +158,6 @@ static void on_signal(int sig)
     }
 }
 
-static double unit_rand(pipeline_t *pl)
-{
-    pl->rnd = pl->rnd * 1103515245u + 12345u;
-    return (double)((pl->rnd >> 8) & 0xffffff) / (double)0x1000000;
-}
-
-/* The delay before attempt n while a dependency is down: the retry
- * policy, capped lower, since nothing is counted and the wait is for the
- * dependency, not for a message. */
-static int outage_delay_ms(pipeline_t *pl, int attempt)
-{
-    aac_retry_policy_t p = pl->retry;
-    if (p.max_backoff_ms > OUTAGE_MAX_DELAY_MS)
-        p.max_backoff_ms = OUTAGE_MAX_DELAY_MS;
-    return aac_retry_delay_ms(&p, attempt, unit_rand(pl));
-}
-
 /* --- partitions ---------------------------------------------------------- */
 
 static part_t *part_get(pipeline_t *pl, int32_t p)
@@ -145,7 +172,7 @@ static part_t *part_get(pipeline_t *pl, int32_t p)
         if (!np)
             return NULL;
         for (int32_t i = pl->part_cap; i < n; i++)
-            np[i] = (part_t){.next = -1, .stored = -1, .batch_first = -1, .resume_at = -1};
+            np[i] = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
         pl->part = np;
         pl->part_cap = n;
     }
@@ -193,6 +220,18 @@ static void set_paused(pipeline_t *pl, bool paused)
     publish_partitions(pl);
 }
 
+/* Schedules the next read of stored offsets, at the latest `at_most`
+ * (0: none) and never sooner than 100 ms. */
+static void offsets_retry_later(pipeline_t *pl)
+{
+    int64_t now = aac_mono_ms(), was = pl->offsets.retry_at;
+    aac_retry_failed(&pl->offsets, AAC_RETRY_OUTAGE, 0, now);
+    if (pl->offsets.retry_at < now + 100)
+        pl->offsets.retry_at = now + 100;
+    if (was && was < pl->offsets.retry_at)
+        pl->offsets.retry_at = was;
+}
+
 /* Holds partition p back (paused, position unknown) until load_offsets()
  * reads its stored offset again and seeks there, or to `offset` when
  * none is stored: used when a seek did not take effect, so that fetching
@@ -209,10 +248,7 @@ static void hold(pipeline_t *pl, int32_t p, int64_t offset)
     if (offset >= 0 && (pt->resume_at < 0 || offset < pt->resume_at))
         pt->resume_at = offset;
     pl->offsets_wanted = true;
-    int delay = outage_delay_ms(pl, ++pl->offset_attempts);
-    int64_t at = aac_mono_ms() + (delay < 100 ? 100 : delay);
-    if (!pl->offsets_retry_at || at < pl->offsets_retry_at)
-        pl->offsets_retry_at = at;
+    offsets_retry_later(pl);
 }
 
 /* Seeks partition p to `offset`, synchronously: librdkafka then drops
@@ -242,182 +278,6 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
     hold(pl, p, offset);
     publish_partitions(pl);
     return false;
-}
-
-/* --- the batch ----------------------------------------------------------- */
-
-static void batch_clear(pipeline_t *pl)
-{
-    for (size_t i = 0; i < pl->item_cnt; i++)
-        rd_kafka_message_destroy(pl->items[i].rkm);
-    pl->item_cnt = 0;
-    pl->err_cnt = 0;
-    pl->batch_bytes = 0;
-    pl->attempts = 0;
-    aac_rows_reset(pl->rows);
-    for (int32_t p = 0; p < pl->part_cap; p++) {
-        pl->part[p].batch_first = -1;
-        pl->part[p].committed_early = false;
-    }
-}
-
-/* Drops the open batch unwritten: its partitions go back to where the
- * batch began, so the messages are consumed again. */
-static void batch_drop(pipeline_t *pl, const char *why)
-{
-    if (!pl->item_cnt)
-        return;
-    aac_warn("batch dropped unwritten", AAC_KV_UINT("events", pl->item_cnt),
-             AAC_KV_STR("reason", why));
-    for (int32_t p = 0; p < pl->part_cap; p++) {
-        part_t *pt = &pl->part[p];
-        if (pt->batch_first < 0)
-            continue;
-        pt->next = pt->batch_first;
-        if (pt->assigned)
-            seek_to(pl, p, pt->batch_first);
-    }
-    batch_clear(pl);
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 256;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/* A message that could not be added: drop the batch and rewind every
- * partition in it, this message's included, so nothing is skipped. */
-static void batch_add_failed(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
-{
-    aac_error("out of memory, dropping the batch");
-    if (pt->batch_first < 0)
-        pt->batch_first = rkm->offset;
-    rd_kafka_message_destroy(rkm);
-    batch_drop(pl, "out of memory");
-}
-
-/* Takes ownership of rkm. */
-static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
-{
-    aac_event_t ev;
-    item_t *it;
-
-    if (grow((void **)&pl->items, &pl->item_cap, pl->item_cnt + 1, sizeof(item_t)) != 0 ||
-        grow((void **)&pl->errs, &pl->err_cap, pl->err_cnt + 1, sizeof(aac_event_error_t)) != 0) {
-        batch_add_failed(pl, rkm, pt);
-        return;
-    }
-    it = &pl->items[pl->item_cnt];
-    it->rkm = rkm;
-    it->err = -1;
-    it->event_us = 0;
-    it->settled = false;
-    aac_event_error_t *err = &pl->errs[pl->err_cnt];
-    aac_reason_t r = aac_event_parse(pl->parser, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
-                                     rkm->payload, rkm->len, &ev, err);
-    if (r == AAC_REASON_NONE) {
-        if (aac_rows_add(pl->rows, &ev, pl->cfg->kafka.topic, rkm->partition, rkm->offset,
-                         pl->item_cnt) != 0) {
-            batch_add_failed(pl, rkm, pt);
-            return;
-        }
-        it->event_us = ev.timestamp_us;
-        if (ev.extra_count)
-            aac_metrics_add(pl->metrics, AAC_M_UNKNOWN_FIELDS, ev.extra_count);
-    } else {
-        it->err = (int)pl->err_cnt++;
-        aac_metrics_add(pl->metrics, AAC_M_EVENTS_INVALID, 1);
-        aac_debug("invalid event", AAC_KV_INT("partition", rkm->partition),
-                  AAC_KV_INT("offset", rkm->offset), AAC_KV_STR("reason", aac_reason_str(r)),
-                  AAC_KV_STR("path", err->path));
-    }
-    if (!pl->item_cnt)
-        pl->batch_deadline = aac_mono_ms() + pl->cfg->batch.linger_ms;
-    pl->item_cnt++;
-    pl->batch_bytes += rkm->len;
-    if (pt->batch_first < 0)
-        pt->batch_first = rkm->offset;
-    pt->next = rkm->offset + 1;
-    aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
-}
-
-/* Called by the sink inside the transaction, before the offsets are
- * stored: every dead letter of the batch must be confirmed delivered. */
-static int confirm_dead_letters(void *opaque, const aac_rows_t *rows)
-{
-    pipeline_t *pl = opaque;
-    size_t pending;
-    int64_t deadline = aac_mono_ms() + DLQ_WAIT_MS;
-
-    for (;;) {
-        pending = 0;
-        for (size_t i = 0; i < pl->item_cnt; i++) {
-            const item_t *it = &pl->items[i];
-            /* a committed part's dead letters were confirmed before its
-             * commit; its partition may be revoked since, and its
-             * delivery records forgotten: never send them again */
-            if (it->err >= 0 && !it->settled) {
-                const aac_event_error_t *e = &pl->errs[it->err];
-                aac_dlq_reason_t why = {aac_classify_reason(e->reason), e->reason, e->path,
-                                        e->message, 1};
-                aac_dlq_state_t st = aac_dlq_state(pl->dlq, it->rkm->partition, it->rkm->offset);
-                if (st == AAC_DLQ_DELIVERED)
-                    continue;
-                pending++;
-                aac_dlq_send(pl->dlq, it->rkm, &why); /* no-op while in flight */
-            }
-        }
-        for (size_t r = 0; r < aac_rows_count(rows); r++) {
-            const aac_row_reject_t *rj = aac_rows_rejected(rows, r);
-            if (!rj)
-                continue;
-            const item_t *it = &pl->items[aac_rows_tag(rows, r)];
-            if (it->settled)
-                continue;
-            aac_dlq_state_t st = aac_dlq_state(pl->dlq, it->rkm->partition, it->rkm->offset);
-            if (st == AAC_DLQ_DELIVERED)
-                continue;
-            pending++;
-            char msg[300];
-            snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message,
-                     rj->sqlstate[0] ? rj->sqlstate : "none");
-            aac_dlq_reason_t why = {AAC_CLASS_PERMANENT, rj->reason, "$", msg,
-                                    rj->reason == AAC_REASON_RETRIES_EXHAUSTED ? pl->attempts : 1};
-            aac_dlq_send(pl->dlq, it->rkm, &why);
-        }
-        if (!pending)
-            return 0;
-        if (aac_dlq_fatal(pl->dlq, NULL, 0, NULL))
-            return -1; /* never delivered now: the caller stops */
-        if (aac_mono_ms() >= deadline) {
-            int err = aac_dlq_last_error(pl->dlq);
-            aac_warn(
-                "dead letters not confirmed", AAC_KV_UINT("pending", pending),
-                AAC_KV_STR("error", err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout"));
-            return -1;
-        }
-        aac_dlq_poll(pl->dlq, 50);
-    }
-}
-
-static void count_dead_letters(pipeline_t *pl)
-{
-    for (size_t i = 0; i < pl->item_cnt; i++)
-        if (pl->items[i].err >= 0)
-            aac_metrics_dead_letter(pl->metrics, pl->errs[pl->items[i].err].reason);
-    for (size_t r = 0; r < aac_rows_count(pl->rows); r++)
-        if (aac_rows_rejected(pl->rows, r))
-            aac_metrics_dead_letter(pl->metrics, aac_rows_rejected(pl->rows, r)->reason);
 }
 
 static const char *fatal_hint(const char *sqlstate)
@@ -454,74 +314,304 @@ static bool dlq_fatal(pipeline_t *pl)
     return true;
 }
 
-/* Schedules the next attempt after a transient failure. */
-static void back_off(pipeline_t *pl, const aac_pgsink_result_t *res, bool counted)
+/* --- writing: on the writer threads --------------------------------------- */
+
+static flight_t *flight_at(pipeline_t *pl, int i)
 {
-    int delay;
-    const char *why = res->dead_letters_pending ? "dead_letter_unavailable"
-                      : res->outage             ? "postgres_unavailable"
-                      : counted                 ? "write_failed"
-                                                : "postgres_contention";
-    aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
-    if (counted) {
-        delay = aac_retry_delay_ms(&pl->retry, pl->attempts, unit_rand(pl));
-    } else {
-        /* not the messages' fault: retry for as long as it takes, never
-         * counted against them, at a capped pace */
-        delay = outage_delay_ms(pl, ++pl->outage_attempts);
-        aac_metrics_set_paused_outage(pl->metrics, true);
-        if (res->outage && !res->dead_letters_pending)
-            aac_metrics_set_pg_up(pl->metrics, false);
-    }
-    aac_warn("batch not written, retrying", AAC_KV_UINT("events", pl->item_cnt),
-             AAC_KV_STR("reason", why),
-             AAC_KV_INT("attempt", counted ? pl->attempts : pl->outage_attempts),
-             AAC_KV_INT("delay_ms", delay),
-             AAC_KV_STR("error", res->errstr[0] ? res->errstr : "unknown"));
-    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, why, res->errstr);
-    pl->retry_at = aac_mono_ms() + delay;
-    set_paused(pl, true);
+    return &pl->ring[(pl->ring_head + i) % pl->ring_cap];
 }
 
-static void resume(pipeline_t *pl);
-
-/* A batch failed max_attempts times for a reason that may be its own
- * messages'. Retry it in halves until the message at fault is alone, then
- * dead-letter that message as retries_exhausted. */
-static void exhaust(pipeline_t *pl, const aac_pgsink_result_t *res)
+/* f's place in the ring: how many batches were closed before it and are
+ * not yet settled. Under pl->mu. */
+static int flight_pos(pipeline_t *pl, const flight_t *f)
 {
-    size_t live = aac_rows_live(pl->rows);
-    if (live > 1) {
-        pl->cap_events = (int)(live / 2);
-        pl->cap_successes = 0;
-        aac_warn("batch keeps failing, retrying it in smaller batches",
-                 AAC_KV_UINT("events", pl->item_cnt), AAC_KV_INT("attempts", pl->attempts),
-                 AAC_KV_INT("next_batch_max", pl->cap_events), AAC_KV_STR("error", res->errstr));
-        batch_drop(pl, "retries exhausted, halving");
-        resume(pl);
-        return;
+    int idx = (int)(f - pl->ring);
+    return (idx - pl->ring_head + pl->ring_cap) % pl->ring_cap;
+}
+
+/* Waits until every batch closed before f is written or not; returns
+ * whether all of them committed. Under pl->mu. */
+static bool wait_earlier(pipeline_t *pl, flight_t *f)
+{
+    for (;;) {
+        bool settled = true, committed = true;
+        int pos = flight_pos(pl, f);
+        for (int i = 0; i < pos; i++) {
+            const flight_t *e = flight_at(pl, i);
+            if (e->state != FLIGHT_DONE)
+                settled = false;
+            else if (!e->committed)
+                committed = false;
+        }
+        if (!committed)
+            return false; /* no need to wait: f cannot commit now */
+        if (settled)
+            return true;
+        f->waited = true;
+        pthread_cond_wait(&pl->cv, &pl->mu);
     }
-    for (size_t r = 0; r < aac_rows_count(pl->rows); r++) {
-        if (aac_rows_rejected(pl->rows, r) || aac_rows_written(pl->rows, r))
-            continue;
-        const rd_kafka_message_t *rkm = pl->items[aac_rows_tag(pl->rows, r)].rkm;
-        char msg[300];
-        snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->attempts, res->errstr);
-        aac_warn("event dead-lettered after its retries", AAC_KV_INT("partition", rkm->partition),
-                 AAC_KV_INT("offset", rkm->offset), AAC_KV_INT("attempts", pl->attempts));
-        if (aac_rows_reject(pl->rows, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg) != 0)
-            batch_drop(pl, "out of memory");
+}
+
+static bool earlier_committed(pipeline_t *pl, flight_t *f)
+{
+    pthread_mutex_lock(&pl->mu);
+    bool ok = wait_earlier(pl, f);
+    pthread_mutex_unlock(&pl->mu);
+    return ok;
+}
+
+/* Makes sure every dead letter of the batch is delivered: the invalid
+ * events, the rows the database refused, the events whose retries ran
+ * out. Returns 0, or -1 when some are not confirmed in DLQ_WAIT_MS (or
+ * can never be: the producer's fatal error). */
+static int confirm_dead_letters(pipeline_t *pl, const aac_batch_t *b)
+{
+    int64_t deadline = aac_mono_ms() + DLQ_WAIT_MS;
+    size_t n = aac_batch_reject_count(b);
+
+    for (;;) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            const aac_batch_reject_t *rj = aac_batch_reject(b, i);
+            const rd_kafka_message_t *rkm = aac_batch_message(b, rj->item);
+            if (aac_dlq_state(pl->dlq, rkm->partition, rkm->offset) == AAC_DLQ_DELIVERED)
+                continue;
+            pending++;
+            char msg[sizeof(rj->message) + 32];
+            aac_dlq_reason_t why = {aac_classify_reason(rj->reason), rj->reason, rj->path,
+                                    rj->message, rj->attempts};
+            if (rj->reason == AAC_REASON_DB_REJECTED ||
+                rj->reason == AAC_REASON_RETRIES_EXHAUSTED) {
+                snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message,
+                         rj->sqlstate[0] ? rj->sqlstate : "none");
+                why.cls = AAC_CLASS_PERMANENT;
+                why.message = msg;
+            }
+            aac_dlq_send(pl->dlq, rkm, &why); /* no-op while in flight */
+        }
+        if (!pending)
+            return 0;
+        if (aac_dlq_fatal(pl->dlq, NULL, 0, NULL))
+            return -1; /* never delivered now: the consume thread stops */
+        if (aac_mono_ms() >= deadline) {
+            int err = aac_dlq_last_error(pl->dlq);
+            aac_warn(
+                "dead letters not confirmed", AAC_KV_UINT("pending", pending),
+                AAC_KV_STR("error", err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout"));
+            return -1;
+        }
+        aac_dlq_poll(pl->dlq, 50);
     }
-    pl->cap_events = 0;
-    pl->retry_at = aac_mono_ms(); /* the rest of the batch goes at once */
+}
+
+/* One batch from its rows to its commit. The outcome is left in f for
+ * the consume thread (settle_flights). */
+static void write_batch(pipeline_t *pl, writer_t *w, flight_t *f)
+{
+    aac_batch_t *b = f->batch;
+    aac_pgsink_result_t *res = &f->res;
+    int64_t t0 = aac_mono_ms();
+
+    memset(res, 0, sizeof(*res));
+    f->committed = f->cancelled = f->dead_letters_pending = f->waited = false;
+    f->writer = (int)(w - pl->writer);
+    /* a key an earlier batch also inserts: its transaction and ours would
+     * wait for each other, so this one starts once that one is through */
+    if (f->after_previous && !earlier_committed(pl, f)) {
+        f->cancelled = true;
+        goto out;
+    }
+    if (aac_pgsink_stage(w->sink, b, res) != 0)
+        goto out;
+    if (confirm_dead_letters(pl, b) != 0) {
+        aac_pgsink_rollback(w->sink);
+        f->dead_letters_pending = true;
+        res->cls = AAC_CLASS_TRANSIENT;
+        snprintf(res->errstr, sizeof(res->errstr),
+                 "dead letters of the batch not confirmed yet: not committing");
+        goto out;
+    }
+    /* commits in the order the batches were closed, never past one that
+     * was not written */
+    if (!earlier_committed(pl, f)) {
+        aac_pgsink_rollback(w->sink);
+        f->cancelled = true;
+        goto out;
+    }
+    f->committed =
+        aac_pgsink_commit(w->sink, b, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, res) == 0;
+out:
+    f->secs = (double)(aac_mono_ms() - t0) / 1000.0;
+}
+
+/* The oldest batch waiting for a writer, unless a failure halted them.
+ * Under pl->mu. */
+static flight_t *next_queued(pipeline_t *pl)
+{
+    if (pl->halted)
+        return NULL;
+    for (int i = 0; i < pl->ring_cnt; i++)
+        if (flight_at(pl, i)->state == FLIGHT_QUEUED)
+            return flight_at(pl, i);
+    return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    pipeline_t *pl = w->pl;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        flight_t *f;
+        while (!pl->stopping && !(f = next_queued(pl)))
+            pthread_cond_wait(&pl->cv, &pl->mu);
+        if (pl->stopping)
+            break;
+        f->state = FLIGHT_WRITING;
+        w->busy = true;
+        pthread_mutex_unlock(&pl->mu);
+
+        write_batch(pl, w, f);
+
+        pthread_mutex_lock(&pl->mu);
+        f->state = FLIGHT_DONE;
+        w->busy = false;
+        if (!f->committed)
+            pl->halted = true; /* nothing later may start before the consume thread decides */
+        pthread_cond_broadcast(&pl->cv);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static int start_writers(pipeline_t *pl)
+{
+    for (int i = 0; i < pl->writers; i++) {
+        writer_t *w = &pl->writer[i];
+        w->pl = pl;
+        if (!(w->sink = aac_pgsink_new(pl->cfg)))
+            return -1;
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+            return -1;
+        w->started = true;
+    }
+    return 0;
+}
+
+/* Stops the writers once they are done with what they write (cancelled
+ * first when `cancel`), and closes their connections. */
+static void stop_writers(pipeline_t *pl, bool cancel)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->stopping = true;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < pl->writers; i++) {
+        writer_t *w = &pl->writer[i];
+        if (cancel && w->sink)
+            aac_pgsink_cancel(w->sink);
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        w->started = false;
+        aac_pgsink_destroy(w->sink);
+        w->sink = NULL;
+    }
+}
+
+/* --- batches: on the consume thread ---------------------------------------- */
+
+static aac_batch_t *batch_take(pipeline_t *pl)
+{
+    if (pl->spare_cnt)
+        return pl->spare[--pl->spare_cnt];
+    return aac_batch_new(pl->cfg->kafka.topic);
+}
+
+/* Empties b and keeps it for reuse (the buffers stay allocated). */
+static void batch_give(pipeline_t *pl, aac_batch_t *b)
+{
+    aac_batch_reset(b);
+    if (pl->spare_cnt < pl->ring_cap + 1)
+        pl->spare[pl->spare_cnt++] = b;
+    else
+        aac_batch_destroy(b);
+}
+
+static bool batch_full(const pipeline_t *pl)
+{
+    size_t max = aac_retry_batch_max(&pl->retry, (size_t)pl->cfg->batch.max_events);
+    return aac_batch_count(pl->open) >= max ||
+           aac_batch_bytes(pl->open) >= (size_t)pl->cfg->batch.max_bytes;
+}
+
+/* Batches closed and not yet settled, and those a writer is on. */
+static void flights_count(pipeline_t *pl, int *in_flight, int *writing)
+{
+    int w = 0;
+    pthread_mutex_lock(&pl->mu);
+    *in_flight = pl->ring_cnt;
+    for (int i = 0; i < pl->ring_cnt; i++)
+        if (flight_at(pl, i)->state != FLIGHT_DONE)
+            w++;
+    pthread_mutex_unlock(&pl->mu);
+    *writing = w;
+}
+
+/* Closes the open batch and hands it to the writers. Each of its
+ * partitions' commit expects what the batch before it will store. `extra`
+ * allows one batch over max_in_flight (a revocation or shutdown writes
+ * what it holds). Returns false when there is no room. */
+static bool submit(pipeline_t *pl, bool extra)
+{
+    aac_batch_t *b = pl->open;
+    aac_batch_t *next = batch_take(pl);
+    if (!next)
+        return false; /* out of memory: try again later */
+    pthread_mutex_lock(&pl->mu);
+    if (pl->ring_cnt >= pl->max_in_flight + (extra ? 1 : 0)) {
+        pthread_mutex_unlock(&pl->mu);
+        batch_give(pl, next);
+        return false;
+    }
+    aac_batch_part_t *bp = aac_batch_parts(b);
+    for (size_t i = 0; i < aac_batch_part_count(b); i++) {
+        part_t *pt = &pl->part[bp[i].partition];
+        bp[i].expected_old = pt->pending >= 0 ? pt->pending : pt->stored;
+        pt->pending = bp[i].next;
+    }
+    bool after = false;
+    for (int i = 0; i < pl->ring_cnt && !after && pl->writers > 1; i++)
+        after = aac_batch_keys_overlap(b, flight_at(pl, i)->batch);
+    flight_t *f = &pl->ring[(pl->ring_head + pl->ring_cnt++) % pl->ring_cap];
+    memset(f, 0, sizeof(*f));
+    f->batch = b;
+    f->state = FLIGHT_QUEUED;
+    f->after_previous = after;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    pl->open = next;
+    return true;
+}
+
+/* Commits to Kafka the offsets a batch stored. */
+static void commit_to_kafka(pipeline_t *pl, const aac_batch_t *b)
+{
+    const aac_batch_part_t *bp = aac_batch_parts_const(b);
+    size_t n = aac_batch_part_count(b);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, bp[i].partition)->offset =
+            bp[i].next;
+    /* asynchronous: PostgreSQL holds the authoritative offsets */
+    if (l->cnt)
+        rd_kafka_commit(pl->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* After a successful write: resume and seek back to where we stopped
  * processing, past whatever was discarded while paused. */
 static void resume(pipeline_t *pl)
 {
-    pl->retry_at = 0;
-    pl->outage_attempts = 0;
     aac_metrics_set_paused_outage(pl->metrics, false);
     set_paused(pl, false);
     /* messages discarded while waiting (paused or not) are fetched again */
@@ -536,173 +626,326 @@ static void resume(pipeline_t *pl)
     }
 }
 
-/* Commits to Kafka the offsets the last write stored (all of them when it
- * succeeded, some when it failed in part). */
-static void commit_to_kafka(pipeline_t *pl, const aac_pgsink_offset_t *offs, size_t n)
+/* A batch committed: its offsets are stored, its dead letters delivered. */
+static void settle_committed(pipeline_t *pl, flight_t *f)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++)
-        if (offs[i].committed)
-            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, offs[i].partition)->offset =
-                offs[i].next_offset;
-    /* asynchronous: PostgreSQL holds the authoritative offsets */
-    if (l->cnt)
-        rd_kafka_commit(pl->rk, l, 1);
-    rd_kafka_topic_partition_list_destroy(l);
+    aac_batch_t *b = f->batch;
+    const aac_batch_part_t *bp = aac_batch_parts_const(b);
+    size_t n = aac_batch_part_count(b);
+    double now = aac_now();
+
+    for (size_t i = 0; i < n; i++) {
+        part_t *pt = &pl->part[bp[i].partition];
+        pt->stored = bp[i].next;
+        if (pt->pending == bp[i].next)
+            pt->pending = -1; /* nothing later in flight for it */
+        aac_dlq_forget(pl->dlq, bp[i].partition, bp[i].next);
+    }
+    commit_to_kafka(pl, b);
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, f->res.inserted);
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, f->res.duplicates);
+    aac_metrics_add(pl->metrics, AAC_M_BATCHES, 1);
+    aac_metrics_observe_batch(pl->metrics, aac_batch_count(b), f->secs);
+    /* the delay of the rows committed, not of those dead-lettered */
+    for (size_t r = 0; r < aac_batch_row_count(b); r++)
+        if (!aac_batch_row_rejected(b, r))
+            aac_metrics_observe_delay(
+                pl->metrics, now - (double)aac_batch_event_us(b, aac_batch_row_item(b, r)) / 1e6);
+    for (size_t i = 0; i < aac_batch_reject_count(b); i++)
+        aac_metrics_dead_letter(pl->metrics, aac_batch_reject(b, i)->reason);
+    aac_metrics_set_pg_up(pl->metrics, true);
+    aac_metrics_committed(pl->metrics, now);
+    pl->last_pg_ok = aac_mono_ms();
+    aac_debug("batch committed", AAC_KV_UINT("events", aac_batch_count(b)),
+              AAC_KV_UINT("inserted", f->res.inserted),
+              AAC_KV_UINT("duplicates", f->res.duplicates),
+              AAC_KV_UINT("rejected", aac_batch_reject_count(b)), AAC_KV_UINT("partitions", n),
+              AAC_KV_INT("round_trips", f->res.round_trips), AAC_KV_INT("writer", f->writer),
+              AAC_KV_BOOL("waited_for_earlier", f->waited), AAC_KV_DBL("ms", f->secs * 1000));
+    bool was_retrying = pl->retry.attempts || pl->retry.outage_attempts || pl->paused;
+    aac_retry_succeeded(&pl->retry);
+    if (was_retrying)
+        resume(pl);
+    publish_partitions(pl);
+}
+
+/* Drops every batch in flight (none is being written) and the open one:
+ * their partitions go back to the first offset dropped, sought there at
+ * once when `seek` (else load_offsets() seeks), so the messages are
+ * consumed again. */
+static void drop_all(pipeline_t *pl, const char *why, bool seek)
+{
+    size_t events = aac_batch_count(pl->open);
+    pthread_mutex_lock(&pl->mu);
+    int cnt = pl->ring_cnt;
+    aac_batch_t *drop[cnt + 1];
+    for (int i = 0; i < cnt; i++)
+        drop[i] = flight_at(pl, i)->batch;
+    pl->ring_cnt = 0;
+    pl->halted = false;
+    pthread_mutex_unlock(&pl->mu);
+    drop[cnt] = pl->open;
+    for (int i = 0; i < cnt; i++)
+        events += aac_batch_count(drop[i]);
+    if (events)
+        aac_warn("batch dropped unwritten", AAC_KV_UINT("events", events),
+                 AAC_KV_INT("batches", cnt + (aac_batch_count(pl->open) > 0)),
+                 AAC_KV_STR("reason", why));
+    /* the latest first: the earliest batch's first offset is the lowest */
+    for (int i = cnt; i >= 0; i--) {
+        const aac_batch_part_t *bp = aac_batch_parts_const(drop[i]);
+        for (size_t k = 0; k < aac_batch_part_count(drop[i]); k++) {
+            part_t *pt = &pl->part[bp[k].partition];
+            pt->next = bp[k].first;
+            pt->pending = -1;
+        }
+    }
+    if (seek)
+        for (int32_t p = 0; p < pl->part_cap; p++) {
+            part_t *pt = &pl->part[p];
+            bool dropped = false;
+            for (int i = 0; i <= cnt && !dropped; i++)
+                dropped = aac_batch_part(drop[i], p) != NULL;
+            if (dropped && pt->assigned && !pt->need_offset)
+                seek_to(pl, p, pt->next);
+        }
+    for (int i = 0; i < cnt; i++)
+        batch_give(pl, drop[i]);
+    aac_batch_reset(pl->open);
+    /* the attempts were about these batches; whatever paused the loop is
+     * over with them */
+    aac_retry_begin(&pl->retry);
+    aac_retry_forget_attempts(&pl->retry);
+    resume(pl);
 }
 
 /* After a fence another instance has written our partitions: drop the
- * batch, rewound like batch_drop, and re-read every assigned partition's
- * stored offset before going on. */
+ * batches, and re-read every assigned partition's stored offset before
+ * going on; a partition with nothing stored any more starts where its
+ * first dropped batch began. */
 static void refence(pipeline_t *pl)
 {
+    drop_all(pl, "fenced", false);
     for (int32_t p = 0; p < pl->part_cap; p++) {
         part_t *pt = &pl->part[p];
-        if (pt->batch_first >= 0) {
-            pt->next = pt->batch_first;
-            /* librdkafka's position is past the dropped batch: when nothing
-             * is stored any more (the row was deleted), fetch it again */
-            if (pt->resume_at < 0 || pt->batch_first < pt->resume_at)
-                pt->resume_at = pt->batch_first;
-        }
-        if (pt->assigned) {
-            pt->need_offset = true;
-            pl->offsets_wanted = true;
-        }
+        if (!pt->assigned)
+            continue;
+        if (pt->next >= 0 && (pt->resume_at < 0 || pt->next < pt->resume_at))
+            pt->resume_at = pt->next;
+        pt->need_offset = true;
+        pl->offsets_wanted = true;
     }
-    batch_clear(pl);
-    pl->offsets_retry_at = 0;
+    pl->offsets.retry_at = 0;
     aac_metrics_add(pl->metrics, AAC_M_FENCED, 1);
 }
 
-/* A write that failed may still have committed some partitions' part of
- * the batch (see pgsink.h): their offsets are stored, so they leave the
- * batch's bookkeeping and are never rewound; their rows are marked written
- * and skipped by the retry. Their dead letters stay tracked until the
- * whole batch is through, as the batch still holds their messages. */
-static void partly_committed(pipeline_t *pl, const aac_pgsink_offset_t *o, size_t n,
-                             const aac_pgsink_result_t *res)
+/* Writes the failed batch and every later one again, now. */
+static void requeue(pipeline_t *pl)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!o[i].committed)
-            continue;
-        part_t *pt = &pl->part[o[i].partition];
-        pt->stored = o[i].next_offset;
-        pt->batch_first = -1;
-        pt->committed_early = true;
-        k++;
-    }
-    if (!k)
-        return;
-    for (size_t i = 0; i < pl->item_cnt; i++)
-        if (pl->part[pl->items[i].rkm->partition].committed_early)
-            pl->items[i].settled = true;
-    commit_to_kafka(pl, o, n);
-    aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res->inserted);
-    aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res->duplicates);
-    aac_debug("batch committed in part", AAC_KV_UINT("partitions", k), AAC_KV_UINT("of", n),
-              AAC_KV_UINT("inserted", res->inserted));
+    aac_retry_begin(&pl->retry);
+    pthread_mutex_lock(&pl->mu);
+    for (int i = 0; i < pl->ring_cnt; i++)
+        if (flight_at(pl, i)->state == FLIGHT_DONE)
+            flight_at(pl, i)->state = FLIGHT_QUEUED;
+    pl->halted = false;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
 }
 
-/* Writes the open batch. Returns 0 when it was committed. */
-static int flush(pipeline_t *pl)
+/* How many batches after the oldest were rolled back for its failure. */
+static int later_cancelled(pipeline_t *pl)
 {
-    aac_pgsink_offset_t offs[64], *o = offs;
-    size_t n = 0, cap = sizeof(offs) / sizeof(offs[0]);
-    aac_pgsink_result_t res;
-    int rc = -1;
+    int n = 0;
+    pthread_mutex_lock(&pl->mu);
+    for (int i = 1; i < pl->ring_cnt; i++)
+        n += flight_at(pl, i)->state == FLIGHT_DONE && flight_at(pl, i)->cancelled;
+    pthread_mutex_unlock(&pl->mu);
+    return n;
+}
 
-    if (!pl->item_cnt) {
-        resume(pl); /* the batch was dropped while backing off */
-        return 0;
-    }
-    for (int32_t p = 0; p < pl->part_cap; p++) {
-        part_t *pt = &pl->part[p];
-        if (pt->batch_first < 0)
-            continue;
-        if (n == cap) {
-            cap *= 2;
-            aac_pgsink_offset_t *no =
-                o == offs ? malloc(cap * sizeof(*no)) : realloc(o, cap * sizeof(*no));
-            if (!no)
-                goto out;
-            if (o == offs)
-                memcpy(no, offs, sizeof(offs));
-            o = no;
-        }
-        o[n++] = (aac_pgsink_offset_t){p, pt->next, pt->stored, false};
-    }
-
-    int64_t t0 = aac_mono_ms();
-    if (aac_pgsink_write(pl->sink, pl->rows, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, o, n,
-                         confirm_dead_letters, pl, &res) == 0) {
-        double now = aac_now();
-        double secs = (double)(aac_mono_ms() - t0) / 1000.0;
-        for (size_t i = 0; i < n; i++) {
-            part_t *pt = &pl->part[o[i].partition];
-            pt->stored = o[i].next_offset;
-            aac_dlq_forget(pl->dlq, o[i].partition, o[i].next_offset);
-        }
-        for (int32_t p = 0; p < pl->part_cap; p++)
-            if (pl->part[p].committed_early)
-                aac_dlq_forget(pl->dlq, p, pl->part[p].stored);
-        commit_to_kafka(pl, o, n);
-        aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, res.inserted);
-        aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, res.duplicates);
-        aac_metrics_add(pl->metrics, AAC_M_BATCHES, 1);
-        aac_metrics_observe_batch(pl->metrics, pl->item_cnt, secs);
-        /* the delay of the rows committed, not of those dead-lettered */
-        for (size_t r = 0; r < aac_rows_count(pl->rows); r++)
-            if (!aac_rows_rejected(pl->rows, r))
-                aac_metrics_observe_delay(
-                    pl->metrics, now - (double)pl->items[aac_rows_tag(pl->rows, r)].event_us / 1e6);
-        count_dead_letters(pl);
-        aac_metrics_set_pg_up(pl->metrics, true);
-        aac_metrics_committed(pl->metrics, now);
-        pl->last_pg_ok = aac_mono_ms();
-        aac_debug("batch committed", AAC_KV_UINT("events", pl->item_cnt),
-                  AAC_KV_UINT("inserted", res.inserted), AAC_KV_UINT("duplicates", res.duplicates),
-                  AAC_KV_UINT("rejected", res.rejected), AAC_KV_UINT("partitions", n),
-                  AAC_KV_INT("round_trips", res.round_trips), AAC_KV_INT("writers", res.writers),
-                  AAC_KV_DBL("ms", secs * 1000));
-        batch_clear(pl);
-        resume(pl);
-        publish_partitions(pl);
-        /* the isolation is over once the failing message was found, or
-         * when the failure went away by itself */
-        if (pl->cap_events && ++pl->cap_successes >= 10)
-            pl->cap_events = 0;
-        rc = 0;
-        goto out;
-    }
-
-    partly_committed(pl, o, n, &res);
-    if (res.dead_letters_pending && dlq_fatal(pl))
-        goto out;
-    if (res.cls == AAC_CLASS_FATAL) {
+/* The oldest batch in flight failed (f), and no writer is on any batch.
+ * Decides: stop, drop, or retry (at once when `urgent`: a revocation or
+ * shutdown waits for it). */
+static void failed(pipeline_t *pl, flight_t *f, bool urgent)
+{
+    aac_pgsink_result_t *res = &f->res;
+    if (f->dead_letters_pending && dlq_fatal(pl))
+        return;
+    if (res->cls == AAC_CLASS_FATAL) {
         char what[700];
-        snprintf(what, sizeof(what), "%s", res.errstr);
-        go_fatal(pl, what, fatal_hint(res.sqlstate));
-        goto out;
+        snprintf(what, sizeof(what), "%s", res->errstr);
+        go_fatal(pl, what, fatal_hint(res->sqlstate));
+        return;
     }
-    if (res.fenced) {
-        aac_warn("batch fenced", AAC_KV_STR("detail", res.errstr));
+    if (res->fenced) {
+        aac_warn("batch fenced", AAC_KV_STR("detail", res->errstr));
         refence(pl);
-        goto out;
+        return;
     }
-    bool counted = !res.outage && !res.dead_letters_pending &&
-                   aac_classify_sqlstate_counts_against_message(res.sqlstate);
-    if (counted && !aac_retry_may_retry(&pl->retry, ++pl->attempts) &&
-        aac_rows_live(pl->rows) > 0) {
-        exhaust(pl, &res);
-        goto out;
+    if (f->cancelled) { /* never the oldest's own outcome; retried */
+        requeue(pl);
+        return;
     }
-    back_off(pl, &res, counted);
-out:
-    if (o != offs)
-        free(o);
-    return rc;
+    bool counted = !res->outage && !f->dead_letters_pending &&
+                   aac_classify_sqlstate_counts_against_message(res->sqlstate);
+    const char *why = f->dead_letters_pending ? "dead_letter_unavailable"
+                      : res->outage           ? "postgres_unavailable"
+                      : counted               ? "write_failed"
+                                              : "postgres_contention";
+    size_t live = aac_batch_live_rows(f->batch);
+    int64_t now = aac_mono_ms();
+    aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
+    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, why, res->errstr);
+    switch (
+        aac_retry_failed(&pl->retry, counted ? AAC_RETRY_COUNTED : AAC_RETRY_OUTAGE, live, now)) {
+    case AAC_RETRY_HALVE:
+        aac_warn("batch keeps failing, retrying it in smaller batches",
+                 AAC_KV_UINT("events", aac_batch_count(f->batch)),
+                 AAC_KV_INT("attempts", pl->retry.policy.max_attempts),
+                 AAC_KV_INT("next_batch_max", pl->retry.cap_events),
+                 AAC_KV_STR("error", res->errstr));
+        drop_all(pl, "retries exhausted, halving", true);
+        return;
+    case AAC_RETRY_GIVE_UP: {
+        aac_batch_t *b = f->batch;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->retry.attempts,
+                 res->errstr);
+        for (size_t r = 0; r < aac_batch_row_count(b); r++) {
+            if (aac_batch_row_rejected(b, r))
+                continue;
+            const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, r));
+            aac_warn("event dead-lettered after its retries",
+                     AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("offset", rkm->offset),
+                     AAC_KV_INT("attempts", pl->retry.attempts));
+            if (aac_batch_reject_row(b, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg,
+                                     pl->retry.attempts) != 0) {
+                aac_error("out of memory, dropping the batch");
+                drop_all(pl, "out of memory", true);
+                return;
+            }
+        }
+        requeue(pl); /* the rest goes at once */
+        return;
+    }
+    case AAC_RETRY_WAIT:
+        break;
+    }
+    if (!counted) {
+        aac_metrics_set_paused_outage(pl->metrics, true);
+        if (res->outage && !f->dead_letters_pending)
+            aac_metrics_set_pg_up(pl->metrics, false);
+    }
+    aac_warn("batch not written, retrying", AAC_KV_UINT("events", aac_batch_count(f->batch)),
+             AAC_KV_STR("reason", why), AAC_KV_INT("later_rolled_back", later_cancelled(pl)),
+             AAC_KV_INT("attempt", counted ? pl->retry.attempts : pl->retry.outage_attempts),
+             AAC_KV_INT("delay_ms", urgent ? 0 : pl->retry.delay_ms),
+             AAC_KV_STR("error", res->errstr[0] ? res->errstr : "unknown"));
+    set_paused(pl, true);
+    if (urgent)
+        requeue(pl);
+    return;
+}
+
+/* Settles the batches the writers committed, oldest first. Returns the
+ * oldest batch when it failed and no writer is on any batch any more (the
+ * caller decides: failed()), else NULL. */
+static flight_t *settle_flights(pipeline_t *pl)
+{
+    for (;;) {
+        flight_t done, *failure = NULL;
+        bool have = false;
+        pthread_mutex_lock(&pl->mu);
+        if (pl->ring_cnt && flight_at(pl, 0)->state == FLIGHT_DONE) {
+            if (flight_at(pl, 0)->committed) {
+                done = *flight_at(pl, 0);
+                pl->ring_head = (pl->ring_head + 1) % pl->ring_cap;
+                pl->ring_cnt--;
+                have = true;
+                pthread_cond_broadcast(&pl->cv);
+            } else {
+                failure = flight_at(pl, 0);
+                for (int i = 0; i < pl->ring_cnt; i++)
+                    if (flight_at(pl, i)->state == FLIGHT_WRITING)
+                        failure = NULL; /* it finishes first */
+            }
+        }
+        pthread_mutex_unlock(&pl->mu);
+        if (!have)
+            return failure;
+        settle_committed(pl, &done);
+        batch_give(pl, done.batch);
+    }
+}
+
+/* Waits up to timeout_ms for a writer to finish a batch. */
+static void wait_writers(pipeline_t *pl, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)timeout_ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&pl->mu);
+    bool any = false;
+    for (int i = 0; i < pl->ring_cnt && !any; i++)
+        any = flight_at(pl, i)->state == FLIGHT_WRITING ||
+              (flight_at(pl, i)->state == FLIGHT_QUEUED && !pl->halted);
+    if (any)
+        pthread_cond_timedwait(&pl->cv, &pl->mu, &ts);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+static int ring_count(pipeline_t *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    int cnt = pl->ring_cnt;
+    pthread_mutex_unlock(&pl->mu);
+    return cnt;
+}
+
+/* Writes whatever holds the partitions being revoked (or every batch, for
+ * an eager revocation) before they go: the open batch is closed and the
+ * batches in flight are waited for; a failure is tried once more at once,
+ * then the batches are dropped. */
+static void write_before_revoke(pipeline_t *pl)
+{
+    int failures = 0;
+    if (pl->stopping)
+        return; /* closing after the writers stopped: nothing is written */
+    if (aac_batch_count(pl->open) && !submit(pl, true))
+        drop_all(pl, "out of memory", true);
+    while (!pl->fatal && ring_count(pl)) {
+        flight_t *f = settle_flights(pl);
+        if (f && failures++ == 0) {
+            failed(pl, f, true);
+            continue;
+        }
+        if (f) {
+            if (f->res.fenced || f->res.cls == AAC_CLASS_FATAL)
+                failed(pl, f, false); /* drops all after a fence, or stops */
+            else if (!(f->dead_letters_pending && dlq_fatal(pl)))
+                drop_all(pl, "partitions revoked", true);
+            break;
+        }
+        aac_metrics_polled(pl->metrics, aac_now());
+        aac_notify_alive(aac_mono_ms());
+        wait_writers(pl, 50);
+    }
+}
+
+/* Whether a batch in flight or the open one holds one of `parts`. */
+static bool holds_any(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
+{
+    bool any = false;
+    pthread_mutex_lock(&pl->mu);
+    for (int i = 0; i <= pl->ring_cnt && !any; i++) {
+        const aac_batch_t *b = i < pl->ring_cnt ? flight_at(pl, i)->batch : pl->open;
+        for (int k = 0; k < parts->cnt && !any; k++)
+            any = aac_batch_part(b, parts->elems[k].partition) != NULL;
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return any;
 }
 
 /* --- stored offsets ------------------------------------------------------ */
@@ -745,8 +988,8 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
             go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
             return -1;
         }
-        int delay = outage_delay_ms(pl, ++pl->offset_attempts);
-        pl->offsets_retry_at = aac_mono_ms() + delay;
+        aac_retry_failed(&pl->offsets, AAC_RETRY_OUTAGE, 0, aac_mono_ms());
+        int delay = pl->offsets.delay_ms;
         aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
         aac_metrics_set_pg_up(pl->metrics, false);
         aac_metrics_set_paused_outage(pl->metrics, true);
@@ -757,10 +1000,9 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
                  AAC_KV_STR("error", res.errstr));
         return -1;
     }
-    pl->offset_attempts = 0;
-    pl->offsets_retry_at = 0;
+    aac_retry_succeeded(&pl->offsets);
     aac_metrics_set_pg_up(pl->metrics, true);
-    if (!pl->retry_at)
+    if (!aac_retry_waiting(&pl->retry))
         aac_metrics_set_paused_outage(pl->metrics, false);
     for (size_t i = 0; i < n; i++) {
         part_t *pt = &pl->part[ids[i]];
@@ -802,106 +1044,65 @@ static void load_offsets(pipeline_t *pl)
     publish_partitions(pl);
 }
 
-/* --- rebalance ----------------------------------------------------------- */
+/* --- the open batch ------------------------------------------------------- */
 
-/* librdkafka keeps a partition paused by the application across its
- * revocation and a later assignment: a partition assigned again after it
- * was held back would stay paused for good. Resumes those of `parts`
- * whose position is known. */
-static void resume_ready(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
+/* Drops the open batch (the batches in flight go on): its partitions go
+ * back to where it began. */
+static void drop_open(pipeline_t *pl, const char *why)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
-    for (int i = 0; i < parts->cnt; i++) {
-        part_t *pt = part_get(pl, parts->elems[i].partition);
-        if (pt && pt->assigned && !pt->need_offset)
-            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, parts->elems[i].partition);
+    aac_batch_t *b = pl->open;
+    if (!aac_batch_count(b))
+        return;
+    aac_warn("batch dropped unwritten", AAC_KV_UINT("events", aac_batch_count(b)),
+             AAC_KV_STR("reason", why));
+    const aac_batch_part_t *bp = aac_batch_parts_const(b);
+    for (size_t k = 0; k < aac_batch_part_count(b); k++) {
+        part_t *pt = &pl->part[bp[k].partition];
+        pt->next = bp[k].first;
+        if (pt->assigned && !pt->need_offset)
+            seek_to(pl, bp[k].partition, bp[k].first);
     }
-    if (l->cnt)
-        rd_kafka_resume_partitions(pl->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    aac_batch_reset(b);
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+/* Takes ownership of rkm. A message that could not be added (out of
+ * memory) drops the batches, rewound to include it, so nothing is
+ * skipped. */
+static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
 {
-    pipeline_t *pl = opaque;
-    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    rd_kafka_error_t *e = NULL;
+    aac_event_t ev;
+    aac_event_error_t err;
+    int32_t partition = rkm->partition;
+    int64_t offset = rkm->offset;
+    int rc;
 
-    aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
-    pl->ever_assigned = true;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; i++) {
-            part_t *pt = part_get(pl, parts->elems[i].partition);
-            if (!pt)
-                continue;
-            *pt = (part_t){.assigned = true,
-                           .need_offset = true,
-                           .next = -1,
-                           .stored = -1,
-                           .batch_first = -1,
-                           .resume_at = -1};
-            /* no stored offset: Kafka's committed one, else auto.offset.reset */
-            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        }
-        pl->offsets_wanted = true;
-        /* PostgreSQL's offsets are the truth: start each partition there */
-        int32_t ids[1024];
-        int64_t offs[1024];
-        int n = fetch_offsets(pl, parts, ids, offs, 1024);
-        for (int i = 0; i < n; i++) {
-            rd_kafka_topic_partition_t *tp =
-                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
-            if (tp && offs[i] >= 0)
-                tp->offset = offs[i];
-        }
-        if (cooperative)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        /* unknown position (PostgreSQL down): held back until it is known */
-        rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
-        if (held->cnt)
-            rd_kafka_pause_partitions(rk, held);
-        if (pl->paused)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            resume_ready(pl, parts);
-        rd_kafka_topic_partition_list_destroy(held);
-        aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
-                 AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
-                 AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
+    aac_reason_t r = aac_event_parse(pl->parser, pl->cfg->kafka.topic, partition, offset,
+                                     rkm->payload, rkm->len, &ev, &err);
+    if (r == AAC_REASON_NONE) {
+        if (ev.extra_count)
+            aac_metrics_add(pl->metrics, AAC_M_UNKNOWN_FIELDS, ev.extra_count);
+        rc = aac_batch_add_event(pl->open, rkm, &ev);
     } else {
-        /* the open batch holds revoked partitions: write it now or drop
-         * it, before they are released */
-        bool touches = !cooperative;
-        for (int i = 0; i < parts->cnt && !touches; i++) {
-            int32_t p = parts->elems[i].partition;
-            touches = p < pl->part_cap && pl->part[p].batch_first >= 0;
-        }
-        if (touches && pl->item_cnt && flush(pl) != 0)
-            batch_drop(pl, "partitions revoked");
-        for (int i = 0; i < parts->cnt; i++) {
-            part_t *pt = part_get(pl, parts->elems[i].partition);
-            if (!pt)
-                continue;
-            aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
-            *pt = (part_t){.next = -1, .stored = -1, .batch_first = -1, .resume_at = -1};
-        }
-        if (cooperative)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
-        aac_info("partitions revoked", AAC_KV_INT("count", parts->cnt),
-                 AAC_KV_STR("reason", err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
-                                          ? "rebalance"
-                                          : rd_kafka_err2name(err)));
+        aac_metrics_add(pl->metrics, AAC_M_EVENTS_INVALID, 1);
+        aac_debug("invalid event", AAC_KV_INT("partition", partition), AAC_KV_INT("offset", offset),
+                  AAC_KV_STR("reason", aac_reason_str(r)), AAC_KV_STR("path", err.path));
+        rc = aac_batch_add_invalid(pl->open, rkm, &err);
     }
-    if (e) {
-        aac_error("could not apply the assignment", AAC_KV_STR("error", rd_kafka_error_string(e)));
-        rd_kafka_error_destroy(e);
+    if (rc != 0) {
+        aac_error("out of memory, dropping the batch");
+        drop_open(pl, "out of memory");
+        /* the batch may not list this message: rewind to it too */
+        if (pt->next < 0 || offset < pt->next) {
+            pt->next = offset;
+            if (!pt->need_offset)
+                seek_to(pl, partition, offset);
+        }
+        return;
     }
-    publish_partitions(pl);
+    if (aac_batch_count(pl->open) == 1)
+        pl->open_since = aac_mono_ms();
+    pt->next = offset + 1;
+    aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -986,7 +1187,7 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    if (pt->need_offset || pl->retry_at) {
+    if (pt->need_offset || aac_retry_waiting(&pl->retry)) {
         /* not processed now (position unknown, or backing off): remember
          * where discarding began, to be fetched again from there */
         if (pt->resume_at < 0)
@@ -1014,12 +1215,101 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
     batch_add(pl, rkm, pt);
 }
 
-static bool batch_full(const pipeline_t *pl)
+/* --- rebalance ----------------------------------------------------------- */
+
+/* librdkafka keeps a partition paused by the application across its
+ * revocation and a later assignment: a partition assigned again after it
+ * was held back would stay paused for good. Resumes those of `parts`
+ * whose position is known. */
+static void resume_ready(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
 {
-    size_t max = (size_t)pl->cfg->batch.max_events;
-    if (pl->cap_events > 0 && (size_t)pl->cap_events < max)
-        max = (size_t)pl->cap_events;
-    return pl->item_cnt >= max || pl->batch_bytes >= (size_t)pl->cfg->batch.max_bytes;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        part_t *pt = part_get(pl, parts->elems[i].partition);
+        if (pt && pt->assigned && !pt->need_offset)
+            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, parts->elems[i].partition);
+    }
+    if (l->cnt)
+        rd_kafka_resume_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+
+    aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
+    pl->ever_assigned = true;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            part_t *pt = part_get(pl, parts->elems[i].partition);
+            if (!pt)
+                continue;
+            *pt = (part_t){.assigned = true,
+                           .need_offset = true,
+                           .next = -1,
+                           .stored = -1,
+                           .pending = -1,
+                           .resume_at = -1};
+            /* no stored offset: Kafka's committed one, else auto.offset.reset */
+            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        }
+        pl->offsets_wanted = true;
+        /* PostgreSQL's offsets are the truth: start each partition there */
+        int32_t ids[1024];
+        int64_t offs[1024];
+        int n = fetch_offsets(pl, parts, ids, offs, 1024);
+        for (int i = 0; i < n; i++) {
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
+            if (tp && offs[i] >= 0)
+                tp->offset = offs[i];
+        }
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        /* unknown position (PostgreSQL down): held back until it is known */
+        rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
+        if (held->cnt)
+            rd_kafka_pause_partitions(rk, held);
+        if (pl->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            resume_ready(pl, parts);
+        rd_kafka_topic_partition_list_destroy(held);
+        aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
+                 AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
+                 AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
+    } else {
+        /* batches holding revoked partitions: write them now or drop
+         * them, before the partitions are released */
+        if (!cooperative || holds_any(pl, parts))
+            write_before_revoke(pl);
+        for (int i = 0; i < parts->cnt; i++) {
+            part_t *pt = part_get(pl, parts->elems[i].partition);
+            if (!pt)
+                continue;
+            aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
+            *pt = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
+        }
+        if (cooperative)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        aac_info("partitions revoked", AAC_KV_INT("count", parts->cnt),
+                 AAC_KV_STR("reason", err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+                                          ? "rebalance"
+                                          : rd_kafka_err2name(err)));
+    }
+    if (e) {
+        aac_error("could not apply the assignment", AAC_KV_STR("error", rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    }
+    publish_partitions(pl);
 }
 
 /* While idle: tell readiness whether PostgreSQL still answers (an outage
@@ -1153,24 +1443,35 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* On shutdown: write the open batch if it can be done in time. */
+/* On shutdown: write what was consumed if it can be done in time. */
 static void drain(pipeline_t *pl, int64_t deadline)
 {
     set_paused(pl, true);
-    while (pl->item_cnt && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
-        if (!pl->retry_at || aac_mono_ms() >= pl->retry_at) {
-            if (flush(pl) == 0)
-                break;
-        }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 50);
+    if (aac_batch_count(pl->open) && !submit(pl, true))
+        drop_open(pl, "out of memory");
+    while (ring_count(pl) && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
+        flight_t *f = settle_flights(pl);
+        if (f && !aac_retry_waiting(&pl->retry))
+            failed(pl, f, false);
+        if (aac_retry_due(&pl->retry, aac_mono_ms()))
+            requeue(pl);
+        /* stays in the group meanwhile; nothing new is processed */
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
         if (rkm)
             rd_kafka_message_destroy(rkm);
         aac_dlq_poll(pl->dlq, 0);
+        aac_metrics_polled(pl->metrics, aac_now());
+        aac_notify_alive(aac_mono_ms());
+        wait_writers(pl, 20);
     }
-    if (pl->item_cnt) {
-        aac_warn("shutdown: batch not written in time, left uncommitted",
-                 AAC_KV_UINT("events", pl->item_cnt));
-        batch_clear(pl);
+    int left = ring_count(pl);
+    if (left && !pl->fatal) {
+        /* a write still going is cancelled: its transaction rolls back */
+        stop_writers(pl, true);
+        settle_flights(pl);
+        if ((left = ring_count(pl)))
+            aac_warn("shutdown: batch not written in time, left uncommitted",
+                     AAC_KV_INT("batches", left));
     }
 }
 
@@ -1186,7 +1487,6 @@ static void close_consumer(pipeline_t *pl, int64_t deadline)
         if (rkm)
             rd_kafka_message_destroy(rkm); /* nothing is processed now */
     }
-    batch_clear(pl);
     if (!pl->ever_assigned) {
         aac_warn("leaving without closing the Kafka consumer: it was never assigned, and "
                  "librdkafka 2.0.2 cannot close it then (librdkafka#4312); the group drops "
@@ -1195,10 +1495,47 @@ static void close_consumer(pipeline_t *pl, int64_t deadline)
         pl->rk = NULL;
         return;
     }
-    /* leaves the group: the revocation finds no open batch */
+    /* leaves the group: the revocation finds nothing to write, or the
+     * writers are gone and it is dropped */
     rd_kafka_consumer_close(pl->rk);
     rd_kafka_destroy(pl->rk);
     pl->rk = NULL;
+}
+
+/* Forgets every batch, unwritten; the writers are stopped. */
+static void discard_all(pipeline_t *pl)
+{
+    for (int i = 0; i < pl->ring_cnt; i++)
+        batch_give(pl, flight_at(pl, i)->batch);
+    pl->ring_cnt = 0;
+    if (pl->open)
+        aac_batch_reset(pl->open);
+}
+
+/* Frees every batch; the writers are stopped. */
+static void free_batches(pipeline_t *pl)
+{
+    for (int i = 0; i < pl->ring_cnt; i++)
+        aac_batch_destroy(flight_at(pl, i)->batch);
+    pl->ring_cnt = 0;
+    aac_batch_destroy(pl->open);
+    pl->open = NULL;
+    for (int i = 0; i < pl->spare_cnt; i++)
+        aac_batch_destroy(pl->spare[i]);
+    pl->spare_cnt = 0;
+}
+
+/* Whether the open batch should close now: it is full, or a writer is
+ * free and it has waited linger_ms (with no linger: once what librdkafka
+ * had fetched is taken). */
+static bool should_close(pipeline_t *pl, int64_t now, bool drained, int writing)
+{
+    if (!aac_batch_count(pl->open))
+        return false;
+    if (batch_full(pl))
+        return true;
+    int linger = pl->cfg->batch.linger_ms;
+    return writing < pl->writers && now - pl->open_since >= linger && (drained || linger > 0);
 }
 
 int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
@@ -1208,19 +1545,30 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     int status = AAC_EXIT_FAILURE;
     aac_pgsink_result_t res;
     aac_event_limits_t lim = {(size_t)cfg->event.max_message_bytes, cfg->event.max_depth};
+    aac_retry_policy_t policy = aac_retry_policy_from_config(cfg);
+    unsigned seed = (unsigned)getpid() ^ (unsigned)aac_mono_ms();
 
     memset(pl, 0, sizeof(*pl));
     pl->cfg = cfg;
     pl->metrics = metrics;
-    pl->retry = aac_retry_policy_from_config(cfg);
-    pl->rnd = (unsigned)getpid() ^ (unsigned)aac_mono_ms();
+    aac_retry_state_init(&pl->retry, &policy, OUTAGE_MAX_DELAY_MS, seed);
+    aac_retry_state_init(&pl->offsets, &policy, OUTAGE_MAX_DELAY_MS, seed * 7u + 1u);
     pl->broker_up = true; /* as aac_metrics_new() starts it */
+    pl->writers = cfg->batch.writers < 1             ? 1
+                  : cfg->batch.writers > MAX_WRITERS ? MAX_WRITERS
+                                                     : cfg->batch.writers;
+    pl->max_in_flight = cfg->batch.max_in_flight < 1 ? 1 : cfg->batch.max_in_flight;
+    pl->ring_cap = pl->max_in_flight + 2; /* a revocation or shutdown may add one */
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
     install_signals();
 
     pl->parser = aac_event_parser_new(&lim);
-    pl->rows = aac_rows_new();
     pl->sink = aac_pgsink_new(cfg);
-    if (!pl->parser || !pl->rows || !pl->sink) {
+    pl->ring = calloc((size_t)pl->ring_cap, sizeof(*pl->ring));
+    pl->spare = calloc((size_t)pl->ring_cap + 1, sizeof(*pl->spare));
+    pl->open = aac_batch_new(cfg->kafka.topic);
+    if (!pl->parser || !pl->sink || !pl->ring || !pl->spare || !pl->open) {
         aac_error("out of memory");
         goto out;
     }
@@ -1233,11 +1581,11 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             goto out;
         }
         aac_metrics_set_error(metrics, res.cls, "postgres_unavailable", res.errstr);
-        int delay = outage_delay_ms(pl, ++pl->outage_attempts);
-        aac_warn("PostgreSQL not available at start, waiting", AAC_KV_INT("delay_ms", delay),
-                 AAC_KV_STR("error", res.errstr));
+        aac_retry_failed(&pl->retry, AAC_RETRY_OUTAGE, 0, aac_mono_ms());
+        aac_warn("PostgreSQL not available at start, waiting",
+                 AAC_KV_INT("delay_ms", pl->retry.delay_ms), AAC_KV_STR("error", res.errstr));
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
-        for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end && !signals_seen;) {
+        while (!aac_retry_due(&pl->retry, aac_mono_ms()) && !signals_seen) {
             aac_metrics_polled(metrics, aac_now());
             aac_notify_alive(aac_mono_ms());
             usleep(20000);
@@ -1247,7 +1595,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             goto out;
         }
     }
-    pl->outage_attempts = 0;
+    aac_retry_succeeded(&pl->retry);
     aac_metrics_set_pg_up(metrics, true);
     pl->last_pg_ok = aac_mono_ms();
     idle_upkeep(pl, pl->last_pg_ok); /* partitions ahead before the first event */
@@ -1256,6 +1604,10 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     if (!pl->dlq) {
         aac_error("could not create the dead-letter producer", AAC_KV_STR("error", errstr));
         status = AAC_EXIT_FATAL;
+        goto out;
+    }
+    if (start_writers(pl) != 0) {
+        aac_error("could not start the writers");
         goto out;
     }
     pl->rk = consumer_new(pl, errstr, sizeof(errstr));
@@ -1278,19 +1630,48 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
              AAC_KV_STR("group", cfg->kafka.group_id),
              AAC_KV_STR("dlq_topic", cfg->kafka.dlq_topic),
              AAC_KV_INT("batch_max_events", cfg->batch.max_events),
-             AAC_KV_INT("linger_ms", cfg->batch.linger_ms));
+             AAC_KV_INT("linger_ms", cfg->batch.linger_ms), AAC_KV_INT("writers", pl->writers),
+             AAC_KV_INT("max_in_flight", pl->max_in_flight));
 
+    bool drained = false;
     while (!signals_seen && !pl->fatal) {
         int64_t now = aac_mono_ms();
+        int in_flight, writing;
+
+        flight_t *f = settle_flights(pl);
+        if (f && !aac_retry_waiting(&pl->retry))
+            failed(pl, f, false);
+        if (pl->fatal)
+            break;
+        if (aac_retry_due(&pl->retry, now))
+            requeue(pl);
+        flights_count(pl, &in_flight, &writing);
+        bool backing_off = aac_retry_waiting(&pl->retry);
+        if (!backing_off && in_flight < pl->max_in_flight &&
+            should_close(pl, now, drained, writing) && submit(pl, false))
+            flights_count(pl, &in_flight, &writing);
+
         int timeout = POLL_MAX_MS;
-        if (pl->item_cnt && !pl->retry_at)
-            timeout = pl->batch_deadline > now ? (int)(pl->batch_deadline - now) : 0;
-        if (timeout > POLL_MAX_MS)
-            timeout = POLL_MAX_MS;
+        if (!backing_off && batch_full(pl)) {
+            /* no room for what comes next: wait for a writer, not for
+             * Kafka (librdkafka keeps fetching into its queue) */
+            aac_metrics_polled(metrics, aac_now());
+            aac_notify_alive(aac_mono_ms());
+            wait_writers(pl, POLL_MAX_MS);
+            continue;
+        }
+        if (aac_batch_count(pl->open) && writing < pl->writers)
+            timeout = (int)(pl->open_since + pl->cfg->batch.linger_ms - now);
+        else if (writing)
+            timeout = POLL_WRITING_MS; /* to notice a writer finishing */
+        if (backing_off && pl->retry.retry_at - now < timeout)
+            timeout = (int)(pl->retry.retry_at - now);
+        timeout = timeout < 0 ? 0 : timeout > POLL_MAX_MS ? POLL_MAX_MS : timeout;
 
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
         aac_metrics_polled(metrics, aac_now());
         aac_notify_alive(aac_mono_ms()); /* WATCHDOG=1 from this loop, never a timer */
+        drained = !rkm;
         if (rkm) {
             set_broker_up(pl, true);
             handle_message(pl, rkm);
@@ -1300,45 +1681,41 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             break;
 
         now = aac_mono_ms();
-        if (pl->offsets_retry_at <= now)
+        if (pl->offsets.retry_at <= now)
             load_offsets(pl);
         /* joined, and every assigned partition's stored offset read */
         if (pl->ever_assigned && !pl->offsets_wanted)
             aac_notify_ready("consuming");
-        if (!pl->retry_at && !pl->item_cnt)
+        if (!in_flight && !aac_batch_count(pl->open) && !aac_retry_waiting(&pl->retry))
             idle_upkeep(pl, now);
-        if (pl->fatal)
-            break;
-        if (pl->retry_at) {
-            if (now >= pl->retry_at)
-                flush(pl);
-            continue;
-        }
-        if (pl->item_cnt && (batch_full(pl) || now >= pl->batch_deadline))
-            flush(pl);
     }
 
     aac_notify_stopping(pl->fatal ? "stopping: fatal error" : "stopping: shutdown requested");
     if (pl->fatal) {
         status = AAC_EXIT_FATAL;
-        batch_clear(pl);
     } else {
-        aac_info("shutting down", AAC_KV_UINT("events_in_batch", pl->item_cnt));
+        aac_info("shutting down", AAC_KV_UINT("events_in_batch", aac_batch_count(pl->open)),
+                 AAC_KV_INT("batches_in_flight", ring_count(pl)));
         drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
         status = AAC_EXIT_OK;
     }
 out:
     if (pl->rk) {
-        batch_clear(pl);
+        /* what is left is not written: the revocation finds nothing */
+        stop_writers(pl, true);
+        discard_all(pl);
         close_consumer(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
+    stop_writers(pl, true);
+    free_batches(pl);
     aac_dlq_destroy(pl->dlq);
     aac_pgsink_destroy(pl->sink);
-    aac_rows_destroy(pl->rows);
     aac_event_parser_destroy(pl->parser);
-    free(pl->items);
-    free(pl->errs);
+    free(pl->ring);
+    free(pl->spare);
     free(pl->part);
+    pthread_cond_destroy(&pl->cv);
+    pthread_mutex_destroy(&pl->mu);
     if (pl->fatal)
         status = AAC_EXIT_FATAL;
     aac_info("stopped", AAC_KV_INT("status", status));

@@ -102,6 +102,11 @@ void aac_retry_succeeded(aac_retry_state_t *st)
         st->cap_events = 0;
 }
 
+void aac_retry_begin(aac_retry_state_t *st)
+{
+    st->retry_at = 0;
+}
+
 void aac_retry_forget_attempts(aac_retry_state_t *st)
 {
     st->attempts = 0;

@@ -69,6 +69,7 @@ typedef struct aac_config_s {
         int max_bytes;
         int linger_ms;
         int writers;
+        int max_in_flight;
     } batch;
     struct {
         int max_attempts;

@@ -9,8 +9,8 @@
  * Each dead letter is tracked by its source (partition, offset) until the
  * caller forgets it after committing: asking again for a message already
  * in flight or delivered produces nothing, so a batch retried after a
- * failed commit never writes a dead letter twice. Owned by the consume
- * thread; not thread-safe.
+ * failed commit never writes a dead letter twice. Thread-safe: writer
+ * threads send and confirm while the consume thread forgets.
  *
  * The idempotent producer can fail for good (a fatal error: the broker
  * refuses it a producer id, or its sequence numbers and the broker's no

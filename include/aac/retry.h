@@ -83,6 +83,9 @@ aac_retry_action_t aac_retry_failed(aac_retry_state_t *st, aac_retry_kind_t kind
 /* Records a success: the waiting and the counts start over. */
 void aac_retry_succeeded(aac_retry_state_t *st);
 
+/* The attempt scheduled is starting now: no longer waiting. */
+void aac_retry_begin(aac_retry_state_t *st);
+
 /* Forgets the counted attempts (the batch they were about is gone). */
 void aac_retry_forget_attempts(aac_retry_state_t *st);
 
