@@ -481,9 +481,9 @@ bool aac_batch_keys_overlap(aac_batch_t *b, const aac_batch_t *other)
             h = (h + 1) & (need - 1);
         b->keys[h] = key;
     }
+    /* every row of `other`, rejected or not: a writer may be rejecting
+     * some right now, and only its keys never change */
     for (size_t i = 0; i < other->rcnt; i++) {
-        if (other->row[i].reject >= 0)
-            continue;
         uint64_t key = other->row[i].key;
         for (size_t h = (size_t)(key ^ (key >> 29)) & (need - 1); b->keys[h];
              h = (h + 1) & (need - 1))

@@ -99,7 +99,8 @@ typedef struct writer_s {
     aac_pgsink_t *sink;
     pthread_t thread;
     bool started;
-    bool busy; /* under pl->mu */
+    bool busy;          /* under pl->mu */
+    int64_t busy_since; /* monotonic ms its batch was taken, under pl->mu */
 } writer_t;
 
 struct pipeline_s {
@@ -469,6 +470,7 @@ static void *writer_main(void *arg)
             break;
         f->state = FLIGHT_WRITING;
         w->busy = true;
+        w->busy_since = aac_mono_ms();
         pthread_mutex_unlock(&pl->mu);
 
         write_batch(pl, w, f);
@@ -587,8 +589,11 @@ static bool submit(pipeline_t *pl, bool extra)
     f->batch = b;
     f->state = FLIGHT_QUEUED;
     f->after_previous = after;
+    int in_flight = pl->ring_cnt;
     pthread_cond_broadcast(&pl->cv);
     pthread_mutex_unlock(&pl->mu);
+    aac_debug("batch closed", AAC_KV_UINT("events", aac_batch_count(b)),
+              AAC_KV_INT("in_flight", in_flight), AAC_KV_BOOL("shared_keys", after));
     pl->open = next;
     return true;
 }
@@ -661,6 +666,7 @@ static void settle_committed(pipeline_t *pl, flight_t *f)
               AAC_KV_UINT("duplicates", f->res.duplicates),
               AAC_KV_UINT("rejected", aac_batch_reject_count(b)), AAC_KV_UINT("partitions", n),
               AAC_KV_INT("round_trips", f->res.round_trips), AAC_KV_INT("writer", f->writer),
+              AAC_KV_BOOL("shared_keys", f->after_previous),
               AAC_KV_BOOL("waited_for_earlier", f->waited), AAC_KV_DBL("ms", f->secs * 1000));
     bool was_retrying = pl->retry.attempts || pl->retry.outage_attempts || pl->paused;
     aac_retry_succeeded(&pl->retry);
@@ -878,6 +884,23 @@ static flight_t *settle_flights(pipeline_t *pl)
     }
 }
 
+/* Tells /health and the systemd watchdog that the service is alive: the
+ * consume loop turns, and no write has been stuck for longer than what
+ * this says. A writer blocked in one batch (a PostgreSQL that stopped
+ * answering) holds the stamp where its batch began, as when the loop
+ * itself wrote. */
+static void stamp_alive(pipeline_t *pl)
+{
+    int64_t now = aac_mono_ms(), since = now;
+    pthread_mutex_lock(&pl->mu);
+    for (int i = 0; i < pl->writers; i++)
+        if (pl->writer[i].busy && pl->writer[i].busy_since < since)
+            since = pl->writer[i].busy_since;
+    pthread_mutex_unlock(&pl->mu);
+    aac_metrics_polled(pl->metrics, aac_now() - (double)(now - since) / 1000.0);
+    aac_notify_alive(since); /* WATCHDOG=1 from this loop, never a timer */
+}
+
 /* Waits up to timeout_ms for a writer to finish a batch. */
 static void wait_writers(pipeline_t *pl, int timeout_ms)
 {
@@ -928,8 +951,7 @@ static void write_before_revoke(pipeline_t *pl)
                 drop_all(pl, "partitions revoked", true);
             break;
         }
-        aac_metrics_polled(pl->metrics, aac_now());
-        aac_notify_alive(aac_mono_ms());
+        stamp_alive(pl);
         wait_writers(pl, 50);
     }
 }
@@ -1460,8 +1482,7 @@ static void drain(pipeline_t *pl, int64_t deadline)
         if (rkm)
             rd_kafka_message_destroy(rkm);
         aac_dlq_poll(pl->dlq, 0);
-        aac_metrics_polled(pl->metrics, aac_now());
-        aac_notify_alive(aac_mono_ms());
+        stamp_alive(pl);
         wait_writers(pl, 20);
     }
     int left = ring_count(pl);
@@ -1655,8 +1676,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         if (!backing_off && batch_full(pl)) {
             /* no room for what comes next: wait for a writer, not for
              * Kafka (librdkafka keeps fetching into its queue) */
-            aac_metrics_polled(metrics, aac_now());
-            aac_notify_alive(aac_mono_ms());
+            stamp_alive(pl);
             wait_writers(pl, POLL_MAX_MS);
             continue;
         }
@@ -1669,8 +1689,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         timeout = timeout < 0 ? 0 : timeout > POLL_MAX_MS ? POLL_MAX_MS : timeout;
 
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
-        aac_metrics_polled(metrics, aac_now());
-        aac_notify_alive(aac_mono_ms()); /* WATCHDOG=1 from this loop, never a timer */
+        stamp_alive(pl);
         drained = !rkm;
         if (rkm) {
             set_broker_up(pl, true);

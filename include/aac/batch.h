@@ -92,7 +92,8 @@ size_t aac_batch_reject_count(const aac_batch_t *b);
 const aac_batch_reject_t *aac_batch_reject(const aac_batch_t *b, size_t i);
 
 /* Whether a primary key (event_id, event_time) of `b`'s live rows is also
- * one of `other`'s (by a 64-bit hash: a collision only answers true).
+ * one of `other`'s rows' (by a 64-bit hash: a collision only answers
+ * true). Reads only what a writer never changes of `other`.
  * Two transactions inserting the same key wait for each other, so two
  * such batches are never written at once. Out of memory answers true. */
 bool aac_batch_keys_overlap(aac_batch_t *b, const aac_batch_t *other);
