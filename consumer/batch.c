@@ -24,6 +24,7 @@ typedef struct row_s {
 } row_t;
 
 struct aac_batch_s {
+    aac_copy_format_t format;
     const char *topic;
     size_t topic_len;
     item_t *item;
@@ -58,10 +59,11 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-aac_batch_t *aac_batch_new(const char *topic)
+aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format)
 {
     aac_batch_t *b = calloc(1, sizeof(*b));
     if (b) {
+        b->format = format;
         b->topic = topic;
         b->topic_len = strlen(topic);
     }
@@ -98,186 +100,16 @@ void aac_batch_destroy(aac_batch_t *b)
 
 /* --- encoding ------------------------------------------------------------ */
 
-/* COPY text format: backslash, tab, newline and carriage return escaped. */
-static char *put_escaped(char *o, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\\':
-            *o++ = '\\';
-            *o++ = '\\';
-            break;
-        case '\t':
-            *o++ = '\\';
-            *o++ = 't';
-            break;
-        case '\n':
-            *o++ = '\\';
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = '\\';
-            *o++ = 'r';
-            break;
-        default:
-            *o++ = c;
-        }
-    }
-    return o;
-}
-
-static char *put_str(char *o, aac_str_t s)
-{
-    if (!s.ptr)
-        return memcpy(o, "\\N", 2), o + 2;
-    return put_escaped(o, s.ptr, s.len);
-}
-
-static char *put_lit(char *o, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(o, s, n);
-    return o + n;
-}
-
-static char *put_i64(char *o, int64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    if (v < 0)
-        *o++ = '-';
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n)
-        *o++ = tmp[--n];
-    return o;
-}
-
-static char *put_2(char *o, int v)
-{
-    *o++ = (char)('0' + v / 10);
-    *o++ = (char)('0' + v % 10);
-    return o;
-}
-
-/* Microseconds since the epoch as "YYYY-MM-DD HH:MM:SS.ffffff+00", by
- * Howard Hinnant's days-to-civil algorithm (no time_t, no locale). */
-static char *put_timestamp(char *o, int64_t us)
-{
-    int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    int64_t frac = us - secs * 1000000;
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t sod = secs - days * 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    y += m <= 2;
-    o = put_2(o, (int)(y / 100));
-    o = put_2(o, (int)(y % 100));
-    *o++ = '-';
-    o = put_2(o, m);
-    *o++ = '-';
-    o = put_2(o, d);
-    *o++ = ' ';
-    o = put_2(o, (int)(sod / 3600));
-    *o++ = ':';
-    o = put_2(o, (int)(sod / 60 % 60));
-    *o++ = ':';
-    o = put_2(o, (int)(sod % 60));
-    *o++ = '.';
-    for (int64_t div = 100000; div; div /= 10)
-        *o++ = (char)('0' + frac / div % 10);
-    return put_lit(o, "+00");
-}
-
-/* A 64-bit hash of the row's primary key (FNV-1a over event_id and the
- * timestamp): equal keys, equal hashes; a collision only costs a batch
- * written through one connection (see plan_lanes). */
-static uint64_t row_key(const aac_event_t *ev)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ ev->event_id[i]) * 1099511628211ull;
-    uint64_t t = (uint64_t)ev->timestamp_us;
-    for (int i = 0; i < 8; i++, t >>= 8)
-        h = (h ^ (t & 0xff)) * 1099511628211ull;
-    return h | 1; /* 0 marks an empty slot */
-}
-
 /* Appends ev as one COPY row at the end of the buffer. */
 static int encode_row(aac_batch_t *b, const aac_event_t *ev, int32_t partition, int64_t offset,
                       size_t *len)
 {
-    /* escaping at most doubles a field; the rest is bounded by 256 bytes */
-    size_t bound = 2 * (ev->agent_name.len + ev->action_name.len + ev->action_details.len +
-                        ev->project_path.len + ev->project_name.len + ev->working_directory.len +
-                        ev->extra.len + b->topic_len) +
-                   512;
+    size_t bound = aac_copyrow_bound(b->format, ev, b->topic_len);
     if (grow((void **)&b->buf, &b->bcap, b->len + bound, 1) != 0)
         return -1;
-    const char *topic = b->topic;
-    size_t tlen = b->topic_len;
-    char *start = b->buf + b->len, *o = start;
-    char uuid[37];
-    aac_uuid_format(ev->event_id, uuid);
-    o = put_lit(o, uuid);
-    *o++ = '\t';
-    aac_uuid_format(ev->correlation_id, uuid);
-    o = put_lit(o, uuid);
-    *o++ = '\t';
-    if (ev->has_session_id) {
-        aac_uuid_format(ev->session_id, uuid);
-        o = put_lit(o, uuid);
-    } else {
-        o = put_lit(o, "\\N");
-    }
-    *o++ = '\t';
-    o = put_str(o, ev->agent_name);
-    *o++ = '\t';
-    o = put_lit(o, aac_action_type_str(ev->action_type));
-    *o++ = '\t';
-    o = put_str(o, ev->action_name);
-    *o++ = '\t';
-    if (ev->action_details.ptr && ev->action_details.len)
-        o = put_escaped(o, ev->action_details.ptr, ev->action_details.len);
-    else
-        o = put_lit(o, "{}");
-    *o++ = '\t';
-    o = ev->has_duration_ms ? put_i64(o, ev->duration_ms) : put_lit(o, "\\N");
-    *o++ = '\t';
-    o = put_lit(o, ev->debug_mode < 0 ? "\\N" : ev->debug_mode ? "t" : "f");
-    *o++ = '\t';
-    o = put_str(o, ev->project_path);
-    *o++ = '\t';
-    o = put_str(o, ev->project_name);
-    *o++ = '\t';
-    o = put_str(o, ev->working_directory);
-    *o++ = '\t';
-    o = put_timestamp(o, ev->timestamp_us);
-    *o++ = '\t';
-    if (ev->extra.len)
-        o = put_escaped(o, ev->extra.ptr, ev->extra.len);
-    else
-        o = put_lit(o, "\\N");
-    *o++ = '\t';
-    o = put_escaped(o, topic, tlen);
-    *o++ = '\t';
-    o = put_i64(o, partition);
-    *o++ = '\t';
-    o = put_i64(o, offset);
-    *o++ = '\n';
-
-    *len = (size_t)(o - start);
+    char *start = b->buf + b->len;
+    char *end = aac_copyrow_put(start, b->format, ev, b->topic, b->topic_len, partition, offset);
+    *len = (size_t)(end - start);
     return 0;
 }
 
@@ -317,6 +149,19 @@ static int add_item(aac_batch_t *b, rd_kafka_message_t *rkm, int64_t event_us)
     b->item[b->cnt++] = (item_t){rkm, event_us};
     b->bytes += rkm->len;
     return 0;
+}
+
+/* A 64-bit hash of the row's primary key (FNV-1a over event_id and the
+ * timestamp): equal keys, equal hashes. */
+static uint64_t row_key(const aac_event_t *ev)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ev->event_id[i]) * 1099511628211ull;
+    uint64_t t = (uint64_t)ev->timestamp_us;
+    for (int i = 0; i < 8; i++, t >>= 8)
+        h = (h ^ (t & 0xff)) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
 }
 
 int aac_batch_add_event(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_event_t *ev)
@@ -379,6 +224,11 @@ int aac_batch_reject_row(aac_batch_t *b, size_t row, aac_reason_t reason, const 
 }
 
 /* --- reading ------------------------------------------------------------- */
+
+aac_copy_format_t aac_batch_format(const aac_batch_t *b)
+{
+    return b->format;
+}
 
 size_t aac_batch_count(const aac_batch_t *b)
 {

@@ -79,6 +79,7 @@ static const param_t params[] = {
     {"postgres", "keepalives_count", P_INT, OFF(postgres.keepalives_count), "3", 1, 127, 0},
     {"postgres", "tcp_user_timeout_ms", P_INT, OFF(postgres.tcp_user_timeout_ms), "20000", 0,
      3600000, 0},
+    {"postgres", "binary_copy", P_BOOL, OFF(postgres.binary_copy), "true", 0, 0, 0},
     /* "": the directory installed with the binary (aac_migrate_default_dir) */
     {"postgres", "migrations_dir", P_STRING, OFF(postgres.migrations_dir), "", 0, 0, 0},
     {"batch", "max_events", P_INT, OFF(batch.max_events), "5000", 1, 1000000, 0},

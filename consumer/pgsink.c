@@ -26,10 +26,7 @@
  * before trying the direct COPY again. */
 #define STAGING_STICKY_BATCHES 50
 
-#define COLUMNS                                                                                    \
-    "event_id, correlation_id, session_id, agent_name, action_type, action_name, "                 \
-    "action_details, duration_ms, debug_mode, project_path, project_name, working_directory, "     \
-    "event_time, extra, kafka_topic, kafka_partition, kafka_offset"
+#define COLUMNS AAC_COPYROW_COLUMNS
 
 struct aac_pgsink_s {
     const aac_config_t *cfg;
@@ -322,9 +319,13 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
                         const char *table, size_t *bad_line, char sqlstate[6], char *msg,
                         size_t msg_size, aac_pgsink_result_t *res)
 {
-    char sql[sizeof(COLUMNS) + 64];
+    char sql[sizeof(COLUMNS) + 96];
     PGresult *pr;
-    snprintf(sql, sizeof(sql), "COPY %s (" COLUMNS ") FROM STDIN", table);
+    aac_copy_format_t fmt = aac_batch_format(b);
+    size_t hlen, tlen;
+    const char *header = aac_copyrow_header(fmt, &hlen), *trailer = aac_copyrow_trailer(fmt, &tlen);
+    snprintf(sql, sizeof(sql), "COPY %s (" COLUMNS ") FROM STDIN%s", table,
+             aac_copyrow_options(fmt));
     pr = PQexec(s->conn, sql);
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_COPY_IN) {
@@ -335,7 +336,7 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     PQclear(pr);
     /* contiguous live rows are sent as one slice */
     size_t i = lo;
-    int ok = 1;
+    int ok = hlen ? put_copy_data(s->conn, header, hlen) : 1;
     while (i < hi && ok == 1) {
         size_t first = s->live[i], last = first;
         while (i + 1 < hi && s->live[i + 1] == last + 1) {
@@ -347,6 +348,8 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         ok = put_copy_data(s->conn, data, len);
         i++;
     }
+    if (ok == 1 && tlen)
+        ok = put_copy_data(s->conn, trailer, tlen);
     if (ok == 1)
         ok = PQputCopyEnd(s->conn, NULL);
     if (ok != 1) {
@@ -365,8 +368,11 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         aac_pgconn_result_error(pr, s->conn, sqlstate, msg, msg_size);
         if (aac_classify_sqlstate_is_row_error(sqlstate)) {
             out = !strcmp(sqlstate, "23505") ? SEND_DUPLICATE : SEND_ROW_ERROR;
+            /* "COPY agent_actions, line N[, column c]"; a jsonb error's
+             * context starts with the JSON text's own "line 1" */
             const char *ctx = PQresultErrorField(pr, PG_DIAG_CONTEXT);
-            const char *ln = ctx ? strstr(ctx, ", line ") : NULL;
+            const char *copy = ctx ? strstr(ctx, "COPY ") : NULL;
+            const char *ln = copy ? strstr(copy, ", line ") : NULL;
             *bad_line = ln ? (size_t)strtoul(ln + 7, NULL, 10) : 0;
         } else {
             fail_from(s, pr, "could not COPY the batch", res);

@@ -461,6 +461,10 @@ static void *writer_main(void *arg)
 {
     writer_t *w = arg;
     pipeline_t *pl = w->pl;
+    aac_pgsink_result_t res;
+    /* connected from the start: an instance holds its connections for
+     * good, and a failure here is only tried again with the first batch */
+    aac_pgsink_connect(w->sink, &res);
     pthread_mutex_lock(&pl->mu);
     for (;;) {
         flight_t *f;
@@ -522,11 +526,16 @@ static void stop_writers(pipeline_t *pl, bool cancel)
 
 /* --- batches: on the consume thread ---------------------------------------- */
 
+static aac_copy_format_t copy_format(const aac_config_t *cfg)
+{
+    return cfg->postgres.binary_copy ? AAC_COPY_BINARY : AAC_COPY_TEXT;
+}
+
 static aac_batch_t *batch_take(pipeline_t *pl)
 {
     if (pl->spare_cnt)
         return pl->spare[--pl->spare_cnt];
-    return aac_batch_new(pl->cfg->kafka.topic);
+    return aac_batch_new(pl->cfg->kafka.topic, copy_format(pl->cfg));
 }
 
 /* Empties b and keeps it for reuse (the buffers stay allocated). */
@@ -1588,7 +1597,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->sink = aac_pgsink_new(cfg);
     pl->ring = calloc((size_t)pl->ring_cap, sizeof(*pl->ring));
     pl->spare = calloc((size_t)pl->ring_cap + 1, sizeof(*pl->spare));
-    pl->open = aac_batch_new(cfg->kafka.topic);
+    pl->open = aac_batch_new(cfg->kafka.topic, copy_format(cfg));
     if (!pl->parser || !pl->sink || !pl->ring || !pl->spare || !pl->open) {
         aac_error("out of memory");
         goto out;

@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "aac/classify.h"
+#include "aac/copyrow.h"
 #include "aac/event.h"
 
 typedef struct aac_batch_s aac_batch_t;
@@ -42,8 +43,10 @@ typedef struct aac_batch_reject_s {
     char message[300];
 } aac_batch_reject_t;
 
-/* `topic` is kept by reference: it must outlive the batch. */
-aac_batch_t *aac_batch_new(const char *topic);
+/* `topic` is kept by reference: it must outlive the batch. Rows are
+ * encoded in `format` (see copyrow.h). */
+aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format);
+aac_copy_format_t aac_batch_format(const aac_batch_t *b);
 void aac_batch_destroy(aac_batch_t *b); /* NULL-safe */
 
 /* Empties the batch (its messages destroyed), keeping the buffers. */

@@ -62,6 +62,7 @@ typedef struct aac_config_s {
         int keepalives_interval_s;
         int keepalives_count;
         int tcp_user_timeout_ms; /* 0: the kernel's default (none) */
+        bool binary_copy;        /* COPY in binary format, else text */
         char *migrations_dir;
     } postgres;
     struct {

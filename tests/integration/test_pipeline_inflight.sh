@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 fresh_db
 migrate_up
-make_topics 4
+make_topics 8
 gen=$AAC_SRC/tests/integration/gen_events.py
 
 slow() {
@@ -43,9 +43,9 @@ consistent() {
 opts=(AAC_LOG_LEVEL=debug AAC_BATCH_MAX_EVENTS=1000 AAC_BATCH_WRITERS=2 AAC_BATCH_MAX_IN_FLIGHT=2)
 total=0
 produce_set() {
-  python3 "$gen" --count 12000 --start "$total" --ids "$TEST_DIR/ids" >"$TEST_DIR/set$total"
+  python3 "$gen" --count 10000 --start "$total" --ids "$TEST_DIR/ids" >"$TEST_DIR/set$total"
   produce "$TEST_DIR/set$total"
-  total=$((total + 12000))
+  total=$((total + 10000))
   check_topic_complete "$TOPIC" "$total"
 }
 
@@ -92,8 +92,8 @@ wait_rows "$total" 120
 wait_for "$total" 30 stored
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
-alive x
-alive y
+kill -0 "$(consumer_pid x)" || fail "x died"
+kill -0 "$(consumer_pid y)" || fail "y died"
 stop_consumer x
 stop_consumer y
 pass "two batches in flight: SIGTERM $term; $killed; eager rebalance, then $total events once"
