@@ -61,6 +61,12 @@ while [ $(($(date +%s) - t0)) -lt 35 ]; do
   checks=$((checks + 1))
   sleep 2
 done
+# never a silent wait for the dead letters: each pass gives up after a bound
+# with a warning, and the batch is retried, saying why
+grep -q 'msg="dead letters not confirmed"' "$TEST_DIR/c1.log" ||
+  fail "no \"dead letters not confirmed\" line while the dead-letter topic was down"
+grep 'msg="batch not written, retrying"' "$TEST_DIR/c1.log" | grep -q 'reason=dead_letter_unavailable' ||
+  fail "no retry for reason dead_letter_unavailable while the dead-letter topic was down"
 during_rows=$(rows)
 metrics 'aac_dead_letters_total{reason="missing_field"}==0' \
   'aac_dead_letters_total{reason="retries_exhausted"}==0' 'aac_up==1' ||

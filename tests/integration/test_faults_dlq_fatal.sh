@@ -3,7 +3,16 @@
 # its first Produce request with OUT_OF_ORDER_SEQUENCE_NUMBER; for the
 # request at the head of the line librdkafka's idempotent producer can no
 # longer tell what was written, so it raises a fatal error and fails every
-# later produce for good (librdkafka 2.0.2, rdkafka_request.c).
+# later produce for good (librdkafka 2.0.2, rdkafka_request.c). The
+# dead-letter topic has one partition, so that first request carries base
+# sequence 0, the next one to be acknowledged: always fatal.
+#
+# The error is injected at the broker leading the dead-letter partition
+# (pinned), not cluster-wide: the mock consults a broker's own error stack
+# before the cluster's, and a broker that ever had one for Produce (the
+# shared broker keeps one from test_devbroker, used up) never takes the
+# cluster's. With a cluster-level error, whenever the random leader was that
+# broker the dead letters were simply delivered and the consumer ran on.
 #
 # First, the same at start: the broker refuses the producer an id
 # (InitProducerId: CLUSTER_AUTHORIZATION_FAILED, fatal too). The consumer
@@ -23,8 +32,12 @@ source "$(dirname "$0")/faults_lib.sh"
 fresh_db
 migrate_up
 make_topics 4
+DLQ_BROKER=1
+broker_ctl partition-leader "$TOPIC.dlq" 0 "$DLQ_BROKER" >/dev/null
 
 # --- at start: no producer id --------------------------------------------------
+# cluster-level: InitProducerId goes to any broker, and no test gives a
+# broker InitProducerId errors of its own (see above)
 on_exit broker_ctl clear-errors InitProducerId
 broker_ctl request-error InitProducerId CLUSTER_AUTHORIZATION_FAILED 1 >/dev/null
 start_consumer c0 AAC_KAFKA_GROUP_ID="$GROUP-c0"
@@ -51,12 +64,24 @@ assert_eq "$(wc -l <"$TEST_DIR/invalid")" 8 "invalid events on the source topic"
 # --- the fault ----------------------------------------------------------------
 # every message is on the topic first: the dead-letter producer is the only
 # client left to send a Produce request, and its first one fails
-on_exit broker_ctl clear-errors Produce
-broker_ctl request-error Produce OUT_OF_ORDER_SEQUENCE_NUMBER 1 >/dev/null
+produce_errors_left() { broker_ctl error-count "$DLQ_BROKER" Produce | sed -n 's/.* count=//p'; }
+# a broker's error stack cannot be cleared: when the test fails before the
+# error is used, a throwaway produce uses it up, or the next test to produce
+# to that broker would get it
+drain_produce_errors() {
+  for _ in 1 2 3; do
+    [ "$(produce_errors_left)" = 0 ] && return
+    echo drain | timeout 10 kcat -b "$AAC_TEST_BOOTSTRAP" -P -t "$TOPIC.dlq" \
+      -X message.send.max.retries=0 || true
+  done
+}
+on_exit drain_produce_errors
+broker_ctl broker-request-error "$DLQ_BROKER" Produce OUT_OF_ORDER_SEQUENCE_NUMBER 0 1 >/dev/null
 t0=$(date +%s%N)
 start_consumer c2
 wait_exit c2 30
 ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq "$(produce_errors_left)" 0 "injected Produce errors left on the dead-letter partition's leader"
 assert_eq "$EXIT_STATUS" 3 "exit status after the dead-letter producer's fatal error"
 check_fatal c2 "dead-letter producer"
 grep 'msg="fatal error, stopping"' "$TEST_DIR/c2.log" | grep -qF OUT_OF_ORDER_SEQUENCE_NUMBER ||
@@ -85,7 +110,6 @@ diff -q "$TEST_DIR/stored" "$TEST_DIR/want_stored" >/dev/null ||
 echo "exit 3 after $ms ms, $(wc -l <"$TEST_DIR/stored") rows stored: $(grep -o 'action=.*' "$TEST_DIR/c2.log")"
 
 # --- restarted without the fault -------------------------------------------
-broker_ctl clear-errors Produce >/dev/null # already used up
 start_consumer c3
 wait_rows "$(wc -l <"$TEST_DIR/ids")" 60
 wait_for 8 30 topic_count "$TOPIC.dlq"
