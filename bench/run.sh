@@ -15,7 +15,8 @@
 #   2. the consumer end to end over the backlog (default settings): from its
 #      start until the last batch is committed (commit timestamps), CPU
 #      seconds per million events and peak RSS of the consumer process;
-#      then again with batch.writers=1 (one PostgreSQL connection);
+#      then again with batch.writers=1 (one PostgreSQL connection), and
+#      with postgres.binary_copy=false (COPY text format);
 #   3. a sweep of batch.max_events over a backlog;
 #   4. latency at fixed produce rates: produce time (the event's timestamp)
 #      to commit time (pg_xact_commit_timestamp of the row), p50/p99/max;
@@ -299,8 +300,9 @@ put cpu_model "$(grep -m1 '^model name' /proc/cpuinfo | sed 's/.*: //; s/ /_/g')
 put pg_settings "$(sed 's/-c //g; s/ /,/g' <<<"$pg_opts")"
 put pg_version "$(q postgres 'SHOW server_version' | sed 's/ .*//')"
 put batch_max_events_default 5000
-put batch_linger_ms_default 20
+put batch_linger_ms_default 0
 put batch_writers_default 2
+put batch_max_in_flight_default 2
 put fetch_wait_max_ms "$fetch_wait_ms"
 
 # --- 1. latency at fixed produce rates (default settings) ------------------------
@@ -361,6 +363,10 @@ fi
 reset_db
 echo "consumer over the backlog, batch.writers=1" >&2
 consume backlog_w1 bench-backlog "$backlog_msgs" "$backlog_valid" AAC_BATCH_WRITERS=1
+# the same backlog in COPY's text format: what the binary format adds
+reset_db
+echo "consumer over the backlog, postgres.binary_copy=false" >&2
+consume backlog_text bench-backlog "$backlog_msgs" "$backlog_valid" AAC_POSTGRES_BINARY_COPY=false
 
 # --- 3. the COPY ceiling: the same rows, psql \copy, an identical empty table --
 # (binary against text, and the ceiling without each secondary index:
