@@ -116,7 +116,8 @@ aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size
 {
     static const char *const defaults[][2] = {
         {"client.id", "agent-actions-consumer-dlq"},
-        {"linger.ms", "5"},
+        /* a batch waits for its dead letters before it commits */
+        {"linger.ms", "0"},
         {"message.timeout.ms", "30000"},
     };
     aac_dlq_t *dlq = calloc(1, sizeof(*dlq));

@@ -37,6 +37,7 @@ struct aac_pgsink_s {
     size_t live_cap;
     size_t staged_live, staged_inserted; /* of the open transaction */
     bool staged_through_stage;
+    bool begin_pending; /* the next COPY opens the transaction: one round trip less */
     /* a cancel request may come from another thread (shutdown) */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;
@@ -324,8 +325,9 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     aac_copy_format_t fmt = aac_batch_format(b);
     size_t hlen, tlen;
     const char *header = aac_copyrow_header(fmt, &hlen), *trailer = aac_copyrow_trailer(fmt, &tlen);
-    snprintf(sql, sizeof(sql), "COPY %s (" COLUMNS ") FROM STDIN%s", table,
-             aac_copyrow_options(fmt));
+    snprintf(sql, sizeof(sql), "%sCOPY %s (" COLUMNS ") FROM STDIN%s",
+             s->begin_pending ? "BEGIN; " : "", table, aac_copyrow_options(fmt));
+    s->begin_pending = false;
     pr = PQexec(s->conn, sql);
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_COPY_IN) {
@@ -580,9 +582,13 @@ int aac_pgsink_stage(aac_pgsink_t *s, aac_batch_t *b, aac_pgsink_result_t *res)
             return out_of_memory(res);
         if (staging && ensure_stage(s, res) != 0)
             return -1;
-        if (exec_cmd(s, "BEGIN", "could not begin a transaction", res) != 0)
-            return -1;
+        s->begin_pending = true;
         send_t r = send_rows(s, b, 0, live, staging, &line, st, msg, sizeof(msg), &ins, res);
+        if (r == SEND_OK && s->begin_pending) { /* nothing to copy */
+            s->begin_pending = false;
+            if (exec_cmd(s, "BEGIN", "could not begin a transaction", res) != 0)
+                return -1;
+        }
         if (r == SEND_OK)
             break;
         if (r == SEND_FAILED) {
