@@ -50,7 +50,7 @@ locker=$!
 TEST_PIDS+=($locker)
 sleep 0.5
 produce "$TEST_DIR/more"
-wait_for 1 30 sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY%'"
+wait_for 1 30 sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%COPY %'"
 pid=$(consumer_pid c3)
 kill -TERM "$pid"
 sleep 0.5

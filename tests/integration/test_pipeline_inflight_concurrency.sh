@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two batches in flight (issue 12, item 6). A statement trigger makes every
+# Two batches in flight (issue 12, item 6); also run under ThreadSanitizer. A statement trigger makes every
 # write take at least 0.6 s, so that while one batch is written the next is
 # closed and waits for it (two in flight) and a third is built. Each of
 # these happens while the log shows two batches in flight:
