@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Two batches in flight (issue 12, item 6); also run under ThreadSanitizer. A statement trigger makes every
-# write take at least 0.6 s, so that while one batch is written the next is
-# closed and waits for it (two in flight) and a third is built. Each of
-# these happens while the log shows two batches in flight:
+# Two batches in flight (issue 12, item 6); also run under ThreadSanitizer.
+# A statement trigger makes every write take at least 0.6 s, so that while
+# one batch is written the next is closed and waits for it (two in flight)
+# and a third is built. Each of these happens while the log shows two
+# batches in flight:
 #   1. SIGTERM: exit 0 within shutdown_timeout_ms; the rows stored are
 #      exactly those below the stored offsets;
 #   2. kill -9: the same, whatever the moment;
