@@ -1,7 +1,6 @@
 # Sourced by tests/integration/test_faults_*.sh after lib.sh: what the
 # fault-injection tests share. Not a test itself (ctest runs test_*.sh).
 #
-#   free_port                      a TCP port nobody listens on
 #   private_pg_start               a PostgreSQL of the test's own (exports
 #                                  PGPORT; stopped and removed on exit), for
 #                                  faults that must not touch the suite's
@@ -57,15 +56,6 @@ SQL
 }
 unlock_table() {
   sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aac-locker'" >/dev/null
-}
-
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  fail "no free port"
 }
 
 private_pg_start() {

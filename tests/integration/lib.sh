@@ -14,6 +14,20 @@ TEST_PIDS=()
 CONSUMER_LOGS=() # every log start_consumer wrote, checked at exit
 
 fail() { echo "FAIL: $TEST_NAME: $*" >&2; exit 1; }
+
+# A TCP port nobody listens on, below the kernel's ephemeral range
+# (ip_local_port_range, 32768 and up): a port in that range can be taken
+# at any moment as the local end of some client's connection, and the
+# server then fails with "Address already in use".
+free_port() {
+  local p low
+  low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % (low - 20000)))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  fail "no free port"
+}
 pass() { echo "PASS: $TEST_NAME${1:+: $1}"; }
 
 cleanup_pids() {

@@ -13,14 +13,6 @@ make_topics 4
 check_metrics() { /usr/bin/python3 "$AAC_SRC/tests/integration/check_metrics.py" "$@"; }
 
 # A free loopback port from a random range.
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  fail "no free port"
-}
 
 port=$(free_port)
 base=http://127.0.0.1:$port

@@ -9,14 +9,6 @@ fresh_db
 migrate_up
 make_topics 4
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  fail "no free port"
-}
 port=$(free_port)
 port2=$(free_port)
 # any race report ends the process with 66 (and is in its log)

@@ -22,14 +22,6 @@ fresh_db
 migrate_up
 make_topics 2
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  fail "no free port"
-}
 port=$(free_port)
 base=http://127.0.0.1:$port
 code_of() { curl -s -o "$TEST_DIR/last.json" -w '%{http_code}' "$base$1"; }

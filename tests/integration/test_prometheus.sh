@@ -15,14 +15,6 @@ migrate_up
 make_topics 4
 
 # A free loopback port from a random range.
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  fail "no free port"
-}
 check_promql() { /usr/bin/python3 "$AAC_SRC/tests/integration/check_promql.py" "$prom" "$@"; }
 
 # Prometheus stopped with the test, whatever its outcome
