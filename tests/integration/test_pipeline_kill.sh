@@ -32,7 +32,9 @@ for i in $(seq 1 12); do
   start_consumer "run$i" "${opts[@]}"
   # wait for progress, then kill at a random moment of the writing
   for _ in $(seq 1 300); do [ "$(rows)" -gt "$before" ] && break; sleep 0.1; done
-  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+  # within half a second: the pipelined writers get through the stream
+  # in about ten of these
+  sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
   kill -9 "$(consumer_pid "run$i")"
   wait "$(consumer_pid "run$i")" 2>/dev/null || true
   kills=$((kills + 1))
