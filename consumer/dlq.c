@@ -23,9 +23,9 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
-#include "aac/metrics.h" /* aac_mono_ms */
 
 #define DR_LOG_INTERVAL_MS 10000
 

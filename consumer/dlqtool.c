@@ -31,10 +31,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/utf8.h"
-#include "aac/metrics.h"
 
 #define META_TIMEOUT_MS 10000
 #define IDLE_TIMEOUT_MS 30000 /* no message and no end of partition for this long: give up */

@@ -41,6 +41,7 @@
 #include <event2/thread.h>
 
 #include "aac/classify.h"
+#include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/utf8.h"
 
