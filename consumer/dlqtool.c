@@ -636,21 +636,8 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
  * logfmt (invalid bytes as \xNN). Returns true when it was cut. */
 static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 {
-    const char *s = p;
-    char buf[256];
-    size_t out;
     bool cut = n > max;
-    if (cut)
-        n = max;
-    fputc('"', f);
-    while (n) {
-        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n,
-                                      json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT, &out);
-        fwrite(buf, 1, out, f);
-        s += used;
-        n -= used;
-    }
-    fputc('"', f);
+    aac_utf8_fput_quoted(f, p, cut ? max : n, json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT);
     return cut;
 }
 

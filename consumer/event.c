@@ -32,6 +32,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "aac/event.h"
+#include "aac/utf8.h"
 
 /* UUIDv5(NAMESPACE_URL, "https://github.com/agent-actions-consumer/event-id/v1")
  * = 166b33e6-7310-5190-b8a6-331b4efca447 */
@@ -303,42 +304,19 @@ static bool sb_put(sb_t *sb, const char *s, size_t n)
     return true;
 }
 
-static size_t utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xF0)
-        return 4;
-    if (c >= 0xE0)
-        return 3;
-    return 2;
-}
-
-/* Appends s[0..n) escaped as inside a JSON string (\" \\ \uXXXX for
- * controls); multi-byte characters are copied whole or not at all. */
+/* Appends s[0..n) escaped as inside a JSON string (the one escaper,
+ * aac_utf8_escape); escapes and characters go whole or not at all. */
 static bool sb_put_escaped(sb_t *sb, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        char tmp[8];
-        size_t k = 1;
-        bool ok;
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            ok = sb_put(sb, tmp, 2);
-        } else if (c < 0x20 || c == 0x7F) {
-            snprintf(tmp, sizeof tmp, "\\u%04x", c);
-            ok = sb_put(sb, tmp, 6);
-        } else {
-            k = utf8_seq_len(c);
-            if (i + k > n)
-                k = n - i;
-            ok = sb_put(sb, s + i, k);
-        }
-        if (!ok)
-            return false;
-        i += k;
+    size_t out;
+    if (sb->truncated)
+        return false;
+    size_t used =
+        aac_utf8_escape(sb->buf + sb->len, sb->cap - sb->len, s, n, AAC_UTF8_ESC_JSON, &out);
+    sb->len += out;
+    if (used < n) {
+        sb->truncated = true;
+        return false;
     }
     return true;
 }
@@ -352,9 +330,9 @@ static void snip(char *out, size_t outsz, const char *s, size_t n)
     sb_put(&sb, "\"", 1);
     size_t i = 0;
     while (i < n && sb.len < 41 && sb.len + 12 < outsz) {
-        size_t k = utf8_seq_len((unsigned char)s[i]);
-        if (i + k > n)
-            k = n - i;
+        size_t k = aac_utf8_len((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            k = 1; /* not reached: the message passed check_utf8() */
         sb_put_escaped(&sb, s + i, k);
         i += k;
     }

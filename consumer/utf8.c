@@ -87,3 +87,18 @@ size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8
         *out_len = o;
     return i;
 }
+
+void aac_utf8_fput_quoted(FILE *f, const char *s, size_t n, aac_utf8_esc_t how)
+{
+    char buf[256];
+    size_t out;
+    fputc('"', f);
+    while (n) {
+        /* an escape is at most 6 bytes: every call consumes something */
+        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n, how, &out);
+        fwrite(buf, 1, out, f);
+        s += used;
+        n -= used;
+    }
+    fputc('"', f);
+}

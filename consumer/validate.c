@@ -51,16 +51,7 @@ static void usage(FILE *out)
 /* Writes s[0..n) as a JSON string (the one escaper, aac_utf8_escape). */
 static void json_str(FILE *out, const char *s, size_t n)
 {
-    char buf[256];
-    size_t out_len;
-    putc('"', out);
-    while (n) {
-        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n, AAC_UTF8_ESC_JSON, &out_len);
-        fwrite(buf, 1, out_len, out);
-        s += used;
-        n -= used;
-    }
-    putc('"', out);
+    aac_utf8_fput_quoted(out, s, n, AAC_UTF8_ESC_JSON);
 }
 
 static void json_cstr(FILE *out, const char *s)

@@ -7,6 +7,7 @@
 #define AAC_UTF8_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* The length of the well-formed UTF-8 sequence at s (1 to 4 bytes, at most
  * n), or 0 when it is not one: overlong forms, surrogates and code points
@@ -27,5 +28,9 @@ typedef enum {
  * *out_len, when not NULL, to the bytes written. */
 size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
                        size_t *out_len);
+
+/* Writes s[0..n) to f between double quotes, escaped as aac_utf8_escape
+ * does (for a JSON document or a logfmt line written with stdio). */
+void aac_utf8_fput_quoted(FILE *f, const char *s, size_t n, aac_utf8_esc_t how);
 
 #endif

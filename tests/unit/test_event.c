@@ -214,6 +214,9 @@ static void test_rejections(void **state)
          AAC_REASON_DUPLICATE_KEY, "$.action_details.l[1].x", NULL},
         {"duplicate odd key", "x y={\"k\":1,\"k\":2}", NULL, 0, AAC_REASON_DUPLICATE_KEY,
          "$[\"x y\"].k", NULL},
+        /* a key's path is escaped by the one escaper (aac_utf8_escape) */
+        {"duplicate escaped key", "action_details={\"a\\nb\\u0001\\\"\u00e9\":{\"x\":1,\"x\":2}}",
+         NULL, 0, AAC_REASON_DUPLICATE_KEY, "$.action_details[\"a\\nb\\u0001\\\"\u00e9\"].x", NULL},
         {"same key different objects", "action_details={\"a\":{\"k\":1},\"b\":{\"k\":1},\"k\":3}",
          NULL, 0, AAC_REASON_NONE, NULL, NULL},
         {"too deep", NULL, deep, 0, AAC_REASON_TOO_DEEP, "$.action_details.a.b.c.d.e.f.g",
@@ -321,6 +324,8 @@ static void test_rejections(void **state)
          "$.action_type", "got \"tool\""},
         {"action_type case", "action_type=\"Tool_Call\"", NULL, 0, AAC_REASON_UNKNOWN_ACTION_TYPE,
          "$.action_type", NULL},
+        {"action_type escaped", "action_type=\"t\\t\\\\\\u007f\u00e9\"", NULL, 0,
+         AAC_REASON_UNKNOWN_ACTION_TYPE, "$.action_type", "got \"t\\t\\\\\\u007f\u00e9\""},
         {"agent_name 129", ov129, NULL, 0, AAC_REASON_TOO_LONG, "$.agent_name",
          "agent_name must be 1 to 128 characters, got 129"},
         {"project_path 501", ovpath, NULL, 0, AAC_REASON_TOO_LONG, "$.project_path", "at most 500"},
