@@ -332,7 +332,7 @@ static void snip(char *out, size_t outsz, const char *s, size_t n)
     while (i < n && sb.len < 41 && sb.len + 12 < outsz) {
         size_t k = aac_utf8_len((const unsigned char *)s + i, n - i);
         if (k == 0)
-            k = 1; /* not reached: the message passed check_utf8() */
+            k = 1; /* not reached: the message passed aac_utf8_check() */
         sb_put_escaped(&sb, s + i, k);
         i += k;
     }
@@ -345,74 +345,6 @@ static size_t utf8_chars(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
-}
-
-/* Validates UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) and
- * finds raw NUL bytes, over the whole message: yajl only checks inside
- * strings, and a stray byte between tokens must be reported as invalid_utf8,
- * not invalid_json. Returns 0, or the reason with *at set. */
-static aac_reason_t check_utf8(const unsigned char *s, size_t n, size_t *at)
-{
-    size_t i = 0;
-    while (i < n) {
-        /* ASCII fast path, 8 bytes at a time, also spotting zero bytes */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            if ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)
-                break; /* a zero byte */
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        unsigned char c = s[i];
-        if (c == 0) {
-            *at = i;
-            return AAC_REASON_NUL_CHARACTER;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            k = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            if (c == 0xED)
-                hi = 0x9F; /* UTF-16 surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        if (i + k >= n) {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        for (size_t j = 2; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) {
-                *at = i;
-                return AAC_REASON_INVALID_UTF8;
-            }
-        }
-        i += k + 1;
-    }
-    return AAC_REASON_NONE;
 }
 
 /* ---- errors ---- */
@@ -1429,18 +1361,20 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
         doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1, "message is empty; expected a JSON object");
         return err->reason;
     }
+    /* over the whole message: yajl only checks inside strings, and a stray
+     * byte between tokens must be reported as invalid_utf8, not invalid_json */
     size_t at = 0;
-    aac_reason_t r = check_utf8(v, len, &at);
-    if (r == AAC_REASON_NUL_CHARACTER) {
-        doc_fail(p, r, -1, "message contains a NUL byte at byte %zu", at);
-        return r;
+    aac_utf8_check_t u = aac_utf8_check(v, len, &at);
+    if (u == AAC_UTF8_NUL) {
+        doc_fail(p, AAC_REASON_NUL_CHARACTER, -1, "message contains a NUL byte at byte %zu", at);
+        return AAC_REASON_NUL_CHARACTER;
     }
-    if (r != AAC_REASON_NONE) {
-        doc_fail(p, r, -1,
+    if (u == AAC_UTF8_INVALID) {
+        doc_fail(p, AAC_REASON_INVALID_UTF8, -1,
                  "message is not valid UTF-8: byte 0x%02x at byte %zu begins no valid "
                  "sequence",
                  v[at], at);
-        return r;
+        return AAC_REASON_INVALID_UTF8;
     }
 
     /* yajl takes a vertical tab or form feed as whitespace; JSON and
@@ -1471,7 +1405,7 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
         return err->reason;
     }
     memcpy(copy, value, len);
-    /* check_utf8() has covered every byte, strings included */
+    /* aac_utf8_check() has covered every byte, strings included */
     yajl_config(p->h, yajl_dont_validate_strings, 1);
     p->in = copy;
     p->len = len;

@@ -1,7 +1,8 @@
 /*
  * test_utf8: the one string escaper (JSON and logfmt) on control bytes,
  * quotes, backslashes, well-formed and ill-formed UTF-8, its cut on a
- * full buffer, and the stdio writer built on it; sequence lengths.
+ * full buffer, and the stdio writer built on it; sequence lengths and the
+ * whole-buffer check.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,13 +157,52 @@ static void test_len(void **state)
     assert_int_equal(aac_utf8_len((const unsigned char *)"\xe2\x82\xac", 2), 0);
 }
 
+/* The whole-buffer check: the same rule as aac_utf8_len, the offset of the
+ * first problem, NUL found in the ASCII fast path and outside it. */
+static void test_check(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t len; /* 0: strlen */
+        aac_utf8_check_t want;
+        size_t at;
+    } cases[] = {
+        {"", 0, AAC_UTF8_OK, 0},
+        {"{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", 0, AAC_UTF8_OK, 0},
+        {"0123456789abcdef\xc3", 0, AAC_UTF8_INVALID, 16}, /* cut at the end */
+        {"0123456789abcdef\xc3(", 0, AAC_UTF8_INVALID, 16},
+        {"ab\xc0\xaf", 0, AAC_UTF8_INVALID, 2},
+        {"ab\xed\xa0\x80", 0, AAC_UTF8_INVALID, 2},
+        {"ab\xf4\x90\x80\x80", 0, AAC_UTF8_INVALID, 2},
+        {"\xc3\xa9\xff", 0, AAC_UTF8_INVALID, 2},
+        {"0123456\0abcdefgh", 16, AAC_UTF8_NUL, 7},     /* inside an 8-byte word */
+        {"\xc3\xa9\0", 3, AAC_UTF8_NUL, 2},             /* after a non-ASCII byte */
+        {"0123456789abcdefgh\0", 19, AAC_UTF8_NUL, 18}, /* in the tail */
+        {"\xc3\xa9\0\xff", 4, AAC_UTF8_NUL, 2},         /* the first problem wins */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = cases[i].len ? cases[i].len : strlen(cases[i].s), at = 12345;
+        assert_int_equal(aac_utf8_check((const unsigned char *)cases[i].s, n, &at), cases[i].want);
+        if (cases[i].want != AAC_UTF8_OK)
+            assert_int_equal(at, cases[i].at);
+    }
+    /* every two-byte string: the check agrees with aac_utf8_len */
+    for (unsigned a = 0x80; a < 0x100; a++)
+        for (unsigned b = 0; b < 0x100; b++) {
+            unsigned char s2[2] = {(unsigned char)a, (unsigned char)b};
+            size_t at = 0;
+            bool ok = aac_utf8_len(s2, 2) == 2;
+            assert_int_equal(aac_utf8_check(s2, 2, &at) == AAC_UTF8_OK, ok);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape_table),
-        cmocka_unit_test(test_escape_cut),
-        cmocka_unit_test(test_fput_quoted),
-        cmocka_unit_test(test_len),
+        cmocka_unit_test(test_escape_table), cmocka_unit_test(test_escape_cut),
+        cmocka_unit_test(test_fput_quoted),  cmocka_unit_test(test_len),
+        cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
