@@ -34,6 +34,7 @@
 #include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
 
 #define META_TIMEOUT_MS 10000
@@ -56,8 +57,8 @@ static const char usage_text[] =
     "filters:\n"
     "  --reason CODE      aac.error.reason is CODE (repeatable, or CODE,CODE; reason\n"
     "                     codes in docs/event-contract.md)\n"
-    "  --since TIME       failed at or after TIME (RFC 3339, e.g. 2026-11-21T10:00:00Z,\n"
-    "                     or a date: midnight UTC)\n"
+    "  --since TIME       failed at or after TIME (RFC 3339 with an offset,\n"
+    "                     e.g. 2026-11-21T10:00:00Z)\n"
     "  --until TIME       failed before TIME\n"
     "  --limit N          list or replay at most N messages (inspect: default 1000;\n"
     "                     0: no limit)\n"
@@ -86,85 +87,15 @@ static const char usage_text[] =
 
 /* --- pure parts ---------------------------------------------------------- */
 
-static int digits(const char *s, size_t n, int *out)
+/* An RFC 3339 time as the event contract accepts it (the one parser),
+ * in Unix milliseconds, floored. */
+static bool parse_time_ms(const char *s, size_t len, int64_t *ms, char *why, size_t whysz)
 {
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return dm[m - 1];
-}
-
-int aac_dlqtool_parse_time(const char *s, size_t len, int64_t *ms)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
-    size_t i;
-
-    if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return -1;
-    i = 10;
-    if (len > 10) {
-        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || len < 20 || digits(s + 11, 2, &h) ||
-            s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
-            return -1;
-        if (h > 23 || mi > 59 || sec > 60)
-            return -1;
-        i = 19;
-        if (i < len && s[i] == '.') {
-            size_t n = 0;
-            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++)
-                if (n < 3)
-                    frac_ms = frac_ms * 10 + (s[i] - '0');
-            if (n == 0)
-                return -1;
-            for (; n < 3; n++)
-                frac_ms *= 10;
-        }
-        if (i == len)
-            return -1; /* RFC 3339 requires the offset */
-        if (s[i] == 'Z' || s[i] == 'z') {
-            i++;
-        } else if (s[i] == '+' || s[i] == '-') {
-            int oh, om;
-            if (len - i != 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-                digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-                return -1;
-            off_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
-            i += 6;
-        } else {
-            return -1;
-        }
-    }
-    if (i != len)
-        return -1;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60;
-    *ms = t * 1000 + frac_ms;
-    return 0;
+    int64_t us;
+    if (!aac_rfc3339_parse(s, len, &us, why, whysz))
+        return false;
+    *ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+    return true;
 }
 
 bool aac_dlqtool_match(const aac_dlqtool_opts_t *o, const char *reason, int64_t failed_at_ms)
@@ -577,11 +508,12 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
                 return -1;
         } else if (!strcmp(name, "--since") || !strcmp(name, "--until")) {
             int64_t t;
-            if (aac_dlqtool_parse_time(val, strlen(val), &t)) {
+            char why[96];
+            if (!parse_time_ms(val, strlen(val), &t, why, sizeof(why))) {
                 snprintf(errstr, errstr_size,
-                         "dlq %s: %s \"%.100s\" is not an RFC 3339 time "
-                         "(e.g. 2026-11-21T10:00:00Z) or a date (2026-11-21)",
-                         cmd, name, val);
+                         "dlq %s: %s \"%.100s\" %s (an RFC 3339 time as in the event "
+                         "contract, e.g. 2026-11-21T10:00:00Z)",
+                         cmd, name, val, why);
                 return -1;
             }
             *(name[2] == 's' ? &o->since_ms : &o->until_ms) = t;
@@ -682,7 +614,7 @@ static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
     header_str(l->hdrs, "aac.original.topic", l->orig_topic, sizeof(l->orig_topic));
     l->failed_at_ms = INT64_MIN;
     if (header_str(l->hdrs, "aac.failed.at", l->failed_at, sizeof(l->failed_at)) &&
-        aac_dlqtool_parse_time(l->failed_at, strlen(l->failed_at), &l->failed_at_ms) != 0)
+        !parse_time_ms(l->failed_at, strlen(l->failed_at), &l->failed_at_ms, NULL, 0))
         l->failed_at_ms = INT64_MIN;
     if (l->failed_at_ms == INT64_MIN) {
         /* no usable header: the dead letter's own timestamp is when it was written */

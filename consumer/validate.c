@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "aac/event.h"
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
 #include "aac/validate.h"
 
@@ -119,7 +120,7 @@ static void print_result(FILE *out, const vopts_t *o, const char *fname, long li
         json_opt(out, "project_path", ev->project_path);
         json_opt(out, "project_name", ev->project_name);
         json_opt(out, "working_directory", ev->working_directory);
-        aac_event_format_timestamp(ev->timestamp_us, ts);
+        aac_rfc3339_format(ev->timestamp_us, 6, ts);
         fprintf(out, ",\"timestamp\":\"%s\"", ts);
         if (ev->extra.len)
             fprintf(out, ",\"extra\":%.*s", (int)ev->extra.len, ev->extra.ptr);

@@ -14,6 +14,10 @@
 /* Current time as unix seconds, with the fraction (CLOCK_REALTIME). */
 double aac_now(void);
 
+/* The same wall clock in whole microseconds since the epoch (for RFC 3339
+ * timestamps, exact where a double would round). */
+int64_t aac_now_us(void);
+
 /* Milliseconds on CLOCK_MONOTONIC: only differences mean anything. */
 int64_t aac_mono_ms(void);
 

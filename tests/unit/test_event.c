@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "aac/event.h"
+#include "aac/rfc3339.h"
 
 static const char *const base[][2] = {
     {"event_id", "\"0f8fad5b-d9cb-469f-a165-70867728950e\""},
@@ -542,7 +543,7 @@ static void test_timestamps(void **state)
             fail_msg("%s: got %lld", cases[i].ts, (long long)ev.timestamp_us);
         if (cases[i].norm) {
             char out[32];
-            aac_event_format_timestamp(ev.timestamp_us, out);
+            aac_rfc3339_format(ev.timestamp_us, 6, out);
             assert_string_equal(out, cases[i].norm);
         }
         free(m);
