@@ -22,6 +22,7 @@
 #include "aac/dlqtool.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -406,6 +407,50 @@ static int add_reasons(aac_dlqtool_opts_t *o, const char *cmd, const char *list,
     }
 }
 
+/* The options of inspect and replay; a value of 0 is kept for getopt's
+ * "no such option", so the codes start at 1. */
+enum {
+    O_JSON = 1,
+    O_SHOW_VALUE,
+    O_DRY_RUN,
+    O_YES,
+    O_FROM_BEGINNING,
+    O_REASON,
+    O_SINCE,
+    O_UNTIL,
+    O_LIMIT,
+    O_TOPIC,
+    O_TO,
+    O_MAX_REPLAYS,
+    O_GROUP,
+    O__END
+};
+
+static const struct option dlq_options[] = {
+    {"json", no_argument, NULL, O_JSON},
+    {"show-value", no_argument, NULL, O_SHOW_VALUE},
+    {"dry-run", no_argument, NULL, O_DRY_RUN},
+    {"yes", no_argument, NULL, O_YES},
+    {"from-beginning", no_argument, NULL, O_FROM_BEGINNING},
+    {"reason", required_argument, NULL, O_REASON},
+    {"since", required_argument, NULL, O_SINCE},
+    {"until", required_argument, NULL, O_UNTIL},
+    {"limit", required_argument, NULL, O_LIMIT},
+    {"topic", required_argument, NULL, O_TOPIC},
+    {"to", required_argument, NULL, O_TO},
+    {"max-replays", required_argument, NULL, O_MAX_REPLAYS},
+    {"group", required_argument, NULL, O_GROUP},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *opt_name(int code)
+{
+    for (const struct option *op = dlq_options; op->name; op++)
+        if (op->val == code)
+            return op->name;
+    return "?";
+}
+
 int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
                            size_t errstr_size)
 {
@@ -438,93 +483,89 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
         return -1;
     }
 
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        char name[32];
-        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
-        size_t n = eq ? (size_t)(eq - a) : strlen(a);
-        if (n >= sizeof(name))
-            n = sizeof(name) - 1;
-        memcpy(name, a, n);
-        name[n] = '\0';
-
-        static const char *const flags[] = {"--json", "--show-value", "--dry-run", "--yes",
-                                            "--from-beginning"};
-        static const char *const valued[] = {"--reason", "--since", "--until",       "--limit",
-                                             "--topic",  "--to",    "--max-replays", "--group"};
-        bool is_flag = false, is_valued = false;
-        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
-            is_flag |= !strcmp(name, flags[k]);
-        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-            is_valued |= !strcmp(name, valued[k]);
-        if (!is_flag && !is_valued) {
-            snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
-                     a);
+    /* getopt_long over the words after the command ("+": no reordering,
+     * the first word that is not an option is an error; ":": a missing
+     * value is told apart; opterr = 0: every message is ours) */
+    int sub_argc = argc - 1, c, idx;
+    char **sub_argv = argv + 1;
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (tests parse many times) */
+    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
+        const char *val = optarg, *name;
+        if (c == '?') {
+            if (optopt >= O_JSON && optopt < O__END)
+                snprintf(errstr, errstr_size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
+            else if (optopt)
+                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd,
+                         optopt);
+            else
+                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)",
+                         cmd, sub_argv[optind - 1]);
             return -1;
         }
-        if (is_flag && eq) {
-            snprintf(errstr, errstr_size, "dlq %s: %s takes no value", cmd, name);
+        if (c == ':') {
+            snprintf(errstr, errstr_size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
             return -1;
         }
-        if (is_valued) {
-            if (eq)
-                val = eq + 1;
-            else if (i + 1 < argc)
-                val = argv[++i];
-            else {
-                snprintf(errstr, errstr_size, "dlq %s: %s needs a value", cmd, name);
-                return -1;
-            }
-        }
-        bool replay_only = !strcmp(name, "--to") || !strcmp(name, "--max-replays") ||
-                           !strcmp(name, "--dry-run") || !strcmp(name, "--yes") ||
-                           !strcmp(name, "--group") || !strcmp(name, "--from-beginning");
+        name = opt_name(c);
+        bool replay_only = c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES ||
+                           c == O_GROUP || c == O_FROM_BEGINNING;
         if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
-            snprintf(errstr, errstr_size, "dlq %s: %s applies to replay only", cmd, name);
+            snprintf(errstr, errstr_size, "dlq %s: --%s applies to replay only", cmd, name);
             return -1;
         }
 
-        if (!strcmp(name, "--json"))
+        switch (c) {
+        case O_JSON:
             o->json = true;
-        else if (!strcmp(name, "--show-value"))
+            break;
+        case O_SHOW_VALUE:
             o->show_value = true;
-        else if (!strcmp(name, "--dry-run"))
+            break;
+        case O_DRY_RUN:
             o->dry_run = true;
-        else if (!strcmp(name, "--yes"))
+            break;
+        case O_YES:
             o->yes = true;
-        else if (!strcmp(name, "--from-beginning"))
+            break;
+        case O_FROM_BEGINNING:
             o->from_beginning = true;
-        else if (!strcmp(name, "--group")) {
+            break;
+        case O_GROUP:
             if (!*val || strlen(val) > 249) {
                 snprintf(errstr, errstr_size,
-                         "dlq %s: --group needs a group name (1 to 249 "
-                         "characters)",
-                         cmd);
+                         "dlq %s: --group needs a group name (1 to 249 characters)", cmd);
                 return -1;
             }
             o->group = val;
-        } else if (!strcmp(name, "--reason")) {
+            break;
+        case O_REASON:
             if (add_reasons(o, cmd, val, errstr, errstr_size))
                 return -1;
-        } else if (!strcmp(name, "--since") || !strcmp(name, "--until")) {
+            break;
+        case O_SINCE:
+        case O_UNTIL: {
             int64_t t;
             char why[96];
             if (!parse_time_ms(val, strlen(val), &t, why, sizeof(why))) {
                 snprintf(errstr, errstr_size,
-                         "dlq %s: %s \"%.100s\" %s (an RFC 3339 time as in the event "
+                         "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
                          "contract, e.g. 2026-11-21T10:00:00Z)",
                          cmd, name, val, why);
                 return -1;
             }
-            *(name[2] == 's' ? &o->since_ms : &o->until_ms) = t;
-        } else if (!strcmp(name, "--limit")) {
+            *(c == O_SINCE ? &o->since_ms : &o->until_ms) = t;
+            break;
+        }
+        case O_LIMIT:
             if (parse_long(val, 0, LONG_MAX, &o->limit)) {
                 snprintf(errstr, errstr_size, "dlq %s: --limit \"%.100s\" is not a number >= 0",
                          cmd, val);
                 return -1;
             }
             limit_set = true;
-        } else if (!strcmp(name, "--max-replays")) {
+            break;
+        case O_MAX_REPLAYS: {
             long v;
             if (parse_long(val, 1, 1000000, &v)) {
                 snprintf(errstr, errstr_size,
@@ -533,14 +574,23 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
                 return -1;
             }
             o->max_replays = (int)v;
-        } else if (!strcmp(name, "--topic") || !strcmp(name, "--to")) {
+            break;
+        }
+        case O_TOPIC:
+        case O_TO:
             if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size, "dlq %s: %s needs a topic name (1 to 249 characters)",
-                         cmd, name);
+                snprintf(errstr, errstr_size,
+                         "dlq %s: --%s needs a topic name (1 to 249 characters)", cmd, name);
                 return -1;
             }
-            *(name[3] == 'o' && name[4] == '\0' ? &o->to : &o->topic) = val;
+            *(c == O_TO ? &o->to : &o->topic) = val;
+            break;
         }
+    }
+    if (optind < sub_argc) {
+        snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind]);
+        return -1;
     }
     if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
         snprintf(errstr, errstr_size, "dlq %s: --since must be before --until", cmd);

@@ -12,6 +12,7 @@
  * messages.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,28 +206,36 @@ static int validate_stream(aac_event_parser_t *p, size_t max, FILE *in, const ch
 
 int aac_validate_main(const aac_config_t *cfg, int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"normalized", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     vopts_t o = {false, false};
-    int first = 1;
-    for (; first < argc; first++) {
-        const char *a = argv[first];
-        if (strcmp(a, "--json") == 0) {
+    int c;
+    /* "+": options end at the first file name ("-" is stdin, "--" ends
+     * them too); opterr = 0: the message is ours */
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == 'j') {
             o.json = true;
-        } else if (strcmp(a, "--normalized") == 0) {
+        } else if (c == 'n') {
             o.normalized = true;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (strcmp(a, "--") == 0) {
-            first++;
-            break;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "validate: unknown option \"%s\"\n", a);
+        } else {
+            if (optopt > 0x20 && optopt != 'j' && optopt != 'n')
+                fprintf(stderr, "validate: unknown option \"-%c\"\n", optopt);
+            else
+                fprintf(stderr, "validate: unknown option \"%s\"\n", argv[optind - 1]);
             usage(stderr);
             return 2;
-        } else {
-            break;
         }
     }
+    int first = optind;
 
     aac_event_limits_t lim = {0, 0};
     if (cfg) {

@@ -179,6 +179,42 @@ static void test_args_bad(void **state)
     }
 }
 
+/* The exact messages, the same as before getopt_long took over. */
+static void test_args_messages(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *want;
+    } cases[] = {
+        {"dlq inspect --json=yes", "dlq inspect: --json takes no value"},
+        {"dlq inspect --limit", "dlq inspect: --limit needs a value"},
+        {"dlq inspect extra", "dlq inspect: unknown argument \"extra\" (see --help)"},
+        {"dlq inspect --json extra", "dlq inspect: unknown argument \"extra\" (see --help)"},
+        {"dlq inspect --bogus", "dlq inspect: unknown argument \"--bogus\" (see --help)"},
+        {"dlq inspect --bogus=1", "dlq inspect: unknown argument \"--bogus=1\" (see --help)"},
+        {"dlq inspect -x", "dlq inspect: unknown argument \"-x\" (see --help)"},
+        {"dlq inspect --dry-run", "dlq inspect: --dry-run applies to replay only"},
+        {"dlq replay --yes --to=", "dlq replay: --to needs a topic name (1 to 249 characters)"},
+        {"dlq replay --yes --max-replays=0",
+         "dlq replay: --max-replays \"0\" is not a number from 1 to 1000000"},
+        {"dlq frob", "dlq: unknown command \"frob\": inspect or replay"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aac_dlqtool_opts_t o;
+        char err[256] = "";
+        assert_int_equal(parse(&o, err, cases[i].line), -1);
+        assert_string_equal(err, cases[i].want);
+    }
+    /* a value may begin with '-'; parsing twice starts afresh */
+    for (int k = 0; k < 2; k++) {
+        aac_dlqtool_opts_t o;
+        char err[256] = "";
+        assert_int_equal(parse(&o, err, "dlq inspect --topic -odd --limit 3"), 0);
+        assert_string_equal(o.topic, "-odd");
+        assert_int_equal(o.limit, 3);
+    }
+}
+
 static void test_match(void **state)
 {
     aac_dlqtool_opts_t o;
@@ -388,10 +424,10 @@ static void test_tracker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_time),   cmocka_unit_test(test_args_ok),
-        cmocka_unit_test(test_args_bad),     cmocka_unit_test(test_match),
-        cmocka_unit_test(test_replay_count), cmocka_unit_test(test_record),
-        cmocka_unit_test(test_tracker),
+        cmocka_unit_test(test_parse_time), cmocka_unit_test(test_args_ok),
+        cmocka_unit_test(test_args_bad),   cmocka_unit_test(test_args_messages),
+        cmocka_unit_test(test_match),      cmocka_unit_test(test_replay_count),
+        cmocka_unit_test(test_record),     cmocka_unit_test(test_tracker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
