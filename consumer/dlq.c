@@ -20,12 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
+#include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
-#include "aac/metrics.h" /* aac_mono_ms */
+#include "aac/rfc3339.h"
 
 #define DR_LOG_INTERVAL_MS 10000
 
@@ -259,8 +258,6 @@ static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_
     rd_kafka_headers_t *orig = NULL, *h;
     char num[32], ts[40];
     rd_kafka_timestamp_type_t tstype;
-    struct timeval tv;
-    struct tm tm;
 
     if (r && (r->state == AAC_DLQ_IN_FLIGHT || r->state == AAC_DLQ_DELIVERED))
         return 0;
@@ -305,10 +302,7 @@ static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_
     add_header(h, "aac.error.message", why->message ? why->message : "");
     snprintf(num, sizeof(num), "%d", why->attempts);
     add_header(h, "aac.attempts", num);
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    aac_rfc3339_format(aac_now_us(), 3, ts);
     add_header(h, "aac.failed.at", ts);
     add_header(h, "aac.service.version", AAC_VERSION);
 

@@ -22,6 +22,7 @@
 #include "aac/dlqtool.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,10 +32,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
-#include "aac/metrics.h"
 
 #define META_TIMEOUT_MS 10000
 #define IDLE_TIMEOUT_MS 30000 /* no message and no end of partition for this long: give up */
@@ -56,8 +58,8 @@ static const char usage_text[] =
     "filters:\n"
     "  --reason CODE      aac.error.reason is CODE (repeatable, or CODE,CODE; reason\n"
     "                     codes in docs/event-contract.md)\n"
-    "  --since TIME       failed at or after TIME (RFC 3339, e.g. 2026-11-21T10:00:00Z,\n"
-    "                     or a date: midnight UTC)\n"
+    "  --since TIME       failed at or after TIME (RFC 3339 with an offset,\n"
+    "                     e.g. 2026-11-21T10:00:00Z)\n"
     "  --until TIME       failed before TIME\n"
     "  --limit N          list or replay at most N messages (inspect: default 1000;\n"
     "                     0: no limit)\n"
@@ -86,85 +88,15 @@ static const char usage_text[] =
 
 /* --- pure parts ---------------------------------------------------------- */
 
-static int digits(const char *s, size_t n, int *out)
+/* An RFC 3339 time as the event contract accepts it (the one parser),
+ * in Unix milliseconds, floored. */
+static bool parse_time_ms(const char *s, size_t len, int64_t *ms, char *why, size_t whysz)
 {
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return dm[m - 1];
-}
-
-int aac_dlqtool_parse_time(const char *s, size_t len, int64_t *ms)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
-    size_t i;
-
-    if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return -1;
-    i = 10;
-    if (len > 10) {
-        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || len < 20 || digits(s + 11, 2, &h) ||
-            s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
-            return -1;
-        if (h > 23 || mi > 59 || sec > 60)
-            return -1;
-        i = 19;
-        if (i < len && s[i] == '.') {
-            size_t n = 0;
-            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++)
-                if (n < 3)
-                    frac_ms = frac_ms * 10 + (s[i] - '0');
-            if (n == 0)
-                return -1;
-            for (; n < 3; n++)
-                frac_ms *= 10;
-        }
-        if (i == len)
-            return -1; /* RFC 3339 requires the offset */
-        if (s[i] == 'Z' || s[i] == 'z') {
-            i++;
-        } else if (s[i] == '+' || s[i] == '-') {
-            int oh, om;
-            if (len - i != 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-                digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-                return -1;
-            off_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
-            i += 6;
-        } else {
-            return -1;
-        }
-    }
-    if (i != len)
-        return -1;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60;
-    *ms = t * 1000 + frac_ms;
-    return 0;
+    int64_t us;
+    if (!aac_rfc3339_parse(s, len, &us, why, whysz))
+        return false;
+    *ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+    return true;
 }
 
 bool aac_dlqtool_match(const aac_dlqtool_opts_t *o, const char *reason, int64_t failed_at_ms)
@@ -475,6 +407,50 @@ static int add_reasons(aac_dlqtool_opts_t *o, const char *cmd, const char *list,
     }
 }
 
+/* The options of inspect and replay; a value of 0 is kept for getopt's
+ * "no such option", so the codes start at 1. */
+enum {
+    O_JSON = 1,
+    O_SHOW_VALUE,
+    O_DRY_RUN,
+    O_YES,
+    O_FROM_BEGINNING,
+    O_REASON,
+    O_SINCE,
+    O_UNTIL,
+    O_LIMIT,
+    O_TOPIC,
+    O_TO,
+    O_MAX_REPLAYS,
+    O_GROUP,
+    O__END
+};
+
+static const struct option dlq_options[] = {
+    {"json", no_argument, NULL, O_JSON},
+    {"show-value", no_argument, NULL, O_SHOW_VALUE},
+    {"dry-run", no_argument, NULL, O_DRY_RUN},
+    {"yes", no_argument, NULL, O_YES},
+    {"from-beginning", no_argument, NULL, O_FROM_BEGINNING},
+    {"reason", required_argument, NULL, O_REASON},
+    {"since", required_argument, NULL, O_SINCE},
+    {"until", required_argument, NULL, O_UNTIL},
+    {"limit", required_argument, NULL, O_LIMIT},
+    {"topic", required_argument, NULL, O_TOPIC},
+    {"to", required_argument, NULL, O_TO},
+    {"max-replays", required_argument, NULL, O_MAX_REPLAYS},
+    {"group", required_argument, NULL, O_GROUP},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *opt_name(int code)
+{
+    for (const struct option *op = dlq_options; op->name; op++)
+        if (op->val == code)
+            return op->name;
+    return "?";
+}
+
 int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
                            size_t errstr_size)
 {
@@ -507,92 +483,89 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
         return -1;
     }
 
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        char name[32];
-        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
-        size_t n = eq ? (size_t)(eq - a) : strlen(a);
-        if (n >= sizeof(name))
-            n = sizeof(name) - 1;
-        memcpy(name, a, n);
-        name[n] = '\0';
-
-        static const char *const flags[] = {"--json", "--show-value", "--dry-run", "--yes",
-                                            "--from-beginning"};
-        static const char *const valued[] = {"--reason", "--since", "--until",       "--limit",
-                                             "--topic",  "--to",    "--max-replays", "--group"};
-        bool is_flag = false, is_valued = false;
-        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
-            is_flag |= !strcmp(name, flags[k]);
-        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-            is_valued |= !strcmp(name, valued[k]);
-        if (!is_flag && !is_valued) {
-            snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
-                     a);
+    /* getopt_long over the words after the command ("+": no reordering,
+     * the first word that is not an option is an error; ":": a missing
+     * value is told apart; opterr = 0: every message is ours) */
+    int sub_argc = argc - 1, c, idx;
+    char **sub_argv = argv + 1;
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (tests parse many times) */
+    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
+        const char *val = optarg, *name;
+        if (c == '?') {
+            if (optopt >= O_JSON && optopt < O__END)
+                snprintf(errstr, errstr_size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
+            else if (optopt)
+                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd,
+                         optopt);
+            else
+                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)",
+                         cmd, sub_argv[optind - 1]);
             return -1;
         }
-        if (is_flag && eq) {
-            snprintf(errstr, errstr_size, "dlq %s: %s takes no value", cmd, name);
+        if (c == ':') {
+            snprintf(errstr, errstr_size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
             return -1;
         }
-        if (is_valued) {
-            if (eq)
-                val = eq + 1;
-            else if (i + 1 < argc)
-                val = argv[++i];
-            else {
-                snprintf(errstr, errstr_size, "dlq %s: %s needs a value", cmd, name);
-                return -1;
-            }
-        }
-        bool replay_only = !strcmp(name, "--to") || !strcmp(name, "--max-replays") ||
-                           !strcmp(name, "--dry-run") || !strcmp(name, "--yes") ||
-                           !strcmp(name, "--group") || !strcmp(name, "--from-beginning");
+        name = opt_name(c);
+        bool replay_only = c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES ||
+                           c == O_GROUP || c == O_FROM_BEGINNING;
         if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
-            snprintf(errstr, errstr_size, "dlq %s: %s applies to replay only", cmd, name);
+            snprintf(errstr, errstr_size, "dlq %s: --%s applies to replay only", cmd, name);
             return -1;
         }
 
-        if (!strcmp(name, "--json"))
+        switch (c) {
+        case O_JSON:
             o->json = true;
-        else if (!strcmp(name, "--show-value"))
+            break;
+        case O_SHOW_VALUE:
             o->show_value = true;
-        else if (!strcmp(name, "--dry-run"))
+            break;
+        case O_DRY_RUN:
             o->dry_run = true;
-        else if (!strcmp(name, "--yes"))
+            break;
+        case O_YES:
             o->yes = true;
-        else if (!strcmp(name, "--from-beginning"))
+            break;
+        case O_FROM_BEGINNING:
             o->from_beginning = true;
-        else if (!strcmp(name, "--group")) {
+            break;
+        case O_GROUP:
             if (!*val || strlen(val) > 249) {
                 snprintf(errstr, errstr_size,
-                         "dlq %s: --group needs a group name (1 to 249 "
-                         "characters)",
-                         cmd);
+                         "dlq %s: --group needs a group name (1 to 249 characters)", cmd);
                 return -1;
             }
             o->group = val;
-        } else if (!strcmp(name, "--reason")) {
+            break;
+        case O_REASON:
             if (add_reasons(o, cmd, val, errstr, errstr_size))
                 return -1;
-        } else if (!strcmp(name, "--since") || !strcmp(name, "--until")) {
+            break;
+        case O_SINCE:
+        case O_UNTIL: {
             int64_t t;
-            if (aac_dlqtool_parse_time(val, strlen(val), &t)) {
+            char why[96];
+            if (!parse_time_ms(val, strlen(val), &t, why, sizeof(why))) {
                 snprintf(errstr, errstr_size,
-                         "dlq %s: %s \"%.100s\" is not an RFC 3339 time "
-                         "(e.g. 2026-11-21T10:00:00Z) or a date (2026-11-21)",
-                         cmd, name, val);
+                         "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
+                         "contract, e.g. 2026-11-21T10:00:00Z)",
+                         cmd, name, val, why);
                 return -1;
             }
-            *(name[2] == 's' ? &o->since_ms : &o->until_ms) = t;
-        } else if (!strcmp(name, "--limit")) {
+            *(c == O_SINCE ? &o->since_ms : &o->until_ms) = t;
+            break;
+        }
+        case O_LIMIT:
             if (parse_long(val, 0, LONG_MAX, &o->limit)) {
                 snprintf(errstr, errstr_size, "dlq %s: --limit \"%.100s\" is not a number >= 0",
                          cmd, val);
                 return -1;
             }
             limit_set = true;
-        } else if (!strcmp(name, "--max-replays")) {
+            break;
+        case O_MAX_REPLAYS: {
             long v;
             if (parse_long(val, 1, 1000000, &v)) {
                 snprintf(errstr, errstr_size,
@@ -601,14 +574,23 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
                 return -1;
             }
             o->max_replays = (int)v;
-        } else if (!strcmp(name, "--topic") || !strcmp(name, "--to")) {
+            break;
+        }
+        case O_TOPIC:
+        case O_TO:
             if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size, "dlq %s: %s needs a topic name (1 to 249 characters)",
-                         cmd, name);
+                snprintf(errstr, errstr_size,
+                         "dlq %s: --%s needs a topic name (1 to 249 characters)", cmd, name);
                 return -1;
             }
-            *(name[3] == 'o' && name[4] == '\0' ? &o->to : &o->topic) = val;
+            *(c == O_TO ? &o->to : &o->topic) = val;
+            break;
         }
+    }
+    if (optind < sub_argc) {
+        snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind]);
+        return -1;
     }
     if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
         snprintf(errstr, errstr_size, "dlq %s: --since must be before --until", cmd);
@@ -636,21 +618,8 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
  * logfmt (invalid bytes as \xNN). Returns true when it was cut. */
 static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 {
-    const char *s = p;
-    char buf[256];
-    size_t out;
     bool cut = n > max;
-    if (cut)
-        n = max;
-    fputc('"', f);
-    while (n) {
-        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n,
-                                      json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT, &out);
-        fwrite(buf, 1, out, f);
-        s += used;
-        n -= used;
-    }
-    fputc('"', f);
+    aac_utf8_fput_quoted(f, p, cut ? max : n, json ? AAC_UTF8_ESC_JSON : AAC_UTF8_ESC_LOGFMT);
     return cut;
 }
 
@@ -695,7 +664,7 @@ static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
     header_str(l->hdrs, "aac.original.topic", l->orig_topic, sizeof(l->orig_topic));
     l->failed_at_ms = INT64_MIN;
     if (header_str(l->hdrs, "aac.failed.at", l->failed_at, sizeof(l->failed_at)) &&
-        aac_dlqtool_parse_time(l->failed_at, strlen(l->failed_at), &l->failed_at_ms) != 0)
+        !parse_time_ms(l->failed_at, strlen(l->failed_at), &l->failed_at_ms, NULL, 0))
         l->failed_at_ms = INT64_MIN;
     if (l->failed_at_ms == INT64_MIN) {
         /* no usable header: the dead letter's own timestamp is when it was written */

@@ -32,6 +32,8 @@
 #include <yajl/yajl_parse.h>
 
 #include "aac/event.h"
+#include "aac/rfc3339.h"
+#include "aac/utf8.h"
 
 /* UUIDv5(NAMESPACE_URL, "https://github.com/agent-actions-consumer/event-id/v1")
  * = 166b33e6-7310-5190-b8a6-331b4efca447 */
@@ -303,42 +305,19 @@ static bool sb_put(sb_t *sb, const char *s, size_t n)
     return true;
 }
 
-static size_t utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xF0)
-        return 4;
-    if (c >= 0xE0)
-        return 3;
-    return 2;
-}
-
-/* Appends s[0..n) escaped as inside a JSON string (\" \\ \uXXXX for
- * controls); multi-byte characters are copied whole or not at all. */
+/* Appends s[0..n) escaped as inside a JSON string (the one escaper,
+ * aac_utf8_escape); escapes and characters go whole or not at all. */
 static bool sb_put_escaped(sb_t *sb, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        char tmp[8];
-        size_t k = 1;
-        bool ok;
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            ok = sb_put(sb, tmp, 2);
-        } else if (c < 0x20 || c == 0x7F) {
-            snprintf(tmp, sizeof tmp, "\\u%04x", c);
-            ok = sb_put(sb, tmp, 6);
-        } else {
-            k = utf8_seq_len(c);
-            if (i + k > n)
-                k = n - i;
-            ok = sb_put(sb, s + i, k);
-        }
-        if (!ok)
-            return false;
-        i += k;
+    size_t out;
+    if (sb->truncated)
+        return false;
+    size_t used =
+        aac_utf8_escape(sb->buf + sb->len, sb->cap - sb->len, s, n, AAC_UTF8_ESC_JSON, &out);
+    sb->len += out;
+    if (used < n) {
+        sb->truncated = true;
+        return false;
     }
     return true;
 }
@@ -352,9 +331,9 @@ static void snip(char *out, size_t outsz, const char *s, size_t n)
     sb_put(&sb, "\"", 1);
     size_t i = 0;
     while (i < n && sb.len < 41 && sb.len + 12 < outsz) {
-        size_t k = utf8_seq_len((unsigned char)s[i]);
-        if (i + k > n)
-            k = n - i;
+        size_t k = aac_utf8_len((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            k = 1; /* not reached: the message passed aac_utf8_check() */
         sb_put_escaped(&sb, s + i, k);
         i += k;
     }
@@ -367,74 +346,6 @@ static size_t utf8_chars(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
-}
-
-/* Validates UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) and
- * finds raw NUL bytes, over the whole message: yajl only checks inside
- * strings, and a stray byte between tokens must be reported as invalid_utf8,
- * not invalid_json. Returns 0, or the reason with *at set. */
-static aac_reason_t check_utf8(const unsigned char *s, size_t n, size_t *at)
-{
-    size_t i = 0;
-    while (i < n) {
-        /* ASCII fast path, 8 bytes at a time, also spotting zero bytes */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            if ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)
-                break; /* a zero byte */
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        unsigned char c = s[i];
-        if (c == 0) {
-            *at = i;
-            return AAC_REASON_NUL_CHARACTER;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            k = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            if (c == 0xED)
-                hi = 0x9F; /* UTF-16 surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        if (i + k >= n) {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            *at = i;
-            return AAC_REASON_INVALID_UTF8;
-        }
-        for (size_t j = 2; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) {
-                *at = i;
-                return AAC_REASON_INVALID_UTF8;
-            }
-        }
-        i += k + 1;
-    }
-    return AAC_REASON_NONE;
 }
 
 /* ---- errors ---- */
@@ -860,150 +771,6 @@ static void mark_seen(aac_event_parser_t *p, enum field f, bool is_null)
         p->nulled |= 1u << f;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    /* H. Hinnant's algorithm: proleptic Gregorian, days since 1970-01-01 */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool digits(const char *s, size_t n, int *v)
-{
-    int x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return true;
-}
-
-#define US_PER_DAY INT64_C(86400000000)
-
-/* RFC 3339 date-time: YYYY-MM-DD(T|t| )hh:mm:ss[.f{1,6}](Z|z|+hh:mm|-hh:mm).
- * Writes a reason into why[] on failure. */
-static bool parse_timestamp(const char *s, size_t n, int64_t *us, char *why, size_t whysz)
-{
-    int y, mo, d, h, mi, sec, oh = 0, om = 0;
-    if (n < 19 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec)) {
-        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
-        return false;
-    }
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < n && s[i] == '.') {
-        size_t fs = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        size_t fl = i - fs;
-        if (fl == 0) {
-            snprintf(why, whysz, "has a decimal point with no digits after it");
-            return false;
-        }
-        if (fl > 6) {
-            snprintf(why, whysz, "has %zu fraction digits; at most 6 (microseconds) are allowed",
-                     fl);
-            return false;
-        }
-        for (size_t k = 0; k < 6; k++)
-            frac = frac * 10 + (k < fl ? s[fs + k] - '0' : 0);
-    }
-    int sign = 0;
-    if (i == n) {
-        snprintf(why, whysz, "has no UTC offset; add Z or +hh:mm");
-        return false;
-    }
-    if (s[i] == 'Z' || s[i] == 'z') {
-        i++;
-    } else if (s[i] == '+' || s[i] == '-') {
-        sign = s[i] == '-' ? -1 : 1;
-        if (n - i != 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-            !digits(s + i + 4, 2, &om)) {
-            snprintf(why, whysz, "has a malformed UTC offset; expected +hh:mm or -hh:mm");
-            return false;
-        }
-        i += 6;
-    } else {
-        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
-        return false;
-    }
-    if (i != n) {
-        snprintf(why, whysz, "has unexpected characters after the UTC offset");
-        return false;
-    }
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1) {
-        snprintf(why, whysz, "has year 0000; years 0001 to 9999 are allowed");
-        return false;
-    }
-    if (mo < 1 || mo > 12) {
-        snprintf(why, whysz, "has month %02d", mo);
-        return false;
-    }
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int dmax = mdays[mo - 1] + (mo == 2 && leap);
-    if (d < 1 || d > dmax) {
-        snprintf(why, whysz, "has day %02d, but %04d-%02d has %d days", d, y, mo, dmax);
-        return false;
-    }
-    if (h > 23 || mi > 59 || sec > 60) {
-        snprintf(why, whysz, "has time %02d:%02d:%02d out of range", h, mi, sec);
-        return false;
-    }
-    if (oh > 23 || om > 59) {
-        snprintf(why, whysz, "has UTC offset %02d:%02d out of range", oh, om);
-        return false;
-    }
-    /* A leap second (:60) counts as the first instant of the next minute,
-     * which is what PostgreSQL's timestamptz input does with it. */
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * US_PER_DAY +
-                ((int64_t)h * 3600 + mi * 60 + sec) * 1000000 + frac;
-    t -= (int64_t)sign * ((int64_t)oh * 3600 + om * 60) * 1000000;
-    /* in UTC too: PostgreSQL rejects year 0 on input, so the normalized
-     * form must stay within 0001..9999 */
-    if (t < days_from_civil(1, 1, 1) * US_PER_DAY ||
-        t >= days_from_civil(10000, 1, 1) * US_PER_DAY) {
-        snprintf(why, whysz, "is outside 0001-01-01 to 9999-12-31 once converted to UTC");
-        return false;
-    }
-    *us = t;
-    return true;
-}
-
-void aac_event_format_timestamp(int64_t us, char out[32])
-{
-    int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
-    if (rem < 0) {
-        rem += US_PER_DAY;
-        days--;
-    }
-    /* civil_from_days (Hinnant) */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    int64_t secs = rem / 1000000;
-    char tmp[80]; /* the compiler cannot see that y is 1..9999 */
-    snprintf(tmp, sizeof tmp, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", (int)y, m, d,
-             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)(rem % 1000000));
-    memcpy(out, tmp, 31);
-    out[31] = '\0';
-}
-
 static int string_field(aac_event_parser_t *p, enum field f, const char *s, size_t n)
 {
     aac_event_t *ev = p->ev;
@@ -1039,7 +806,7 @@ static int string_field(aac_event_parser_t *p, enum field f, const char *s, size
                           sn);
     case F_TIMESTAMP: {
         char why[96];
-        if (!parse_timestamp(s, n, &ev->timestamp_us, why, sizeof why)) {
+        if (!aac_rfc3339_parse(s, n, &ev->timestamp_us, why, sizeof why)) {
             snip(sn, sizeof sn, s, n);
             return field_fail(p, f, AAC_REASON_INVALID_TIMESTAMP, "timestamp %s, got %s", why, sn);
         }
@@ -1451,18 +1218,20 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
         doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1, "message is empty; expected a JSON object");
         return err->reason;
     }
+    /* over the whole message: yajl only checks inside strings, and a stray
+     * byte between tokens must be reported as invalid_utf8, not invalid_json */
     size_t at = 0;
-    aac_reason_t r = check_utf8(v, len, &at);
-    if (r == AAC_REASON_NUL_CHARACTER) {
-        doc_fail(p, r, -1, "message contains a NUL byte at byte %zu", at);
-        return r;
+    aac_utf8_check_t u = aac_utf8_check(v, len, &at);
+    if (u == AAC_UTF8_NUL) {
+        doc_fail(p, AAC_REASON_NUL_CHARACTER, -1, "message contains a NUL byte at byte %zu", at);
+        return AAC_REASON_NUL_CHARACTER;
     }
-    if (r != AAC_REASON_NONE) {
-        doc_fail(p, r, -1,
+    if (u == AAC_UTF8_INVALID) {
+        doc_fail(p, AAC_REASON_INVALID_UTF8, -1,
                  "message is not valid UTF-8: byte 0x%02x at byte %zu begins no valid "
                  "sequence",
                  v[at], at);
-        return r;
+        return AAC_REASON_INVALID_UTF8;
     }
 
     /* yajl takes a vertical tab or form feed as whitespace; JSON and
@@ -1493,7 +1262,7 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
         return err->reason;
     }
     memcpy(copy, value, len);
-    /* check_utf8() has covered every byte, strings included */
+    /* aac_utf8_check() has covered every byte, strings included */
     yajl_config(p->h, yajl_dont_validate_strings, 1);
     p->in = copy;
     p->len = len;

@@ -41,7 +41,9 @@
 #include <event2/thread.h>
 
 #include "aac/classify.h"
+#include "aac/clock.h"
 #include "aac/log.h"
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
 
 #define MAX_HEADERS_SIZE 8192 /* request line and headers; more: 4xx and close */
@@ -214,13 +216,10 @@ static void json_time(struct evbuffer *b, double t)
         evbuffer_add_printf(b, "null");
         return;
     }
-    time_t s = (time_t)t;
-    int ms = (int)((t - (double)s) * 1000);
-    struct tm tm;
-    char buf[32];
-    gmtime_r(&s, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    evbuffer_add_printf(b, "\"%s.%03dZ\"", buf, ms);
+    char buf[AAC_RFC3339_SIZE];
+    /* floored to the microsecond, then truncated to the millisecond */
+    aac_rfc3339_format((int64_t)floor(t * 1e6), 3, buf);
+    evbuffer_add_printf(b, "\"%s\"", buf);
 }
 
 /* A JSON string; invalid UTF-8 (a message cut mid-character) becomes U+FFFD. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
 
 aac_log_level_t aac_log_level = AAC_LOG_INFO;
@@ -96,54 +97,11 @@ static bool put_str(line_t *l, const char *s)
     return put(l, s, strlen(s));
 }
 
-/* put_digits(l, 42, 3) appends "042" */
-static void put_digits(line_t *l, long v, int width)
-{
-    char d[24];
-    int i = width;
-    while (i > 0) {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    put(l, d, (size_t)width);
-}
-
-/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm): no
- * gmtime_r, which is not async-signal-safe. */
-static void civil_from_days(long z, long *y, int *m, int *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 static void put_ts(line_t *l, const struct timespec *ts)
 {
-    long secs = (long)ts->tv_sec, y;
-    int m, d;
-    long days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    long sod = secs - days * 86400;
-    civil_from_days(days, &y, &m, &d);
-    put_digits(l, y, 4);
-    put(l, "-", 1);
-    put_digits(l, m, 2);
-    put(l, "-", 1);
-    put_digits(l, d, 2);
-    put(l, "T", 1);
-    put_digits(l, sod / 3600, 2);
-    put(l, ":", 1);
-    put_digits(l, sod / 60 % 60, 2);
-    put(l, ":", 1);
-    put_digits(l, sod % 60, 2);
-    put(l, ".", 1);
-    put_digits(l, ts->tv_nsec / 1000000, 3);
-    put(l, "Z", 1);
+    char buf[AAC_RFC3339_SIZE]; /* aac_rfc3339_format is async-signal-safe */
+    size_t n = aac_rfc3339_format((int64_t)ts->tv_sec * 1000000 + ts->tv_nsec / 1000, 3, buf);
+    put(l, buf, n);
 }
 
 /* Keys are literals of the callers; whatever is not [A-Za-z0-9_.-] becomes

@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "aac/clock.h"
 
 typedef struct hist_s {
     _Atomic uint64_t bucket[AAC_METRICS_BUCKETS]; /* not cumulative */
@@ -34,20 +35,6 @@ const double aac_metrics_batch_size_bounds[AAC_METRICS_BUCKETS] = {
     1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 500000, 1e6, 1e300};
 const double aac_metrics_seconds_bounds[AAC_METRICS_BUCKETS] = {
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1e300};
-
-double aac_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int64_t aac_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 aac_metrics_t *aac_metrics_new(void)
 {

@@ -30,10 +30,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "aac/classify.h"
+#include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/notify.h"
 #include "aac/pgconn.h"
@@ -586,14 +586,6 @@ static int verify_applied(PGconn *conn, const migset_t *set, const applied_list_
     return 0;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs one file and the bookkeeping statement in one transaction.
  * up: INSERT the row; down: DELETE it. */
 static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FILE *out,
@@ -604,7 +596,7 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
     size_t len;
     PGresult *res = NULL;
     int in_tx = 0, ret = -1;
-    long t0 = now_ms();
+    int64_t t0 = aac_mono_ms();
 
     sql = read_file(set->dir, fname, &len, errstr, errstr_size);
     if (!sql)
@@ -681,7 +673,7 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
         goto done;
     }
     fprintf(out, "%s %04d_%s (%ld ms)\n", up ? "applied" : "reverted", m->version, m->name,
-            now_ms() - t0);
+            (long)(aac_mono_ms() - t0));
     fflush(out);
     ret = 0;
 
@@ -962,8 +954,8 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         aac_warn("PostgreSQL not available for migrations, waiting", AAC_KV_INT("attempt", attempt),
                  AAC_KV_INT("delay_ms", delay), AAC_KV_STR("error", errstr));
         /* waiting is alive: keep extending the start timeout */
-        for (long end = now_ms() + delay; now_ms() < end;) {
-            aac_notify_alive(now_ms());
+        for (int64_t end = aac_mono_ms() + delay; aac_mono_ms() < end;) {
+            aac_notify_alive(aac_mono_ms());
             usleep(20000);
         }
     }

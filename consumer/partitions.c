@@ -20,6 +20,7 @@
 #include "aac/partitions.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -268,26 +269,22 @@ static void usage(FILE *fp)
           fp);
 }
 
-/* Takes "--name N" or "--name=N" at argv[*i]; returns 1 when it matched
- * (value in *val, *i advanced), 0 when argv[*i] is another argument, -1
- * when the value is missing. */
-static int take_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t len = strlen(name);
+/* Each command's options, for getopt_long. */
+enum { O_MONTHS = 1, O_FROM, O_OLDER_THAN_MONTHS, O_DRY_RUN };
 
-    if (strncmp(argv[*i], name, len) != 0)
-        return 0;
-    if (argv[*i][len] == '=') {
-        *val = argv[*i] + len + 1;
-        return 1;
-    }
-    if (argv[*i][len] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
+static const struct option ensure_options[] = {
+    {"months", required_argument, NULL, O_MONTHS},
+    {"from", required_argument, NULL, O_FROM},
+    {NULL, 0, NULL, 0},
+};
+static const struct option drop_options[] = {
+    {"older-than-months", required_argument, NULL, O_OLDER_THAN_MONTHS},
+    {"dry-run", no_argument, NULL, O_DRY_RUN},
+    {NULL, 0, NULL, 0},
+};
+static const struct option list_options[] = {
+    {NULL, 0, NULL, 0},
+};
 
 /* A whole number in [min, max]; -1 otherwise. */
 static int parse_count(const char *s, int min, int max)
@@ -333,7 +330,7 @@ int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
 {
     char errstr[1024], first[32];
     const char *cmd, *val = NULL, *from = NULL;
-    int months = -1, rc = 0, t;
+    int months = -1, rc = 0;
     bool dry_run = false;
     notice_ctx_t nc = {.out = stdout};
     PGconn *conn = NULL;
@@ -350,25 +347,50 @@ int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
     if (strcmp(cmd, "ensure") && strcmp(cmd, "drop") && strcmp(cmd, "list"))
         return usage_error(NULL, "unknown command \"%s\"", cmd);
 
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(cmd, "ensure") && (t = take_opt(argc, argv, &i, "--months", &val)) != 0) {
-            if (t < 0 || (months = parse_count(val, 0, 1200)) < 0)
+    /* the words after the command: "+" no reordering, ":" a missing value
+     * told apart, opterr = 0 every message ours */
+    const struct option *opts = !strcmp(cmd, "ensure") ? ensure_options
+                                : !strcmp(cmd, "drop") ? drop_options
+                                                       : list_options;
+    int sub_argc = argc - 1, c;
+    char **sub_argv = argv + 1;
+    opterr = 0;
+    optind = 0; /* glibc: start afresh */
+    while ((c = getopt_long(sub_argc, sub_argv, "+:", opts, NULL)) != -1) {
+        val = optarg;
+        if (c == ':')
+            c = -optopt; /* the value is missing */
+        switch (c) {
+        case O_MONTHS:
+        case -O_MONTHS:
+            if (c < 0 || (months = parse_count(val, 0, 1200)) < 0)
                 return usage_error(cmd, "--months needs a number from 0 to 1200");
-        } else if (!strcmp(cmd, "ensure") && (t = take_opt(argc, argv, &i, "--from", &val)) != 0) {
-            if (t < 0 || parse_month(val, first, sizeof(first)) != 0)
+            break;
+        case O_FROM:
+        case -O_FROM:
+            if (c < 0 || parse_month(val, first, sizeof(first)) != 0)
                 return usage_error(cmd, "--from needs a month YYYY-MM, got \"%s\"",
-                                   t < 0 ? "" : val);
+                                   c < 0 ? "" : val);
             from = first;
-        } else if (!strcmp(cmd, "drop") &&
-                   (t = take_opt(argc, argv, &i, "--older-than-months", &val)) != 0) {
-            if (t < 0 || (months = parse_count(val, 1, 1200)) < 0)
+            break;
+        case O_OLDER_THAN_MONTHS:
+        case -O_OLDER_THAN_MONTHS:
+            if (c < 0 || (months = parse_count(val, 1, 1200)) < 0)
                 return usage_error(cmd, "--older-than-months needs a number from 1 to 1200");
-        } else if (!strcmp(cmd, "drop") && !strcmp(argv[i], "--dry-run")) {
+            break;
+        case O_DRY_RUN:
             dry_run = true;
-        } else {
-            return usage_error(cmd, "unexpected argument \"%s\"", argv[i]);
+            break;
+        default: /* '?': not an option of this command */
+            if (optopt > 0 && optopt < 0x20)
+                return usage_error(cmd, "unexpected argument \"%s\"", sub_argv[optind - 1]);
+            if (optopt)
+                return usage_error(cmd, "unexpected argument \"-%c\"", optopt);
+            return usage_error(cmd, "unexpected argument \"%s\"", sub_argv[optind - 1]);
         }
     }
+    if (optind < sub_argc)
+        return usage_error(cmd, "unexpected argument \"%s\"", sub_argv[optind]);
     if (!strcmp(cmd, "ensure") && months < 0)
         months = cfg->partitions.months_ahead;
     if (!strcmp(cmd, "drop") && months < 0) {

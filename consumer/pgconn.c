@@ -33,8 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "aac/clock.h"
 #include "aac/log.h"
 
 #define PASSWORD_FILE_MAX 4096
@@ -101,14 +101,6 @@ done:
     return ret;
 }
 
-static long elapsed_ms(const struct timespec *start)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
 /* libpq's default notice processor prints to stderr, which is the log:
  * a notice, or an error the server sends outside a query ("terminating
  * connection due to administrator command"), becomes a log line instead. */
@@ -135,9 +127,8 @@ static void notice_cb(void *arg, const PGresult *res)
 static int wait_connect(PGconn *conn, int timeout_s)
 {
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    struct timespec start;
+    int64_t start = aac_mono_ms();
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         struct pollfd pfd;
         int ms = -1, rc;
@@ -152,7 +143,7 @@ static int wait_connect(PGconn *conn, int timeout_s)
         pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
         pfd.revents = 0;
         if (timeout_s > 0) {
-            long left = (long)timeout_s * 1000 - elapsed_ms(&start);
+            long left = (long)((int64_t)timeout_s * 1000 - (aac_mono_ms() - start));
 
             if (left <= 0)
                 return -2;

@@ -42,6 +42,7 @@
 
 #include "aac/batch.h"
 #include "aac/classify.h"
+#include "aac/clock.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
 #include "aac/kafkaconf.h"

@@ -1,37 +1,83 @@
 /*
- * utf8: well-formedness of one sequence (RFC 3629), and escaping text for
- * the inside of a JSON or logfmt string.
+ * utf8: well-formedness (RFC 3629) of one sequence or of a whole buffer,
+ * both by one rule (seq_len), and escaping text for the inside of a JSON
+ * or logfmt string.
  */
 #include "aac/utf8.h"
 
 #include <stdint.h>
 #include <string.h>
 
+/* The length of the well-formed sequence that starts with the non-ASCII
+ * byte s[0], or 0. The second byte's range rules out overlong forms (E0,
+ * F0), surrogates (ED) and code points beyond U+10FFFF (F4); C0, C1 and F5
+ * to FF begin nothing (RFC 3629, table 3-7 of the Unicode standard). */
+static inline size_t seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t k;
+    if (c >= 0xc2 && c <= 0xdf) {
+        k = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        k = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (k > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t j = 2; j < k; j++)
+        if ((s[j] & 0xc0) != 0x80)
+            return 0;
+    return k;
+}
+
 size_t aac_utf8_len(const unsigned char *s, size_t n)
 {
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
+    return s[0] < 0x80 ? 1 : seq_len(s, n);
+}
+
+aac_utf8_check_t aac_utf8_check(const unsigned char *s, size_t n, size_t *at)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* ASCII fast path, 8 bytes at a time, also spotting zero bytes */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            if ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)
+                break; /* a zero byte */
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        if (s[i] == 0) {
+            *at = i;
+            return AAC_UTF8_NUL;
+        }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = seq_len(s + i, n - i);
+        if (k == 0) {
+            *at = i;
+            return AAC_UTF8_INVALID;
+        }
+        i += k;
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
+    return AAC_UTF8_OK;
 }
 
 size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
@@ -86,4 +132,19 @@ size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8
     if (out_len)
         *out_len = o;
     return i;
+}
+
+void aac_utf8_fput_quoted(FILE *f, const char *s, size_t n, aac_utf8_esc_t how)
+{
+    char buf[256];
+    size_t out;
+    fputc('"', f);
+    while (n) {
+        /* an escape is at most 6 bytes: every call consumes something */
+        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n, how, &out);
+        fwrite(buf, 1, out, f);
+        s += used;
+        n -= used;
+    }
+    fputc('"', f);
 }

@@ -12,11 +12,13 @@
  * messages.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aac/event.h"
+#include "aac/rfc3339.h"
 #include "aac/utf8.h"
 #include "aac/validate.h"
 
@@ -51,16 +53,7 @@ static void usage(FILE *out)
 /* Writes s[0..n) as a JSON string (the one escaper, aac_utf8_escape). */
 static void json_str(FILE *out, const char *s, size_t n)
 {
-    char buf[256];
-    size_t out_len;
-    putc('"', out);
-    while (n) {
-        size_t used = aac_utf8_escape(buf, sizeof(buf), s, n, AAC_UTF8_ESC_JSON, &out_len);
-        fwrite(buf, 1, out_len, out);
-        s += used;
-        n -= used;
-    }
-    putc('"', out);
+    aac_utf8_fput_quoted(out, s, n, AAC_UTF8_ESC_JSON);
 }
 
 static void json_cstr(FILE *out, const char *s)
@@ -128,7 +121,7 @@ static void print_result(FILE *out, const vopts_t *o, const char *fname, long li
         json_opt(out, "project_path", ev->project_path);
         json_opt(out, "project_name", ev->project_name);
         json_opt(out, "working_directory", ev->working_directory);
-        aac_event_format_timestamp(ev->timestamp_us, ts);
+        aac_rfc3339_format(ev->timestamp_us, 6, ts);
         fprintf(out, ",\"timestamp\":\"%s\"", ts);
         if (ev->extra.len)
             fprintf(out, ",\"extra\":%.*s", (int)ev->extra.len, ev->extra.ptr);
@@ -213,28 +206,36 @@ static int validate_stream(aac_event_parser_t *p, size_t max, FILE *in, const ch
 
 int aac_validate_main(const aac_config_t *cfg, int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"normalized", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     vopts_t o = {false, false};
-    int first = 1;
-    for (; first < argc; first++) {
-        const char *a = argv[first];
-        if (strcmp(a, "--json") == 0) {
+    int c;
+    /* "+": options end at the first file name ("-" is stdin, "--" ends
+     * them too); opterr = 0: the message is ours */
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == 'j') {
             o.json = true;
-        } else if (strcmp(a, "--normalized") == 0) {
+        } else if (c == 'n') {
             o.normalized = true;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (strcmp(a, "--") == 0) {
-            first++;
-            break;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "validate: unknown option \"%s\"\n", a);
+        } else {
+            if (optopt > 0x20 && optopt != 'j' && optopt != 'n')
+                fprintf(stderr, "validate: unknown option \"-%c\"\n", optopt);
+            else
+                fprintf(stderr, "validate: unknown option \"%s\"\n", argv[optind - 1]);
             usage(stderr);
             return 2;
-        } else {
-            break;
         }
     }
+    int first = optind;
 
     aac_event_limits_t lim = {0, 0};
     if (cfg) {

@@ -70,11 +70,6 @@ typedef struct aac_dlqtool_opts_s {
 int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
                            size_t errstr_size);
 
-/* Parses an RFC 3339 time ("2026-11-21T10:00:00Z", fractional seconds and a
- * numeric offset allowed, 't'/'z' in either case) or a date
- * ("2026-11-21", midnight UTC) into Unix milliseconds. Returns 0 or -1. */
-int aac_dlqtool_parse_time(const char *s, size_t len, int64_t *ms);
-
 /* True when a dead letter with this aac.error.reason (NULL: header absent)
  * and failure time (Unix ms; INT64_MIN: unknown) passes the filters. An
  * unknown time never passes a time filter. */

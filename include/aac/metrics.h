@@ -98,8 +98,4 @@ void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag);
 /* A consistent copy of everything. */
 void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out);
 
-/* Current time as unix seconds (wall clock) and a monotonic clock in ms. */
-double aac_now(void);
-int64_t aac_mono_ms(void);
-
 #endif

@@ -12,6 +12,16 @@ for cmd in run migrate check-config validate version partitions dlq; do
 done
 rc=0; "$AAC_BIN" frobnicate 2>"$TEST_DIR/err" || rc=$?
 assert_eq "$rc" 2 "unknown command status"
+# validate's options (getopt_long): an unknown one is status 2 and named;
+# "--" ends them, "-" is standard input
+for bad in --bogus --json=1 -x; do
+  rc=0; "$AAC_BIN" validate "$bad" 2>"$TEST_DIR/err" >/dev/null || rc=$?
+  assert_eq "$rc" 2 "validate $bad status"
+  grep -qF "validate: unknown option \"$bad\"" "$TEST_DIR/err" || fail "validate $bad: $(cat "$TEST_DIR/err")"
+done
+rc=0; out=$(printf '{}\n' | "$AAC_BIN" validate --json --normalized -- -) || rc=$?
+assert_eq "$rc" 1 "validate of an invalid line from stdin"
+echo "$out" | grep -q '"valid":false' || fail "validate --json: $out"
 
 # bad configurations: status 2, one line, naming what is wrong
 check_bad() { # yaml, expected substring

@@ -63,8 +63,8 @@ assert_eq "$(dlq inspect --reason missing_field 2>/dev/null | wc -l)" 20 "--reas
 assert_eq "$(dlq inspect --reason db_rejected,invalid_json 2>/dev/null | wc -l)" 15 "--reason a,b"
 assert_eq "$(dlq inspect --reason retries_exhausted 2>/dev/null | wc -l)" 0 "--reason none"
 assert_eq "$(dlq inspect --limit 3 2>/dev/null | wc -l)" 3 "--limit"
-assert_eq "$(dlq inspect --since 2099-01-01 2>/dev/null | wc -l)" 0 "--since future"
-assert_eq "$(dlq inspect --until 2099-01-01 --since 2000-01-01T00:00:00Z 2>/dev/null | wc -l)" 35 "--until future"
+assert_eq "$(dlq inspect --since 2099-01-01T00:00:00Z 2>/dev/null | wc -l)" 0 "--since future"
+assert_eq "$(dlq inspect --until 2099-01-01T00:00:00+01:00 --since 2000-01-01T00:00:00Z 2>/dev/null | wc -l)" 35 "--until future"
 
 dlq inspect --json >"$TEST_DIR/all.json" 2>/dev/null
 /usr/bin/python3 - "$TEST_DIR/all.json" "$TOPIC" <<'PY' || fail "inspect --json"
@@ -103,7 +103,7 @@ rc=0; out=$(dlq inspect --topic "$TOPIC.nosuch" 2>&1) || rc=$?
 assert_eq "$rc" 1 "exit status for an unknown topic ($out)"
 
 # bad arguments: exit 2, one line
-for args in "" "frobnicate" "inspect --reason nope" "inspect --since yesterday" \
+for args in "" "frobnicate" "inspect --reason nope" "inspect --since yesterday" "inspect --since 2026-11-21" \
   "inspect --limit x" "inspect --to x" "replay" "replay --yes --dry-run" "replay --max-replays 0 --yes"; do
   rc=0
   # shellcheck disable=SC2086

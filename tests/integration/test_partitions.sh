@@ -103,7 +103,7 @@ echo "$out" | grep -Eq "^agent_actions_p$this_month +[0-9-]+ 00:00:00\+00 +[0-9-
 assert_eq "$(echo "$out" | tail -n 1 | awk '{print $1, $2}')" "agent_actions_default DEFAULT" "list ends with default"
 "$AAC_BIN" partitions --help | grep -q 'partitions ensure' || fail "--help"
 for bad in "" "frobnicate" "ensure --months x" "ensure --from 2031-13" "drop --older-than-months 0" \
-  "drop --months 3" "list extra"; do
+  "drop --months 3" "list extra" "drop --dry-run=1" "ensure -x" "ensure --months"; do
   set +e
   # shellcheck disable=SC2086
   "$AAC_BIN" partitions $bad >/dev/null 2>&1; rc=$?

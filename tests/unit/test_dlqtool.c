@@ -14,6 +14,11 @@
 
 #include "aac/dlqtool.h"
 
+static int parse(aac_dlqtool_opts_t *o, char *err, const char *line);
+
+/* --since and --until take what the event contract takes for a timestamp
+ * (the one parser, aac_rfc3339_parse): a bare date, more than six fraction
+ * digits and years outside 0001..9999 are refused, as they are in events. */
 static void test_parse_time(void **state)
 {
     (void)state;
@@ -21,43 +26,54 @@ static void test_parse_time(void **state)
         const char *s;
         int ok;
         int64_t ms;
+        const char *why; /* a part of the error when refused */
     } cases[] = {
-        {"1970-01-01T00:00:00Z", 1, 0},
-        {"2026-11-21T10:00:00Z", 1, 1795255200000},
-        {"2026-11-21t10:00:00z", 1, 1795255200000},
-        {"2026-11-21 10:00:00Z", 1, 1795255200000},
-        {"2026-11-21T10:00:00.5Z", 1, 1795255200500},
-        {"2026-11-21T10:00:00.123456789Z", 1, 1795255200123},
-        {"2026-11-21T12:30:00+02:30", 1, 1795255200000},
-        {"2026-11-21T07:00:00-03:00", 1, 1795255200000},
-        {"2026-11-21", 1, 1795219200000},
-        {"2024-02-29T00:00:00Z", 1, 1709164800000}, /* leap day */
-        {"1969-12-31T23:59:59Z", 1, -1000},
-        {"2023-02-29T00:00:00Z", 0, 0}, /* no such day */
-        {"2026-13-01T00:00:00Z", 0, 0},
-        {"2026-11-21T24:00:00Z", 0, 0},
-        {"2026-11-21T10:00:00", 0, 0}, /* offset missing */
-        {"2026-11-21T10:00:00.Z", 0, 0},
-        {"2026-11-21T10:00Z", 0, 0},
-        {"2026-11-21T10:00:00+0200", 0, 0},
-        {"2026-11-21T10:00:00Zjunk", 0, 0},
-        {"yesterday", 0, 0},
-        {"", 0, 0},
+        {"1970-01-01T00:00:00Z", 1, 0, NULL},
+        {"2026-11-21T10:00:00Z", 1, 1795255200000, NULL},
+        {"2026-11-21t10:00:00z", 1, 1795255200000, NULL},
+        {"2026-11-21T10:00:00.5Z", 1, 1795255200500, NULL},
+        {"2026-11-21T10:00:00.123456Z", 1, 1795255200123, NULL},
+        {"2026-11-21T12:30:00+02:30", 1, 1795255200000, NULL},
+        {"2026-11-21T07:00:00-03:00", 1, 1795255200000, NULL},
+        {"2024-02-29T00:00:00Z", 1, 1709164800000, NULL}, /* leap day */
+        {"2016-12-31T23:59:60Z", 1, 1483228800000, NULL}, /* leap second: next minute */
+        {"1969-12-31T23:59:59.9995Z", 1, -1, NULL},       /* floored to the ms */
+        {"0001-01-01T00:00:00Z", 1, -62135596800000, NULL},
+        {"2026-11-21", 0, 0, "must be RFC 3339"},                /* was midnight UTC */
+        {"2026-11-21T10:00:00.123456789Z", 0, 0, "at most 6"},   /* was truncated */
+        {"0000-12-31T00:00:00Z", 0, 0, "year 0000"},             /* was accepted */
+        {"0001-01-01T00:00:00+01:00", 0, 0, "converted to UTC"}, /* was accepted */
+        {"2023-02-29T00:00:00Z", 0, 0, "has day 29, but 2023-02 has 28 days"},
+        {"2026-13-01T00:00:00Z", 0, 0, "month 13"},
+        {"2026-11-21T24:00:00Z", 0, 0, "out of range"},
+        {"2026-11-21T10:00:00", 0, 0, "no UTC offset"},
+        {"2026-11-21T10:00:00.Z", 0, 0, "no digits"},
+        {"2026-11-21T10:00Z", 0, 0, "must be RFC 3339"},
+        {"2026-11-21T10:00:00+0200", 0, 0, "malformed UTC offset"},
+        {"2026-11-21T10:00:00Zjunk", 0, 0, "unexpected characters"},
+        {"yesterday", 0, 0, "must be RFC 3339"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t ms = 42;
-        int rc = aac_dlqtool_parse_time(cases[i].s, strlen(cases[i].s), &ms);
+        aac_dlqtool_opts_t o;
+        char line[128], err[256] = "";
+        snprintf(line, sizeof(line), "dlq inspect --since %s --until=%s", cases[i].s, cases[i].s);
         if (cases[i].ok) {
-            assert_int_equal(rc, 0);
-            assert_int_equal(ms, cases[i].ms);
+            /* since == until is refused; the time itself must parse */
+            assert_int_equal(parse(&o, err, line), -1);
+            assert_non_null(strstr(err, "--since must be before --until"));
+            snprintf(line, sizeof(line), "dlq inspect --since %s", cases[i].s);
+            assert_int_equal(parse(&o, err, line), 0);
+            if (o.since_ms != cases[i].ms)
+                fail_msg("%s: got %lld", cases[i].s, (long long)o.since_ms);
+            snprintf(line, sizeof(line), "dlq inspect --until=%s", cases[i].s);
+            assert_int_equal(parse(&o, err, line), 0);
+            assert_true(o.until_ms == cases[i].ms);
         } else {
-            assert_int_equal(rc, -1);
+            assert_int_equal(parse(&o, err, line), -1);
+            if (!strstr(err, cases[i].why) || !strstr(err, "dlq inspect: --since \""))
+                fail_msg("%s: error \"%s\"", cases[i].s, err);
         }
     }
-    /* not NUL-terminated: only `len` bytes count */
-    int64_t ms;
-    assert_int_equal(aac_dlqtool_parse_time("2026-11-21T10:00:00Zxx", 20, &ms), 0);
-    assert_int_equal(ms, 1795255200000);
 }
 
 static int parse(aac_dlqtool_opts_t *o, char *err, const char *line)
@@ -85,11 +101,12 @@ static void test_args_ok(void **state)
     assert_true(o.since_ms == INT64_MIN && o.until_ms == INT64_MAX);
     assert_null(o.topic);
 
-    assert_int_equal(parse(&o, err,
-                           "dlq inspect --reason missing_field --reason=invalid_json,db_rejected "
-                           "--since 2026-11-21 --until=2026-11-22T00:00:00Z --limit 0 --json "
-                           "--show-value --topic other.dlq"),
-                     0);
+    assert_int_equal(
+        parse(&o, err,
+              "dlq inspect --reason missing_field --reason=invalid_json,db_rejected "
+              "--since 2026-11-21T00:00:00Z --until=2026-11-22T00:00:00Z --limit 0 --json "
+              "--show-value --topic other.dlq"),
+        0);
     assert_false(o.any_reason);
     assert_true(o.reason[AAC_REASON_MISSING_FIELD]);
     assert_true(o.reason[AAC_REASON_INVALID_JSON]);
@@ -135,7 +152,8 @@ static void test_args_bad(void **state)
         "dlq inspect --reason no_such_code",
         "dlq inspect --reason missing_field,",
         "dlq inspect --since yesterday",
-        "dlq inspect --since 2026-11-22 --until 2026-11-21",
+        "dlq inspect --since 2026-11-22T00:00:00Z --until 2026-11-21T00:00:00Z",
+        "dlq inspect --since 2026-11-21",
         "dlq inspect --limit -1",
         "dlq inspect --limit 10x",
         "dlq inspect --json=yes",
@@ -158,6 +176,42 @@ static void test_args_bad(void **state)
         assert_int_equal(parse(&o, err, bad[i]), -1);
         assert_true(err[0] != '\0');
         assert_null(strchr(err, '\n')); /* one line */
+    }
+}
+
+/* The exact messages, the same as before getopt_long took over. */
+static void test_args_messages(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *want;
+    } cases[] = {
+        {"dlq inspect --json=yes", "dlq inspect: --json takes no value"},
+        {"dlq inspect --limit", "dlq inspect: --limit needs a value"},
+        {"dlq inspect extra", "dlq inspect: unknown argument \"extra\" (see --help)"},
+        {"dlq inspect --json extra", "dlq inspect: unknown argument \"extra\" (see --help)"},
+        {"dlq inspect --bogus", "dlq inspect: unknown argument \"--bogus\" (see --help)"},
+        {"dlq inspect --bogus=1", "dlq inspect: unknown argument \"--bogus=1\" (see --help)"},
+        {"dlq inspect -x", "dlq inspect: unknown argument \"-x\" (see --help)"},
+        {"dlq inspect --dry-run", "dlq inspect: --dry-run applies to replay only"},
+        {"dlq replay --yes --to=", "dlq replay: --to needs a topic name (1 to 249 characters)"},
+        {"dlq replay --yes --max-replays=0",
+         "dlq replay: --max-replays \"0\" is not a number from 1 to 1000000"},
+        {"dlq frob", "dlq: unknown command \"frob\": inspect or replay"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aac_dlqtool_opts_t o;
+        char err[256] = "";
+        assert_int_equal(parse(&o, err, cases[i].line), -1);
+        assert_string_equal(err, cases[i].want);
+    }
+    /* a value may begin with '-'; parsing twice starts afresh */
+    for (int k = 0; k < 2; k++) {
+        aac_dlqtool_opts_t o;
+        char err[256] = "";
+        assert_int_equal(parse(&o, err, "dlq inspect --topic -odd --limit 3"), 0);
+        assert_string_equal(o.topic, "-odd");
+        assert_int_equal(o.limit, 3);
     }
 }
 
@@ -370,10 +424,10 @@ static void test_tracker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_time),   cmocka_unit_test(test_args_ok),
-        cmocka_unit_test(test_args_bad),     cmocka_unit_test(test_match),
-        cmocka_unit_test(test_replay_count), cmocka_unit_test(test_record),
-        cmocka_unit_test(test_tracker),
+        cmocka_unit_test(test_parse_time), cmocka_unit_test(test_args_ok),
+        cmocka_unit_test(test_args_bad),   cmocka_unit_test(test_args_messages),
+        cmocka_unit_test(test_match),      cmocka_unit_test(test_replay_count),
+        cmocka_unit_test(test_record),     cmocka_unit_test(test_tracker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "aac/event.h"
+#include "aac/rfc3339.h"
 
 static const char *const base[][2] = {
     {"event_id", "\"0f8fad5b-d9cb-469f-a165-70867728950e\""},
@@ -214,6 +215,9 @@ static void test_rejections(void **state)
          AAC_REASON_DUPLICATE_KEY, "$.action_details.l[1].x", NULL},
         {"duplicate odd key", "x y={\"k\":1,\"k\":2}", NULL, 0, AAC_REASON_DUPLICATE_KEY,
          "$[\"x y\"].k", NULL},
+        /* a key's path is escaped by the one escaper (aac_utf8_escape) */
+        {"duplicate escaped key", "action_details={\"a\\nb\\u0001\\\"\u00e9\":{\"x\":1,\"x\":2}}",
+         NULL, 0, AAC_REASON_DUPLICATE_KEY, "$.action_details[\"a\\nb\\u0001\\\"\u00e9\"].x", NULL},
         {"same key different objects", "action_details={\"a\":{\"k\":1},\"b\":{\"k\":1},\"k\":3}",
          NULL, 0, AAC_REASON_NONE, NULL, NULL},
         {"too deep", NULL, deep, 0, AAC_REASON_TOO_DEEP, "$.action_details.a.b.c.d.e.f.g",
@@ -321,6 +325,8 @@ static void test_rejections(void **state)
          "$.action_type", "got \"tool\""},
         {"action_type case", "action_type=\"Tool_Call\"", NULL, 0, AAC_REASON_UNKNOWN_ACTION_TYPE,
          "$.action_type", NULL},
+        {"action_type escaped", "action_type=\"t\\t\\\\\\u007f\u00e9\"", NULL, 0,
+         AAC_REASON_UNKNOWN_ACTION_TYPE, "$.action_type", "got \"t\\t\\\\\\u007f\u00e9\""},
         {"agent_name 129", ov129, NULL, 0, AAC_REASON_TOO_LONG, "$.agent_name",
          "agent_name must be 1 to 128 characters, got 129"},
         {"project_path 501", ovpath, NULL, 0, AAC_REASON_TOO_LONG, "$.project_path", "at most 500"},
@@ -537,7 +543,7 @@ static void test_timestamps(void **state)
             fail_msg("%s: got %lld", cases[i].ts, (long long)ev.timestamp_us);
         if (cases[i].norm) {
             char out[32];
-            aac_event_format_timestamp(ev.timestamp_us, out);
+            aac_rfc3339_format(ev.timestamp_us, 6, out);
             assert_string_equal(out, cases[i].norm);
         }
         free(m);

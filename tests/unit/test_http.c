@@ -23,6 +23,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "aac/clock.h"
 #include "aac/http.h"
 #include "aac/metrics.h"
 

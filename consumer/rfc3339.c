@@ -1,0 +1,186 @@
+/*
+ * rfc3339: the one RFC 3339 parser and formatter, and the calendar they
+ * share (proleptic Gregorian, H. Hinnant's days_from_civil and
+ * civil_from_days). The parser accepts exactly what the event contract
+ * accepts (docs/event-contract.md, "Timestamps"); the formatter writes
+ * UTC and is async-signal-safe, so that the log's signal path can use it.
+ */
+#include "aac/rfc3339.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    /* H. Hinnant's algorithm: proleptic Gregorian, days since 1970-01-01 */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, int *v)
+{
+    int x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+#define US_PER_DAY INT64_C(86400000000)
+
+bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t whysz)
+{
+    int y, mo, d, h, mi, sec, oh = 0, om = 0;
+    if (n < 19 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec)) {
+        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
+        return false;
+    }
+    size_t i = 19;
+    int64_t frac = 0;
+    if (i < n && s[i] == '.') {
+        size_t fs = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        size_t fl = i - fs;
+        if (fl == 0) {
+            snprintf(why, whysz, "has a decimal point with no digits after it");
+            return false;
+        }
+        if (fl > 6) {
+            snprintf(why, whysz, "has %zu fraction digits; at most 6 (microseconds) are allowed",
+                     fl);
+            return false;
+        }
+        for (size_t k = 0; k < 6; k++)
+            frac = frac * 10 + (k < fl ? s[fs + k] - '0' : 0);
+    }
+    int sign = 0;
+    if (i == n) {
+        snprintf(why, whysz, "has no UTC offset; add Z or +hh:mm");
+        return false;
+    }
+    if (s[i] == 'Z' || s[i] == 'z') {
+        i++;
+    } else if (s[i] == '+' || s[i] == '-') {
+        sign = s[i] == '-' ? -1 : 1;
+        if (n - i != 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &om)) {
+            snprintf(why, whysz, "has a malformed UTC offset; expected +hh:mm or -hh:mm");
+            return false;
+        }
+        i += 6;
+    } else {
+        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
+        return false;
+    }
+    if (i != n) {
+        snprintf(why, whysz, "has unexpected characters after the UTC offset");
+        return false;
+    }
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1) {
+        snprintf(why, whysz, "has year 0000; years 0001 to 9999 are allowed");
+        return false;
+    }
+    if (mo < 1 || mo > 12) {
+        snprintf(why, whysz, "has month %02d", mo);
+        return false;
+    }
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    int dmax = mdays[mo - 1] + (mo == 2 && leap);
+    if (d < 1 || d > dmax) {
+        snprintf(why, whysz, "has day %02d, but %04d-%02d has %d days", d, y, mo, dmax);
+        return false;
+    }
+    if (h > 23 || mi > 59 || sec > 60) {
+        snprintf(why, whysz, "has time %02d:%02d:%02d out of range", h, mi, sec);
+        return false;
+    }
+    if (oh > 23 || om > 59) {
+        snprintf(why, whysz, "has UTC offset %02d:%02d out of range", oh, om);
+        return false;
+    }
+    /* A leap second (:60) counts as the first instant of the next minute,
+     * which is what PostgreSQL's timestamptz input does with it. */
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * US_PER_DAY +
+                ((int64_t)h * 3600 + mi * 60 + sec) * 1000000 + frac;
+    t -= (int64_t)sign * ((int64_t)oh * 3600 + om * 60) * 1000000;
+    /* in UTC too: PostgreSQL rejects year 0 on input, so the normalized
+     * form must stay within 0001..9999 */
+    if (t < days_from_civil(1, 1, 1) * US_PER_DAY ||
+        t >= days_from_civil(10000, 1, 1) * US_PER_DAY) {
+        snprintf(why, whysz, "is outside 0001-01-01 to 9999-12-31 once converted to UTC");
+        return false;
+    }
+    *us = t;
+    return true;
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Writes v as exactly width digits (the lowest ones), no stdio. */
+static char *put_digits(char *o, int64_t v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        o[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return o + width;
+}
+
+size_t aac_rfc3339_format(int64_t us, int frac_digits, char out[AAC_RFC3339_SIZE])
+{
+    int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY, y;
+    unsigned m, d;
+    if (rem < 0) {
+        rem += US_PER_DAY;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0)
+        y = 0;
+    else if (y > 9999)
+        y = 9999;
+    int64_t secs = rem / 1000000;
+    char *o = out;
+    o = put_digits(o, y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, secs / 3600, 2);
+    *o++ = ':';
+    o = put_digits(o, secs / 60 % 60, 2);
+    *o++ = ':';
+    o = put_digits(o, secs % 60, 2);
+    if (frac_digits == 3 || frac_digits == 6) {
+        *o++ = '.';
+        o = put_digits(o, frac_digits == 3 ? rem % 1000000 / 1000 : rem % 1000000, frac_digits);
+    }
+    *o++ = 'Z';
+    *o = '\0';
+    return (size_t)(o - out);
+}
