@@ -222,8 +222,9 @@ static void set_paused(pipeline_t *pl, bool paused)
     publish_partitions(pl);
 }
 
-/* Schedules the next read of stored offsets, at the latest `at_most`
- * (0: none) and never sooner than 100 ms. */
+/* Schedules the next read of stored offsets: after the outage backoff's
+ * next delay, but never sooner than 100 ms, and never later than a read
+ * already scheduled. */
 static void offsets_retry_later(pipeline_t *pl)
 {
     int64_t now = aac_mono_ms(), was = pl->offsets.retry_at;
