@@ -25,7 +25,6 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,7 @@
 #include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/rfc3339.h"
+#include "aac/signals.h"
 #include "aac/utf8.h"
 
 #define MAX_HEADERS_SIZE 8192 /* request line and headers; more: 4xx and close */
@@ -579,7 +579,6 @@ aac_http_t *aac_http_start(const aac_config_t *cfg, aac_metrics_t *m, char *errs
     struct evhttp_bound_socket *bs;
     struct timeval tv = {cfg->http.request_timeout_ms / 1000,
                          (cfg->http.request_timeout_ms % 1000) * 1000};
-    sigset_t block, old;
     int err;
 
     pthread_once(&evthread_once, evthread_init);
@@ -626,14 +625,7 @@ aac_http_t *aac_http_start(const aac_config_t *cfg, aac_metrics_t *m, char *errs
 
     /* signals go to the consume thread; a write to a closed socket here
      * leaves a blocked SIGPIPE pending instead of killing the process */
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGPIPE);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    err = pthread_create(&h->thread, NULL, loop_main, h);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = aac_signals_thread_create(&h->thread, loop_main, h);
     if (err) {
         snprintf(errstr, errstr_size, "could not start the HTTP thread: %s", strerror(err));
         goto fail;

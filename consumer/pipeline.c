@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +51,7 @@
 #include "aac/partitions.h"
 #include "aac/pgsink.h"
 #include "aac/retry.h"
+#include "aac/signals.h"
 
 #define POLL_MAX_MS         100
 #define POLL_WRITING_MS     2      /* while a writer works: notice it finishing */
@@ -144,21 +144,9 @@ struct pipeline_s {
     bool broker_up;            /* what the metrics were last told */
 };
 
-static volatile sig_atomic_t signals_seen;
-
 /* A consumer left to the process's exit (see close_consumer): kept
  * reachable so that leak checkers do not report it. */
 static rd_kafka_t *abandoned_rk;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (++signals_seen >= 2) {
-        /* nothing unwritten is committed: the transaction dies with us */
-        aac_log_signal_safe(AAC_LOG_WARN, "second signal, exiting at once");
-        _exit(130);
-    }
-}
 
 /* --- partitions ---------------------------------------------------------- */
 
@@ -504,7 +492,7 @@ static int start_writers(pipeline_t *pl)
         w->pl = pl;
         if (!(w->sink = aac_pgsink_new(pl->cfg)))
             return -1;
-        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        if (aac_signals_thread_create(&w->thread, writer_main, w) != 0)
             return -1;
         w->started = true;
     }
@@ -1470,24 +1458,13 @@ fail:
     return NULL;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 /* On shutdown: write what was consumed if it can be done in time. */
 static void drain(pipeline_t *pl, int64_t deadline)
 {
     set_paused(pl, true);
     if (aac_batch_count(pl->open) && !submit(pl, true))
         drop_open(pl, "out of memory");
-    while (ring_count(pl) && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
+    while (ring_count(pl) && !pl->fatal && aac_mono_ms() < deadline) {
         flight_t *f = settle_flights(pl);
         if (f && !aac_retry_waiting(&pl->retry))
             failed(pl, f, false);
@@ -1519,7 +1496,7 @@ static void drain(pipeline_t *pl, int64_t deadline)
  * comes, leave the handle to the process's exit rather than crash. */
 static void close_consumer(pipeline_t *pl, int64_t deadline)
 {
-    while (!pl->ever_assigned && !pl->fatal && aac_mono_ms() < deadline && signals_seen < 2) {
+    while (!pl->ever_assigned && !pl->fatal && aac_mono_ms() < deadline) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 50);
         if (rkm)
             rd_kafka_message_destroy(rkm); /* nothing is processed now */
@@ -1602,7 +1579,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->ring_cap = pl->max_in_flight + 2; /* a revocation or shutdown may add one */
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->cv, NULL);
-    install_signals();
+    aac_signals_install();
 
     pl->parser = aac_event_parser_new(&lim);
     pl->sink = aac_pgsink_new(cfg);
@@ -1626,12 +1603,12 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         aac_warn("PostgreSQL not available at start, waiting",
                  AAC_KV_INT("delay_ms", pl->retry.delay_ms), AAC_KV_STR("error", res.errstr));
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
-        while (!aac_retry_due(&pl->retry, aac_mono_ms()) && !signals_seen) {
+        while (!aac_retry_due(&pl->retry, aac_mono_ms()) && !aac_signals_received()) {
             aac_metrics_polled(metrics, aac_now());
             aac_notify_alive(aac_mono_ms());
             usleep(20000);
         }
-        if (signals_seen) {
+        if (aac_signals_received()) {
             status = AAC_EXIT_OK;
             goto out;
         }
@@ -1675,7 +1652,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
              AAC_KV_INT("max_in_flight", pl->max_in_flight));
 
     bool drained = false;
-    while (!signals_seen && !pl->fatal) {
+    while (!aac_signals_received() && !pl->fatal) {
         int64_t now = aac_mono_ms();
         int in_flight, writing;
 
