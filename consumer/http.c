@@ -237,33 +237,6 @@ static void json_str(struct evbuffer *b, const char *str)
     evbuffer_add(b, "\"", 1);
 }
 
-typedef struct status_s {
-    bool alive;
-    bool ready;
-    const char *reasons[8]; /* why not ready */
-    size_t reason_cnt;
-} status_t;
-
-static status_t evaluate(const aac_http_t *h, const aac_metrics_snapshot_t *s, double now)
-{
-    status_t st = {0};
-    /* before the first poll, the time since start counts */
-    double last = s->last_poll_at > 0 ? s->last_poll_at : s->started_at;
-    st.alive = (now - last) * 1000.0 <= (double)h->liveness_timeout_ms;
-    if (!s->joined)
-        st.reasons[st.reason_cnt++] = "not_joined";
-    if (!s->broker_up)
-        st.reasons[st.reason_cnt++] = "broker_unreachable";
-    if (!s->pg_up)
-        st.reasons[st.reason_cnt++] = "postgres_unavailable";
-    if (s->paused_outage)
-        st.reasons[st.reason_cnt++] = "paused_by_outage";
-    if (!st.alive)
-        st.reasons[st.reason_cnt++] = "consume_loop_stalled";
-    st.ready = st.reason_cnt == 0;
-    return st;
-}
-
 static uint64_t dead_letters_total(const aac_metrics_snapshot_t *s)
 {
     uint64_t n = 0;
@@ -272,7 +245,7 @@ static uint64_t dead_letters_total(const aac_metrics_snapshot_t *s)
     return n;
 }
 
-static void render_status(struct evbuffer *b, const char *status, const status_t *st,
+static void render_status(struct evbuffer *b, const char *status, const aac_health_t *st,
                           const aac_metrics_snapshot_t *s, double now)
 {
     double last_poll = s->last_poll_at > 0 ? s->last_poll_at : s->started_at;
@@ -368,7 +341,7 @@ static void histogram(struct evbuffer *b, const char *name, const char *help,
                         fmt_value(buf, sizeof(buf), hs->sum), name, hs->count);
 }
 
-static void render_metrics(struct evbuffer *b, const aac_http_t *h, const status_t *st,
+static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,
                            const aac_metrics_snapshot_t *s)
 {
     size_t assigned = 0;
@@ -527,7 +500,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
     }
     aac_metrics_snapshot(h->m, s); /* the only lock taken; released on return */
     double now = aac_now();
-    status_t st = evaluate(h, s, now);
+    aac_health_t st;
+    aac_metrics_health(s, now, h->liveness_timeout_ms, &st);
     switch (rt) {
     case ROUTE_HEALTH:
         render_status(body, st.alive ? "ok" : "unhealthy", &st, s, now);

@@ -206,3 +206,22 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out)
     snap_hist(&m->delay_seconds, &out->delay_seconds);
     out->last_poll_at = atomic_load_explicit(&m->last_poll_at, memory_order_relaxed);
 }
+
+void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liveness_timeout_ms,
+                        aac_health_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    double last = s->last_poll_at > 0 ? s->last_poll_at : s->started_at;
+    out->alive = (now - last) * 1000.0 <= (double)liveness_timeout_ms;
+    if (!s->joined)
+        out->reasons[out->reason_cnt++] = "not_joined";
+    if (!s->broker_up)
+        out->reasons[out->reason_cnt++] = "broker_unreachable";
+    if (!s->pg_up)
+        out->reasons[out->reason_cnt++] = "postgres_unavailable";
+    if (s->paused_outage)
+        out->reasons[out->reason_cnt++] = "paused_by_outage";
+    if (!out->alive)
+        out->reasons[out->reason_cnt++] = "consume_loop_stalled";
+    out->ready = out->reason_cnt == 0;
+}

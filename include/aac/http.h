@@ -11,7 +11,8 @@
  *   GET /metrics  Prometheus text exposition format 0.0.4
  *
  * The HTTP thread reads the shared state only through
- * aac_metrics_snapshot() and renders outside any lock.
+ * aac_metrics_snapshot() and renders outside any lock; the rule that
+ * decides liveness and readiness is aac_metrics_health()'s.
  */
 #ifndef AAC_HTTP_H
 #define AAC_HTTP_H

@@ -98,4 +98,22 @@ void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag);
 /* A consistent copy of everything. */
 void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out);
 
+/* The service's health as /health, /ready and the aac_up/aac_ready gauges
+ * report it: the one place that decides liveness and readiness. */
+#define AAC_HEALTH_MAX_REASONS 8
+typedef struct aac_health_s {
+    bool alive; /* the consume loop polled within liveness_timeout_ms */
+    bool ready; /* no reason below */
+    /* why not ready, stable names (documented in docs/operations.md):
+     * not_joined, broker_unreachable, postgres_unavailable,
+     * paused_by_outage, consume_loop_stalled */
+    const char *reasons[AAC_HEALTH_MAX_REASONS];
+    size_t reason_cnt;
+} aac_health_t;
+
+/* Derives the health from a snapshot taken at unix time now. Before the
+ * first poll, the time since start counts as time since a poll. */
+void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liveness_timeout_ms,
+                        aac_health_t *out);
+
 #endif
