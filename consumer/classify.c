@@ -194,6 +194,28 @@ bool aac_classify_sqlstate_is_row_error(const char *s)
     return sqlstate_valid(s) && (has_class(s, "22") || has_class(s, "23"));
 }
 
+bool aac_classify_sqlstate_is_duplicate_key(const char *s)
+{
+    return s && strcmp(s, "23505") == 0;
+}
+
+const char *aac_classify_sqlstate_action(const char *s)
+{
+    if (!s)
+        s = "";
+    if (has_class(s, "28"))
+        return "check postgres.user and its password (postgres.password, postgres.password_file "
+               "or PGPASSWORD)";
+    if (!strcmp(s, "42P01"))
+        return "apply the migrations: agent-actions-consumer migrate up";
+    if (!strcmp(s, "42501"))
+        return "grant the database user INSERT on agent_actions and SELECT, INSERT, UPDATE "
+               "on consumer_offsets";
+    if (!strcmp(s, "3D000"))
+        return "create the database or correct postgres.dbname (PGDATABASE)";
+    return "correct the configuration and restart";
+}
+
 /* ---- librdkafka ---- */
 
 aac_class_t aac_classify_kafka(int err)

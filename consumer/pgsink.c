@@ -220,9 +220,8 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
     if (!have_actions || !have_offsets) {
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42P01");
         res->cls = aac_classify_sqlstate(res->sqlstate);
-        snprintf(res->errstr, sizeof(res->errstr),
-                 "relation \"%s\" does not exist: apply the migrations first "
-                 "(agent-actions-consumer migrate up)",
+        /* what to do is the fatal line's action (classify) */
+        snprintf(res->errstr, sizeof(res->errstr), "relation \"%s\" does not exist",
                  have_actions ? "consumer_offsets" : "agent_actions");
         return -1;
     }
@@ -230,8 +229,7 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42501");
         res->cls = aac_classify_sqlstate(res->sqlstate);
         snprintf(res->errstr, sizeof(res->errstr),
-                 "permission denied: the database user needs INSERT on agent_actions and "
-                 "SELECT, INSERT, UPDATE on consumer_offsets");
+                 "permission denied for table agent_actions or consumer_offsets");
         return -1;
     }
     return 0;
@@ -369,7 +367,8 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
         aac_pgconn_result_error(pr, s->conn, sqlstate, msg, msg_size);
         if (aac_classify_sqlstate_is_row_error(sqlstate)) {
-            out = !strcmp(sqlstate, "23505") ? SEND_DUPLICATE : SEND_ROW_ERROR;
+            out =
+                aac_classify_sqlstate_is_duplicate_key(sqlstate) ? SEND_DUPLICATE : SEND_ROW_ERROR;
             /* "COPY agent_actions, line N[, column c]"; a jsonb error's
              * context starts with the JSON text's own "line 1" */
             const char *ctx = PQresultErrorField(pr, PG_DIAG_CONTEXT);

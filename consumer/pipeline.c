@@ -271,21 +271,6 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
     return false;
 }
 
-static const char *fatal_hint(const char *sqlstate)
-{
-    if (!strncmp(sqlstate, "28", 2))
-        return "check postgres.user and its password (postgres.password, postgres.password_file "
-               "or PGPASSWORD)";
-    if (!strcmp(sqlstate, "42P01"))
-        return "apply the migrations: agent-actions-consumer migrate up";
-    if (!strcmp(sqlstate, "42501"))
-        return "grant the database user INSERT on agent_actions and SELECT, INSERT, UPDATE "
-               "on consumer_offsets";
-    if (!strcmp(sqlstate, "3D000"))
-        return "create the database or correct postgres.dbname (PGDATABASE)";
-    return "correct the configuration and restart";
-}
-
 static void go_fatal(pipeline_t *pl, const char *what, const char *hint)
 {
     aac_error("fatal error, stopping", AAC_KV_STR("error", what), AAC_KV_STR("action", hint));
@@ -784,7 +769,7 @@ static void failed(pipeline_t *pl, flight_t *f, bool urgent)
     if (res->cls == AAC_CLASS_FATAL) {
         char what[700];
         snprintf(what, sizeof(what), "%s", res->errstr);
-        go_fatal(pl, what, fatal_hint(res->sqlstate));
+        go_fatal(pl, what, aac_classify_sqlstate_action(res->sqlstate));
         return;
     }
     if (res->fenced) {
@@ -1011,7 +996,7 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
     if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
                                  offs, &res) != 0) {
         if (res.cls == AAC_CLASS_FATAL) {
-            go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
+            go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
             return -1;
         }
         aac_retry_failed(&pl->offsets, AAC_RETRY_OUTAGE, 0, aac_mono_ms());
@@ -1594,7 +1579,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     /* a wrong password or a missing schema is found before joining */
     while (aac_pgsink_check_schema(pl->sink, &res) != 0) {
         if (res.cls == AAC_CLASS_FATAL) {
-            go_fatal(pl, res.errstr, fatal_hint(res.sqlstate));
+            go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
             status = AAC_EXIT_FATAL;
             goto out;
         }

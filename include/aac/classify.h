@@ -82,6 +82,16 @@ bool aac_classify_sqlstate_counts_against_message(const char *sqlstate);
  * bisection isolates (classes 22 and 23). */
 bool aac_classify_sqlstate_is_row_error(const char *sqlstate);
 
+/* True for 23505 unique_violation, a row whose key is stored already. A
+ * write that does not skip stored keys (COPY straight into the table)
+ * does it again through one that does (ON CONFLICT DO NOTHING); where a
+ * write skips them, a 23505 is another unique constraint: a row error. */
+bool aac_classify_sqlstate_is_duplicate_key(const char *sqlstate);
+
+/* What the operator should do about a FATAL SQLSTATE (the `action` of the
+ * "fatal error, stopping" line); never NULL. */
+const char *aac_classify_sqlstate_action(const char *sqlstate);
+
 /* Maps an rd_kafka_resp_err_t (passed as int so that callers need not
  * include rdkafka.h). */
 aac_class_t aac_classify_kafka(int rd_kafka_resp_err);

@@ -4,7 +4,7 @@
 #
 # Checks: it stops by itself within 20 s with exit status 3 (FATAL, not a
 # retry loop), logs exactly one "fatal error, stopping" line that tells the
-# operator to run `migrate up`, creates nothing in the database and
+# operator to run `migrate up` (once: in its action), creates nothing in the database and
 # consumes nothing (no dead letter). Then, migrations applied, the same
 # events go in exactly once: the failed start lost nothing.
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +25,10 @@ check_fatal c1 "migrate up"
 assert_eq "$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0 "tables created"
 assert_eq "$(topic_count "$TOPIC.dlq")" 0 "dead letters"
 line=$(grep 'msg="fatal error, stopping"' "$TEST_DIR/c1.log")
+# what to do is said once, in the action, not also in the error
+assert_eq "$(echo "$line" | grep -o 'migrate up' | wc -l)" 1 "times the fatal line says 'migrate up'"
+echo "$line" | grep -q 'error="relation \\"agent_actions\\" does not exist"' ||
+  fail "fatal line does not name the missing relation: $line"
 echo "exit 3 after $ms ms: $line"
 
 # the fix: nothing was lost

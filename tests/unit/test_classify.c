@@ -165,6 +165,42 @@ static void test_counts_against_message(void **state)
     assert_false(aac_classify_sqlstate_counts_against_message(NULL));
 }
 
+/* 23505 alone is a key stored already; the rest of class 23 is not */
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    assert_true(aac_classify_sqlstate_is_duplicate_key("23505"));
+    assert_true(aac_classify_sqlstate_is_row_error("23505"));
+    static const char *const not_dup[] = {"23502", "23503", "23514", "23P01", "22001",
+                                          "40001", "",      "2350",  "235050"};
+    for (size_t i = 0; i < sizeof not_dup / sizeof not_dup[0]; i++)
+        assert_false(aac_classify_sqlstate_is_duplicate_key(not_dup[i]));
+    assert_false(aac_classify_sqlstate_is_duplicate_key(NULL));
+}
+
+/* Every FATAL SQLSTATE the service names has its own action; the rest get
+ * the general one. */
+static void test_fatal_actions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sqlstate, *words;
+    } want[] = {
+        {"28P01", "postgres.password"},       {"28000", "postgres.user"},   {"42P01", "migrate up"},
+        {"42501", "grant the database user"}, {"3D000", "postgres.dbname"},
+    };
+    const char *general = aac_classify_sqlstate_action("57P04");
+    assert_string_equal(general, "correct the configuration and restart");
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_int_equal(aac_classify_sqlstate(want[i].sqlstate), AAC_CLASS_FATAL);
+        const char *a = aac_classify_sqlstate_action(want[i].sqlstate);
+        assert_non_null(strstr(a, want[i].words));
+        assert_string_not_equal(a, general);
+    }
+    assert_string_equal(aac_classify_sqlstate_action(NULL), general);
+    assert_string_equal(aac_classify_sqlstate_action(""), general);
+}
+
 static void test_kafka(void **state)
 {
     (void)state;
@@ -247,6 +283,8 @@ int main(void)
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_sqlstates),
         cmocka_unit_test(test_counts_against_message),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_fatal_actions),
         cmocka_unit_test(test_kafka),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
