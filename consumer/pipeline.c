@@ -758,6 +758,31 @@ static int later_cancelled(pipeline_t *pl)
     return n;
 }
 
+/* f failed retry.max_attempts times for reasons that may be its rows'
+ * own: each of its rows goes to the dead-letter topic, the rest of the
+ * work is requeued at once. */
+static void give_up(pipeline_t *pl, flight_t *f)
+{
+    aac_pgsink_result_t *res = &f->res;
+    aac_batch_t *b = f->batch;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->retry.attempts, res->errstr);
+    for (size_t r = 0; r < aac_batch_row_count(b); r++) {
+        if (aac_batch_row_rejected(b, r))
+            continue;
+        const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, r));
+        aac_warn("event dead-lettered after its retries", AAC_KV_INT("partition", rkm->partition),
+                 AAC_KV_INT("offset", rkm->offset), AAC_KV_INT("attempts", pl->retry.attempts));
+        if (aac_batch_reject_row(b, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg,
+                                 pl->retry.attempts) != 0) {
+            aac_error("out of memory, dropping the batch");
+            drop_all(pl, "out of memory", true);
+            return;
+        }
+    }
+    requeue(pl); /* the rest goes at once */
+}
+
 /* The oldest batch in flight failed (f), and no writer is on any batch.
  * Decides: stop, drop, or retry (at once when `urgent`: a revocation or
  * shutdown waits for it). */
@@ -801,28 +826,9 @@ static void failed(pipeline_t *pl, flight_t *f, bool urgent)
                  AAC_KV_STR("error", res->errstr));
         drop_all(pl, "retries exhausted, halving", true);
         return;
-    case AAC_RETRY_GIVE_UP: {
-        aac_batch_t *b = f->batch;
-        char msg[300];
-        snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->retry.attempts,
-                 res->errstr);
-        for (size_t r = 0; r < aac_batch_row_count(b); r++) {
-            if (aac_batch_row_rejected(b, r))
-                continue;
-            const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, r));
-            aac_warn("event dead-lettered after its retries",
-                     AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("offset", rkm->offset),
-                     AAC_KV_INT("attempts", pl->retry.attempts));
-            if (aac_batch_reject_row(b, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg,
-                                     pl->retry.attempts) != 0) {
-                aac_error("out of memory, dropping the batch");
-                drop_all(pl, "out of memory", true);
-                return;
-            }
-        }
-        requeue(pl); /* the rest goes at once */
+    case AAC_RETRY_GIVE_UP:
+        give_up(pl, f);
         return;
-    }
     case AAC_RETRY_WAIT:
         break;
     }
@@ -1245,77 +1251,92 @@ static void resume_ready(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* An assignment: each partition starts where PostgreSQL's stored offset
+ * says, or is held back until that is known. */
+static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
+                                   rd_kafka_topic_partition_list_t *parts, bool cooperative)
+{
+    rd_kafka_error_t *e = NULL;
+    for (int i = 0; i < parts->cnt; i++) {
+        part_t *pt = part_get(pl, parts->elems[i].partition);
+        if (!pt)
+            continue;
+        *pt = (part_t){.assigned = true,
+                       .need_offset = true,
+                       .next = -1,
+                       .stored = -1,
+                       .pending = -1,
+                       .resume_at = -1};
+        /* no stored offset: Kafka's committed one, else auto.offset.reset */
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    }
+    pl->offsets_wanted = true;
+    /* PostgreSQL's offsets are the truth: start each partition there */
+    int32_t ids[1024];
+    int64_t offs[1024];
+    int n = fetch_offsets(pl, parts, ids, offs, 1024);
+    for (int i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
+        if (tp && offs[i] >= 0)
+            tp->offset = offs[i];
+    }
+    if (cooperative)
+        e = rd_kafka_incremental_assign(rk, parts);
+    else
+        rd_kafka_assign(rk, parts);
+    /* unknown position (PostgreSQL down): held back until it is known */
+    rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
+    if (held->cnt)
+        rd_kafka_pause_partitions(rk, held);
+    if (pl->paused)
+        rd_kafka_pause_partitions(rk, parts);
+    else
+        resume_ready(pl, parts);
+    rd_kafka_topic_partition_list_destroy(held);
+    aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
+             AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
+             AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
+    return e;
+}
+
+/* A revocation (or a lost assignment): batches holding revoked
+ * partitions are written now or dropped, before the partitions go. */
+static rd_kafka_error_t *on_revoke(pipeline_t *pl, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t *parts, bool cooperative)
+{
+    rd_kafka_error_t *e = NULL;
+    if (!cooperative || holds_any(pl, parts))
+        write_before_revoke(pl);
+    for (int i = 0; i < parts->cnt; i++) {
+        part_t *pt = part_get(pl, parts->elems[i].partition);
+        if (!pt)
+            continue;
+        aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
+        *pt = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
+    }
+    if (cooperative)
+        e = rd_kafka_incremental_unassign(rk, parts);
+    else
+        rd_kafka_assign(rk, NULL);
+    aac_info("partitions revoked", AAC_KV_INT("count", parts->cnt),
+             AAC_KV_STR("reason", err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+                                      ? "rebalance"
+                                      : rd_kafka_err2name(err)));
+    return e;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     pipeline_t *pl = opaque;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    rd_kafka_error_t *e = NULL;
 
     aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
     pl->ever_assigned = true;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; i++) {
-            part_t *pt = part_get(pl, parts->elems[i].partition);
-            if (!pt)
-                continue;
-            *pt = (part_t){.assigned = true,
-                           .need_offset = true,
-                           .next = -1,
-                           .stored = -1,
-                           .pending = -1,
-                           .resume_at = -1};
-            /* no stored offset: Kafka's committed one, else auto.offset.reset */
-            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        }
-        pl->offsets_wanted = true;
-        /* PostgreSQL's offsets are the truth: start each partition there */
-        int32_t ids[1024];
-        int64_t offs[1024];
-        int n = fetch_offsets(pl, parts, ids, offs, 1024);
-        for (int i = 0; i < n; i++) {
-            rd_kafka_topic_partition_t *tp =
-                rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
-            if (tp && offs[i] >= 0)
-                tp->offset = offs[i];
-        }
-        if (cooperative)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        /* unknown position (PostgreSQL down): held back until it is known */
-        rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
-        if (held->cnt)
-            rd_kafka_pause_partitions(rk, held);
-        if (pl->paused)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            resume_ready(pl, parts);
-        rd_kafka_topic_partition_list_destroy(held);
-        aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
-                 AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
-                 AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
-    } else {
-        /* batches holding revoked partitions: write them now or drop
-         * them, before the partitions are released */
-        if (!cooperative || holds_any(pl, parts))
-            write_before_revoke(pl);
-        for (int i = 0; i < parts->cnt; i++) {
-            part_t *pt = part_get(pl, parts->elems[i].partition);
-            if (!pt)
-                continue;
-            aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
-            *pt = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
-        }
-        if (cooperative)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
-        aac_info("partitions revoked", AAC_KV_INT("count", parts->cnt),
-                 AAC_KV_STR("reason", err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
-                                          ? "rebalance"
-                                          : rd_kafka_err2name(err)));
-    }
+    rd_kafka_error_t *e = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                              ? on_assign(pl, rk, parts, cooperative)
+                              : on_revoke(pl, rk, err, parts, cooperative);
     if (e) {
         aac_error("could not apply the assignment", AAC_KV_STR("error", rd_kafka_error_string(e)));
         rd_kafka_error_destroy(e);
@@ -1541,12 +1562,9 @@ static bool should_close(pipeline_t *pl, int64_t now, bool drained, int writing)
     return writing < pl->writers && now - pl->open_since >= linger && (drained || linger > 0);
 }
 
-int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
+/* Sets up pl for cfg: everything but the clients and the writers. */
+static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t *metrics)
 {
-    pipeline_t pl_, *pl = &pl_;
-    char errstr[512];
-    int status = AAC_EXIT_FAILURE;
-    aac_pgsink_result_t res;
     aac_event_limits_t lim = {(size_t)cfg->event.max_message_bytes, cfg->event.max_depth};
     aac_retry_policy_t policy = aac_retry_policy_from_config(cfg);
     unsigned seed = (unsigned)getpid() ^ (unsigned)aac_mono_ms();
@@ -1564,7 +1582,6 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->ring_cap = pl->max_in_flight + 2; /* a revocation or shutdown may add one */
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->cv, NULL);
-    aac_signals_install();
 
     pl->parser = aac_event_parser_new(&lim);
     pl->sink = aac_pgsink_new(cfg);
@@ -1573,51 +1590,75 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pl->open = aac_batch_new(cfg->kafka.topic, copy_format(cfg));
     if (!pl->parser || !pl->sink || !pl->ring || !pl->spare || !pl->open) {
         aac_error("out of memory");
-        goto out;
+        return -1;
     }
+    return 0;
+}
 
-    /* a wrong password or a missing schema is found before joining */
+static void pipeline_free(pipeline_t *pl)
+{
+    stop_writers(pl, true);
+    free_batches(pl);
+    aac_dlq_destroy(pl->dlq);
+    aac_pgsink_destroy(pl->sink);
+    aac_event_parser_destroy(pl->parser);
+    free(pl->ring);
+    free(pl->spare);
+    free(pl->part);
+    pthread_cond_destroy(&pl->cv);
+    pthread_mutex_destroy(&pl->mu);
+}
+
+/* Waits until PostgreSQL answers and the schema is there, so that a wrong
+ * password or a missing schema is found before joining. Returns -1 when
+ * it does, else the exit status (fatal, or a signal while waiting). */
+static int wait_for_postgres(pipeline_t *pl)
+{
+    aac_pgsink_result_t res;
     while (aac_pgsink_check_schema(pl->sink, &res) != 0) {
         if (res.cls == AAC_CLASS_FATAL) {
             go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
-            status = AAC_EXIT_FATAL;
-            goto out;
+            return AAC_EXIT_FATAL;
         }
-        aac_metrics_set_error(metrics, res.cls, "postgres_unavailable", res.errstr);
+        aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
         aac_retry_failed(&pl->retry, AAC_RETRY_OUTAGE, 0, aac_mono_ms());
         aac_warn("PostgreSQL not available at start, waiting",
                  AAC_KV_INT("delay_ms", pl->retry.delay_ms), AAC_KV_STR("error", res.errstr));
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
         while (!aac_retry_due(&pl->retry, aac_mono_ms()) && !aac_signals_received()) {
-            aac_metrics_polled(metrics, aac_now());
+            aac_metrics_polled(pl->metrics, aac_now());
             aac_notify_alive(aac_mono_ms());
             usleep(20000);
         }
-        if (aac_signals_received()) {
-            status = AAC_EXIT_OK;
-            goto out;
-        }
+        if (aac_signals_received())
+            return AAC_EXIT_OK;
     }
     aac_retry_succeeded(&pl->retry);
-    aac_metrics_set_pg_up(metrics, true);
+    aac_metrics_set_pg_up(pl->metrics, true);
     pl->last_pg_ok = aac_mono_ms();
     idle_upkeep(pl, pl->last_pg_ok); /* partitions ahead before the first event */
+    return -1;
+}
 
+/* Creates the dead-letter producer, the writers and the consumer, and
+ * subscribes. Returns -1 when all is up, else the exit status. */
+static int start_clients(pipeline_t *pl)
+{
+    const aac_config_t *cfg = pl->cfg;
+    char errstr[512];
     pl->dlq = aac_dlq_new(cfg, errstr, sizeof(errstr));
     if (!pl->dlq) {
         aac_error("could not create the dead-letter producer", AAC_KV_STR("error", errstr));
-        status = AAC_EXIT_FATAL;
-        goto out;
+        return AAC_EXIT_FATAL;
     }
     if (start_writers(pl) != 0) {
         aac_error("could not start the writers");
-        goto out;
+        return AAC_EXIT_FAILURE;
     }
     pl->rk = consumer_new(pl, errstr, sizeof(errstr));
     if (!pl->rk) {
         aac_error("could not create the Kafka consumer", AAC_KV_STR("error", errstr));
-        status = AAC_EXIT_FATAL;
-        goto out;
+        return AAC_EXIT_FATAL;
     }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic, RD_KAFKA_PARTITION_UA);
@@ -1626,8 +1667,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     if (err) {
         aac_error("could not subscribe", AAC_KV_STR("topic", cfg->kafka.topic),
                   AAC_KV_STR("error", rd_kafka_err2str(err)));
-        status = AAC_EXIT_FATAL;
-        goto out;
+        return AAC_EXIT_FATAL;
     }
     aac_info("consumer started", AAC_KV_STR("topic", cfg->kafka.topic),
              AAC_KV_STR("group", cfg->kafka.group_id),
@@ -1635,7 +1675,29 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
              AAC_KV_INT("batch_max_events", cfg->batch.max_events),
              AAC_KV_INT("linger_ms", cfg->batch.linger_ms), AAC_KV_INT("writers", pl->writers),
              AAC_KV_INT("max_in_flight", pl->max_in_flight));
+    return -1;
+}
 
+/* How long the next poll may wait: until the open batch's linger ends
+ * when a writer could take it, briefly while writers work (to notice one
+ * finishing), until the retry is due, and never over POLL_MAX_MS. */
+static int poll_timeout(pipeline_t *pl, int64_t now, int writing, bool backing_off)
+{
+    int timeout = POLL_MAX_MS;
+    if (aac_batch_count(pl->open) && writing < pl->writers)
+        timeout = (int)(pl->open_since + pl->cfg->batch.linger_ms - now);
+    else if (writing)
+        timeout = POLL_WRITING_MS;
+    if (backing_off && pl->retry.retry_at - now < timeout)
+        timeout = (int)(pl->retry.retry_at - now);
+    return timeout < 0 ? 0 : timeout > POLL_MAX_MS ? POLL_MAX_MS : timeout;
+}
+
+/* The consume thread's loop, until a signal or a fatal error: settle what
+ * the writers finished, close and hand out a batch when due, poll Kafka
+ * for the next message. */
+static void consume_loop(pipeline_t *pl)
+{
     bool drained = false;
     while (!aac_signals_received() && !pl->fatal) {
         int64_t now = aac_mono_ms();
@@ -1654,7 +1716,6 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             should_close(pl, now, drained, writing) && submit(pl, false))
             flights_count(pl, &in_flight, &writing);
 
-        int timeout = POLL_MAX_MS;
         if (!backing_off && batch_full(pl)) {
             /* no room for what comes next: wait for a writer, not for
              * Kafka (librdkafka keeps fetching into its queue) */
@@ -1662,15 +1723,8 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
             wait_writers(pl, POLL_MAX_MS);
             continue;
         }
-        if (aac_batch_count(pl->open) && writing < pl->writers)
-            timeout = (int)(pl->open_since + pl->cfg->batch.linger_ms - now);
-        else if (writing)
-            timeout = POLL_WRITING_MS; /* to notice a writer finishing */
-        if (backing_off && pl->retry.retry_at - now < timeout)
-            timeout = (int)(pl->retry.retry_at - now);
-        timeout = timeout < 0 ? 0 : timeout > POLL_MAX_MS ? POLL_MAX_MS : timeout;
-
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, timeout);
+        rd_kafka_message_t *rkm =
+            rd_kafka_consumer_poll(pl->rk, poll_timeout(pl, now, writing, backing_off));
         stamp_alive(pl);
         drained = !rkm;
         if (rkm) {
@@ -1690,16 +1744,30 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
         if (!in_flight && !aac_batch_count(pl->open) && !aac_retry_waiting(&pl->retry))
             idle_upkeep(pl, now);
     }
+}
 
+int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
+{
+    pipeline_t pl_, *pl = &pl_;
+    int status = AAC_EXIT_FAILURE;
+
+    aac_signals_install();
+    if (pipeline_init(pl, cfg, metrics) != 0)
+        goto out;
+    status = wait_for_postgres(pl);
+    if (status < 0)
+        status = start_clients(pl);
+    if (status >= 0)
+        goto out;
+
+    consume_loop(pl);
     aac_notify_stopping(pl->fatal ? "stopping: fatal error" : "stopping: shutdown requested");
-    if (pl->fatal) {
-        status = AAC_EXIT_FATAL;
-    } else {
+    if (!pl->fatal) {
         aac_info("shutting down", AAC_KV_UINT("events_in_batch", aac_batch_count(pl->open)),
                  AAC_KV_INT("batches_in_flight", ring_count(pl)));
         drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
-        status = AAC_EXIT_OK;
     }
+    status = AAC_EXIT_OK;
 out:
     if (pl->rk) {
         /* what is left is not written: the revocation finds nothing */
@@ -1707,16 +1775,7 @@ out:
         discard_all(pl);
         close_consumer(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
-    stop_writers(pl, true);
-    free_batches(pl);
-    aac_dlq_destroy(pl->dlq);
-    aac_pgsink_destroy(pl->sink);
-    aac_event_parser_destroy(pl->parser);
-    free(pl->ring);
-    free(pl->spare);
-    free(pl->part);
-    pthread_cond_destroy(&pl->cv);
-    pthread_mutex_destroy(&pl->mu);
+    pipeline_free(pl);
     if (pl->fatal)
         status = AAC_EXIT_FATAL;
     aac_info("stopped", AAC_KV_INT("status", status));
