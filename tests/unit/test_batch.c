@@ -31,6 +31,9 @@ typedef struct fixture_s {
     rd_kafka_mock_cluster_t *mc;
     rd_kafka_t *consumer;
     rd_kafka_message_t *msg[PARTITIONS][PER_PART]; /* this test's, until taken */
+    /* this test's batches: destroyed after it also when an assertion
+     * failed, since rd_kafka_destroy() waits for every message */
+    aac_batch_t *batch[4];
 } fixture_t;
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -133,6 +136,10 @@ static int take_all(void **state)
 static int drop_rest(void **state)
 {
     fixture_t *f = *state;
+    for (int i = 0; i < 4; i++) {
+        aac_batch_destroy(f->batch[i]);
+        f->batch[i] = NULL;
+    }
     for (int p = 0; p < PARTITIONS; p++)
         for (int o = 0; o < PER_PART; o++) {
             if (f->msg[p][o])
@@ -150,6 +157,15 @@ static rd_kafka_message_t *message_at(fixture_t *f, int32_t partition, int64_t o
     assert_non_null(m);
     f->msg[partition][offset] = NULL;
     return m;
+}
+
+static aac_batch_t *batch_new(fixture_t *f, aac_copy_format_t format)
+{
+    for (int i = 0; i < 4; i++)
+        if (!f->batch[i])
+            return f->batch[i] = aac_batch_new(TOPIC, format);
+    fail_msg("more than 4 batches in one test");
+    return NULL;
 }
 
 /* An event whose primary key is (id byte `id`, timestamp `ts`). */
@@ -187,7 +203,7 @@ static void add_bad(fixture_t *f, aac_batch_t *b, int32_t p, int64_t off, const 
 static void test_partition_ranges(void **state)
 {
     fixture_t *f = *state;
-    aac_batch_t *b = aac_batch_new(TOPIC, AAC_COPY_TEXT);
+    aac_batch_t *b = batch_new(f, AAC_COPY_TEXT);
     add(f, b, 0, 3, 1, 1000);
     add(f, b, 0, 4, 2, 1000);
     add(f, b, 1, 7, 3, 1000);
@@ -217,7 +233,6 @@ static void test_partition_ranges(void **state)
 
     /* the values' bytes: "p0-3" ... "p1-9", 4 bytes each */
     assert_int_equal(aac_batch_bytes(b), 6 * 4);
-    aac_batch_destroy(b);
 }
 
 /* Rows are the valid events, in order, each with its message; invalid
@@ -225,7 +240,7 @@ static void test_partition_ranges(void **state)
 static void test_rows_and_rejects(void **state)
 {
     fixture_t *f = *state;
-    aac_batch_t *b = aac_batch_new(TOPIC, AAC_COPY_TEXT);
+    aac_batch_t *b = batch_new(f, AAC_COPY_TEXT);
     add(f, b, 0, 0, 1, 1000);
     add_bad(f, b, 0, 1, "$.timestamp");
     add(f, b, 0, 2, 2, 2000);
@@ -284,14 +299,13 @@ static void test_rows_and_rejects(void **state)
     assert_int_equal(rj->attempts, 3);
     assert_string_equal(rj->sqlstate, "22001");
     assert_string_equal(rj->path, "$");
-    aac_batch_destroy(b);
 }
 
 /* A long database message is cut to the reject's room, not overrun. */
 static void test_reject_bounds(void **state)
 {
     fixture_t *f = *state;
-    aac_batch_t *b = aac_batch_new(TOPIC, AAC_COPY_BINARY);
+    aac_batch_t *b = batch_new(f, AAC_COPY_BINARY);
     add(f, b, 2, 5, 9, 1);
     char big[2000];
     memset(big, 'x', sizeof(big) - 1);
@@ -302,7 +316,6 @@ static void test_reject_bounds(void **state)
     assert_string_equal(rj->sqlstate, "");
     assert_int_equal(aac_batch_live_rows(b), 0);
     assert_int_equal(aac_batch_format(b), AAC_COPY_BINARY);
-    aac_batch_destroy(b);
 }
 
 /* A reset batch is empty and takes new messages; its old ones are gone
@@ -310,7 +323,7 @@ static void test_reject_bounds(void **state)
 static void test_reset(void **state)
 {
     fixture_t *f = *state;
-    aac_batch_t *b = aac_batch_new(TOPIC, AAC_COPY_TEXT);
+    aac_batch_t *b = batch_new(f, AAC_COPY_TEXT);
     for (int i = 0; i < 10; i++)
         add(f, b, 1, i, (uint8_t)i, 1000);
     add_bad(f, b, 1, 10, "$");
@@ -333,8 +346,7 @@ static void test_reset(void **state)
     assert_int_equal(
         len,
         (size_t)(aac_copyrow_put(want, AAC_COPY_TEXT, &ev, TOPIC, strlen(TOPIC), 2, 3) - want));
-    aac_batch_destroy(b);
-    aac_batch_destroy(NULL);
+    aac_batch_destroy(NULL); /* NULL-safe */
 }
 
 /* The overlap test: the same (event_id, event_time) in both batches, and
@@ -342,9 +354,9 @@ static void test_reset(void **state)
 static void test_keys_overlap(void **state)
 {
     fixture_t *f = *state;
-    aac_batch_t *a = aac_batch_new(TOPIC, AAC_COPY_TEXT);
-    aac_batch_t *b = aac_batch_new(TOPIC, AAC_COPY_TEXT);
-    aac_batch_t *empty = aac_batch_new(TOPIC, AAC_COPY_TEXT);
+    aac_batch_t *a = batch_new(f, AAC_COPY_TEXT);
+    aac_batch_t *b = batch_new(f, AAC_COPY_TEXT);
+    aac_batch_t *empty = batch_new(f, AAC_COPY_TEXT);
     for (int i = 0; i < 15; i++)
         add(f, a, 0, i, (uint8_t)(i + 1), 1000);
     add(f, b, 1, 0, 100, 1000);
@@ -363,10 +375,6 @@ static void test_keys_overlap(void **state)
     assert_false(aac_batch_keys_overlap(b, a));
     /* rejected in `other`: still counts, a writer may be rejecting it now */
     assert_true(aac_batch_keys_overlap(a, b));
-
-    aac_batch_destroy(a);
-    aac_batch_destroy(b);
-    aac_batch_destroy(empty);
 }
 
 int main(void)
