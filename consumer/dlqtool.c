@@ -33,6 +33,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "aac/clock.h"
+#include "aac/dlq.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/rfc3339.h"
@@ -131,7 +132,7 @@ int aac_dlqtool_replay_count(const void *value, size_t size)
 
 bool aac_dlqtool_is_own_header(const char *name)
 {
-    return name && strncmp(name, "aac.", 4) == 0;
+    return name && strncmp(name, AAC_DLQ_HEADER_PREFIX, strlen(AAC_DLQ_HEADER_PREFIX)) == 0;
 }
 
 /* --- the replay record --------------------------------------------------- */
@@ -625,17 +626,21 @@ static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 
 /* --- a dead letter's view ----------------------------------------------- */
 
+static const char *hname(aac_dlq_header_t which)
+{
+    return aac_dlq_headers[which].name;
+}
+
+/* A dead letter read from the topic: the message and what its headers say. */
 typedef struct letter_s {
     const rd_kafka_message_t *rkm;
     rd_kafka_headers_t *hdrs; /* the message's; NULL when none */
-    char reason[64], cls[32], failed_at[64], orig_topic[256];
-    int64_t failed_at_ms; /* INT64_MIN: unknown */
-    int replay_count;
+    aac_dlqtool_letter_t d;
 } letter_t;
 
 /* Copies the last header `name` into buf (NUL-terminated, cut to size);
  * "" when absent. Returns true when present. */
-static bool header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+static bool header_str(const rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
 {
     const void *v;
     size_t n;
@@ -651,36 +656,39 @@ static bool header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_
     return true;
 }
 
-static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
+void aac_dlqtool_letter_read(aac_dlqtool_letter_t *l, const rd_kafka_headers_t *h,
+                             int64_t timestamp_ms)
 {
     const void *v;
     size_t n;
     memset(l, 0, sizeof(*l));
-    l->rkm = rkm;
-    if (rd_kafka_message_headers(rkm, &l->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        l->hdrs = NULL;
-    header_str(l->hdrs, "aac.error.reason", l->reason, sizeof(l->reason));
-    header_str(l->hdrs, "aac.error.class", l->cls, sizeof(l->cls));
-    header_str(l->hdrs, "aac.original.topic", l->orig_topic, sizeof(l->orig_topic));
+    header_str(h, hname(AAC_DLQ_H_ERROR_REASON), l->reason, sizeof(l->reason));
+    header_str(h, hname(AAC_DLQ_H_ERROR_CLASS), l->cls, sizeof(l->cls));
+    header_str(h, hname(AAC_DLQ_H_ORIGINAL_TOPIC), l->orig_topic, sizeof(l->orig_topic));
     l->failed_at_ms = INT64_MIN;
-    if (header_str(l->hdrs, "aac.failed.at", l->failed_at, sizeof(l->failed_at)) &&
+    if (header_str(h, hname(AAC_DLQ_H_FAILED_AT), l->failed_at, sizeof(l->failed_at)) &&
         !parse_time_ms(l->failed_at, strlen(l->failed_at), &l->failed_at_ms, NULL, 0))
         l->failed_at_ms = INT64_MIN;
-    if (l->failed_at_ms == INT64_MIN) {
-        /* no usable header: the dead letter's own timestamp is when it was written */
-        rd_kafka_timestamp_type_t tt;
-        int64_t ts = rd_kafka_message_timestamp(rkm, &tt);
-        if (ts >= 0)
-            l->failed_at_ms = ts;
-    }
+    /* no usable header: the dead letter's own timestamp is when it was written */
+    if (l->failed_at_ms == INT64_MIN && timestamp_ms >= 0)
+        l->failed_at_ms = timestamp_ms;
     l->replay_count = 0;
-    if (l->hdrs && rd_kafka_header_get_last(l->hdrs, AAC_DLQTOOL_H_REPLAY_COUNT, &v, &n) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (h && rd_kafka_header_get_last(h, AAC_DLQTOOL_H_REPLAY_COUNT, &v, &n) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR)
         l->replay_count = aac_dlqtool_replay_count(v, v ? n : 0);
 }
 
+static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_timestamp_type_t tt;
+    l->rkm = rkm;
+    if (rd_kafka_message_headers(rkm, &l->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        l->hdrs = NULL;
+    aac_dlqtool_letter_read(&l->d, l->hdrs, rd_kafka_message_timestamp(rkm, &tt));
+}
+
 /* A header value as a JSON number when it is one, else null. */
-static void put_json_int(FILE *f, rd_kafka_headers_t *h, const char *name)
+static void put_json_int(FILE *f, const rd_kafka_headers_t *h, const char *name)
 {
     char buf[32], *end;
     if (!header_str(h, name, buf, sizeof(buf)) || !buf[0]) {
@@ -695,7 +703,7 @@ static void put_json_int(FILE *f, rd_kafka_headers_t *h, const char *name)
         fprintf(f, "%lld", v);
 }
 
-static void put_json_hdr(FILE *f, rd_kafka_headers_t *h, const char *name)
+static void put_json_hdr(FILE *f, const rd_kafka_headers_t *h, const char *name)
 {
     const void *v;
     size_t n;
@@ -703,6 +711,19 @@ static void put_json_hdr(FILE *f, rd_kafka_headers_t *h, const char *name)
         fputs("null", f);
     else
         put_str(f, v, n, HDR_MAX_PRINT, true);
+}
+
+void aac_dlqtool_json_headers(FILE *f, const rd_kafka_headers_t *h)
+{
+    for (int i = 0; i < AAC_DLQ_H__CNT; i++) {
+        fprintf(f, ",\"%s\":", aac_dlq_headers[i].field);
+        if (aac_dlq_headers[i].integer)
+            put_json_int(f, h, aac_dlq_headers[i].name);
+        else
+            put_json_hdr(f, h, aac_dlq_headers[i].name);
+    }
+    fputs(",\"replayed_from\":", f);
+    put_json_hdr(f, h, AAC_DLQTOOL_H_REPLAYED_FROM);
 }
 
 static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool show_value)
@@ -714,28 +735,8 @@ static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool s
     fprintf(f,
             ",\"dlq_partition\":%" PRId32 ",\"dlq_offset\":%" PRId64 ",\"timestamp_ms\":%" PRId64,
             rkm->partition, rkm->offset, rd_kafka_message_timestamp(rkm, &tt));
-    static const char *const str_fields[][2] = {{"original_topic", "aac.original.topic"},
-                                                {"failed_at", "aac.failed.at"},
-                                                {"class", "aac.error.class"},
-                                                {"reason", "aac.error.reason"},
-                                                {"path", "aac.error.path"},
-                                                {"message", "aac.error.message"},
-                                                {"consumer_group", "aac.consumer.group"},
-                                                {"service_version", "aac.service.version"},
-                                                {"replayed_from", AAC_DLQTOOL_H_REPLAYED_FROM}};
-    static const char *const int_fields[][2] = {{"original_partition", "aac.original.partition"},
-                                                {"original_offset", "aac.original.offset"},
-                                                {"original_timestamp", "aac.original.timestamp"},
-                                                {"attempts", "aac.attempts"}};
-    for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
-        fprintf(f, ",\"%s\":", str_fields[i][0]);
-        put_json_hdr(f, l->hdrs, str_fields[i][1]);
-    }
-    for (size_t i = 0; i < sizeof(int_fields) / sizeof(int_fields[0]); i++) {
-        fprintf(f, ",\"%s\":", int_fields[i][0]);
-        put_json_int(f, l->hdrs, int_fields[i][1]);
-    }
-    fprintf(f, ",\"replay_count\":%d,\"key\":", l->replay_count);
+    aac_dlqtool_json_headers(f, l->hdrs);
+    fprintf(f, ",\"replay_count\":%d,\"key\":", l->d.replay_count);
     if (rkm->key)
         put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, true);
     else
@@ -769,13 +770,14 @@ static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool s
     fputs("]}\n", f);
 }
 
-static void put_hdr_field(FILE *f, rd_kafka_headers_t *h, const char *label, const char *name,
-                          size_t max)
+/* " <field>=<value>" of a line, the value quoted and cut at `max` bytes;
+ * "-" when the header is absent. */
+static void put_hdr_field(FILE *f, const rd_kafka_headers_t *h, aac_dlq_header_t which, size_t max)
 {
     const void *v;
     size_t n;
-    fprintf(f, " %s=", label);
-    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+    fprintf(f, " %s=", aac_dlq_headers[which].field);
+    if (!h || rd_kafka_header_get_last(h, hname(which), &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
         fputs("-", f);
     else
         put_str(f, v, n, max, false);
@@ -786,26 +788,26 @@ static void print_line(FILE *f, const letter_t *l, bool show_value)
     const rd_kafka_message_t *rkm = l->rkm;
     char part[32], off[32];
     fprintf(f, "dlq=%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
-    put_hdr_field(f, l->hdrs, "failed_at", "aac.failed.at", 64);
-    put_hdr_field(f, l->hdrs, "reason", "aac.error.reason", 64);
-    put_hdr_field(f, l->hdrs, "class", "aac.error.class", 32);
-    header_str(l->hdrs, "aac.original.partition", part, sizeof(part));
-    header_str(l->hdrs, "aac.original.offset", off, sizeof(off));
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_FAILED_AT, 64);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_REASON, 64);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_CLASS, 32);
+    header_str(l->hdrs, hname(AAC_DLQ_H_ORIGINAL_PARTITION), part, sizeof(part));
+    header_str(l->hdrs, hname(AAC_DLQ_H_ORIGINAL_OFFSET), off, sizeof(off));
     fputs(" origin=", f);
     char origin[320];
-    snprintf(origin, sizeof(origin), "%s:%s:%s", l->orig_topic[0] ? l->orig_topic : "-",
+    snprintf(origin, sizeof(origin), "%s:%s:%s", l->d.orig_topic[0] ? l->d.orig_topic : "-",
              part[0] ? part : "-", off[0] ? off : "-");
     put_str(f, origin, strlen(origin), sizeof(origin), false);
-    put_hdr_field(f, l->hdrs, "attempts", "aac.attempts", 16);
-    fprintf(f, " replays=%d", l->replay_count);
-    put_hdr_field(f, l->hdrs, "path", "aac.error.path", 256);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ATTEMPTS, 16);
+    fprintf(f, " replays=%d", l->d.replay_count);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_PATH, 256);
     fputs(" key=", f);
     if (rkm->key)
         put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, false);
     else
         fputs("-", f);
     fprintf(f, " value_bytes=%zu", rkm->len);
-    put_hdr_field(f, l->hdrs, "message", "aac.error.message", 512);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_MESSAGE, 512);
     if (show_value) {
         fputs(" value=", f);
         if (rkm->payload)
@@ -1261,7 +1263,7 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
             rd_kafka_header_add(h, name, -1, v, v ? (ssize_t)n : 0);
     snprintf(buf, sizeof(buf), "%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
     rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAYED_FROM, -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%d", l->replay_count + 1);
+    snprintf(buf, sizeof(buf), "%d", l->d.replay_count + 1);
     rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAY_COUNT, -1, buf, -1);
 
     for (;;) {
@@ -1295,14 +1297,14 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t
 
     t->read++;
     letter_read(&l, rkm);
-    if (l.replay_count > 0)
+    if (l.d.replay_count > 0)
         t->copies++;
-    int key = aac_dlqtool_record_key(l.reason[0] ? l.reason : NULL, l.replay_count);
+    int key = aac_dlqtool_record_key(l.d.reason[0] ? l.d.reason : NULL, l.d.replay_count);
     bool recorded = t->old && aac_dlqtool_record_has(&t->old[p], key, rkm->offset);
     /* what the record will say of it unless it is replayed now */
     entry_state_t kept = recorded ? E_RECORDED : E_LEFT;
 
-    if (!aac_dlqtool_match(o, l.reason[0] ? l.reason : NULL, l.failed_at_ms))
+    if (!aac_dlqtool_match(o, l.d.reason[0] ? l.d.reason : NULL, l.d.failed_at_ms))
         goto keep;
     t->selected++;
     if (o->cmd == AAC_DLQTOOL_INSPECT) {
@@ -1312,18 +1314,18 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t
             print_line(stdout, &l, o->show_value);
         return o->limit && t->selected >= o->limit ? 1 : 0;
     }
-    const char *to = o->to ? o->to : l.orig_topic[0] ? l.orig_topic : NULL;
+    const char *to = o->to ? o->to : l.d.orig_topic[0] ? l.d.orig_topic : NULL;
     if (recorded && !o->from_beginning) {
         t->skipped_recorded++;
         aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", p),
                   AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
         goto keep;
     }
-    if (l.replay_count >= o->max_replays) {
+    if (l.d.replay_count >= o->max_replays) {
         t->skipped_replayed++;
         aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", p),
                   AAC_KV_INT("dlq_offset", rkm->offset),
-                  AAC_KV_INT("replay_count", l.replay_count));
+                  AAC_KV_INT("replay_count", l.d.replay_count));
         goto keep;
     }
     if (!to || !find_topic(t, to)) {
