@@ -452,11 +452,173 @@ static const char *opt_name(int code)
     return "?";
 }
 
+/* The options that only `replay` takes. */
+static bool replay_only(int c)
+{
+    return c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES || c == O_GROUP ||
+           c == O_FROM_BEGINNING;
+}
+
+/* Sets an option without a value. Returns false when `c` is not one. */
+static bool apply_flag(aac_dlqtool_opts_t *o, int c)
+{
+    switch (c) {
+    case O_JSON:
+        o->json = true;
+        return true;
+    case O_SHOW_VALUE:
+        o->show_value = true;
+        return true;
+    case O_DRY_RUN:
+        o->dry_run = true;
+        return true;
+    case O_YES:
+        o->yes = true;
+        return true;
+    case O_FROM_BEGINNING:
+        o->from_beginning = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* --since or --until `val` into *ms. */
+static int apply_time(const char *cmd, const char *name, const char *val, int64_t *ms, char *errstr,
+                      size_t size)
+{
+    char why[96];
+    if (parse_time_ms(val, strlen(val), ms, why, sizeof(why)))
+        return 0;
+    snprintf(errstr, size,
+             "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
+             "contract, e.g. 2026-11-21T10:00:00Z)",
+             cmd, name, val, why);
+    return -1;
+}
+
+/* --group, --topic or --to `val` (what it names: "group" or "topic"). */
+static int apply_name(const char *cmd, const char *opt, const char *what, const char *val,
+                      const char **out, char *errstr, size_t size)
+{
+    if (!*val || strlen(val) > 249) {
+        snprintf(errstr, size, "dlq %s: --%s needs a %s name (1 to 249 characters)", cmd, opt,
+                 what);
+        return -1;
+    }
+    *out = val;
+    return 0;
+}
+
+/* Sets the option `c` that takes the value `val`. Returns 0, or -1 with
+ * errstr. */
+static int apply_value(aac_dlqtool_opts_t *o, const char *cmd, int c, const char *val, char *errstr,
+                       size_t size)
+{
+    const char *name = opt_name(c);
+    long v;
+    switch (c) {
+    case O_GROUP:
+        return apply_name(cmd, name, "group", val, &o->group, errstr, size);
+    case O_TOPIC:
+        return apply_name(cmd, name, "topic", val, &o->topic, errstr, size);
+    case O_TO:
+        return apply_name(cmd, name, "topic", val, &o->to, errstr, size);
+    case O_REASON:
+        return add_reasons(o, cmd, val, errstr, size);
+    case O_SINCE:
+        return apply_time(cmd, name, val, &o->since_ms, errstr, size);
+    case O_UNTIL:
+        return apply_time(cmd, name, val, &o->until_ms, errstr, size);
+    case O_LIMIT:
+        if (parse_long(val, 0, LONG_MAX, &o->limit) == 0)
+            return 0;
+        snprintf(errstr, size, "dlq %s: --limit \"%.100s\" is not a number >= 0", cmd, val);
+        return -1;
+    case O_MAX_REPLAYS:
+        if (parse_long(val, 1, 1000000, &v) == 0) {
+            o->max_replays = (int)v;
+            return 0;
+        }
+        snprintf(errstr, size, "dlq %s: --max-replays \"%.100s\" is not a number from 1 to 1000000",
+                 cmd, val);
+        return -1;
+    default:
+        return 0; /* every code of dlq_options is handled above or by apply_flag */
+    }
+}
+
+/* The message for what getopt_long returned as '?' (unknown, or a value
+ * given to an option that takes none) or ':' (a value missing). */
+static void getopt_error(int c, const char *cmd, char **sub_argv, char *errstr, size_t size)
+{
+    if (c == ':')
+        snprintf(errstr, size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
+    else if (optopt >= O_JSON && optopt < O__END)
+        snprintf(errstr, size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
+    else if (optopt)
+        snprintf(errstr, size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd, optopt);
+    else
+        snprintf(errstr, size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind - 1]);
+}
+
+/* Reads the options after the command with getopt_long ("+": no
+ * reordering, the first word that is not an option is an error; ":": a
+ * missing value is told apart; opterr = 0: every message is ours). Sets
+ * *limit_set when --limit was given. Returns 0, or -1 with errstr. */
+static int parse_options(int sub_argc, char **sub_argv, aac_dlqtool_opts_t *o, bool *limit_set,
+                         char *errstr, size_t size)
+{
+    const char *cmd = sub_argv[0];
+    int c, idx;
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (tests parse many times) */
+    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
+        if (c == '?' || c == ':') {
+            getopt_error(c, cmd, sub_argv, errstr, size);
+            return -1;
+        }
+        if (replay_only(c) && o->cmd != AAC_DLQTOOL_REPLAY) {
+            snprintf(errstr, size, "dlq %s: --%s applies to replay only", cmd, opt_name(c));
+            return -1;
+        }
+        *limit_set |= c == O_LIMIT;
+        if (!apply_flag(o, c) && apply_value(o, cmd, c, optarg, errstr, size))
+            return -1;
+    }
+    if (optind < sub_argc) {
+        snprintf(errstr, size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The checks of the options together, once each is read. */
+static int check_options(const aac_dlqtool_opts_t *o, const char *cmd, char *errstr, size_t size)
+{
+    if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
+        snprintf(errstr, size, "dlq %s: --since must be before --until", cmd);
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && o->dry_run && o->yes) {
+        snprintf(errstr, size, "dlq replay: --dry-run and --yes exclude each other");
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run && !o->yes) {
+        snprintf(errstr, size,
+                 "dlq replay: nothing published: add --yes to publish, or --dry-run to list what "
+                 "would be");
+        return -1;
+    }
+    return 0;
+}
+
 int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
                            size_t errstr_size)
 {
     bool limit_set = false;
-    const char *cmd;
 
     memset(o, 0, sizeof(*o));
     o->any_reason = true;
@@ -474,139 +636,18 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
         snprintf(errstr, errstr_size, "dlq: missing command: inspect or replay (see --help)");
         return -1;
     }
-    cmd = argv[1];
-    if (!strcmp(cmd, "inspect"))
+    if (!strcmp(argv[1], "inspect"))
         o->cmd = AAC_DLQTOOL_INSPECT;
-    else if (!strcmp(cmd, "replay"))
+    else if (!strcmp(argv[1], "replay"))
         o->cmd = AAC_DLQTOOL_REPLAY;
     else {
-        snprintf(errstr, errstr_size, "dlq: unknown command \"%.100s\": inspect or replay", cmd);
+        snprintf(errstr, errstr_size, "dlq: unknown command \"%.100s\": inspect or replay",
+                 argv[1]);
         return -1;
     }
-
-    /* getopt_long over the words after the command ("+": no reordering,
-     * the first word that is not an option is an error; ":": a missing
-     * value is told apart; opterr = 0: every message is ours) */
-    int sub_argc = argc - 1, c, idx;
-    char **sub_argv = argv + 1;
-    opterr = 0;
-    optind = 0; /* glibc: start afresh (tests parse many times) */
-    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
-        const char *val = optarg, *name;
-        if (c == '?') {
-            if (optopt >= O_JSON && optopt < O__END)
-                snprintf(errstr, errstr_size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
-            else if (optopt)
-                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd,
-                         optopt);
-            else
-                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)",
-                         cmd, sub_argv[optind - 1]);
-            return -1;
-        }
-        if (c == ':') {
-            snprintf(errstr, errstr_size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
-            return -1;
-        }
-        name = opt_name(c);
-        bool replay_only = c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES ||
-                           c == O_GROUP || c == O_FROM_BEGINNING;
-        if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
-            snprintf(errstr, errstr_size, "dlq %s: --%s applies to replay only", cmd, name);
-            return -1;
-        }
-
-        switch (c) {
-        case O_JSON:
-            o->json = true;
-            break;
-        case O_SHOW_VALUE:
-            o->show_value = true;
-            break;
-        case O_DRY_RUN:
-            o->dry_run = true;
-            break;
-        case O_YES:
-            o->yes = true;
-            break;
-        case O_FROM_BEGINNING:
-            o->from_beginning = true;
-            break;
-        case O_GROUP:
-            if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --group needs a group name (1 to 249 characters)", cmd);
-                return -1;
-            }
-            o->group = val;
-            break;
-        case O_REASON:
-            if (add_reasons(o, cmd, val, errstr, errstr_size))
-                return -1;
-            break;
-        case O_SINCE:
-        case O_UNTIL: {
-            int64_t t;
-            char why[96];
-            if (!parse_time_ms(val, strlen(val), &t, why, sizeof(why))) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
-                         "contract, e.g. 2026-11-21T10:00:00Z)",
-                         cmd, name, val, why);
-                return -1;
-            }
-            *(c == O_SINCE ? &o->since_ms : &o->until_ms) = t;
-            break;
-        }
-        case O_LIMIT:
-            if (parse_long(val, 0, LONG_MAX, &o->limit)) {
-                snprintf(errstr, errstr_size, "dlq %s: --limit \"%.100s\" is not a number >= 0",
-                         cmd, val);
-                return -1;
-            }
-            limit_set = true;
-            break;
-        case O_MAX_REPLAYS: {
-            long v;
-            if (parse_long(val, 1, 1000000, &v)) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --max-replays \"%.100s\" is not a number from 1 to 1000000", cmd,
-                         val);
-                return -1;
-            }
-            o->max_replays = (int)v;
-            break;
-        }
-        case O_TOPIC:
-        case O_TO:
-            if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --%s needs a topic name (1 to 249 characters)", cmd, name);
-                return -1;
-            }
-            *(c == O_TO ? &o->to : &o->topic) = val;
-            break;
-        }
-    }
-    if (optind < sub_argc) {
-        snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
-                 sub_argv[optind]);
+    if (parse_options(argc - 1, argv + 1, o, &limit_set, errstr, errstr_size) ||
+        check_options(o, argv[1], errstr, errstr_size))
         return -1;
-    }
-    if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
-        snprintf(errstr, errstr_size, "dlq %s: --since must be before --until", cmd);
-        return -1;
-    }
-    if (o->cmd == AAC_DLQTOOL_REPLAY && o->dry_run && o->yes) {
-        snprintf(errstr, errstr_size, "dlq replay: --dry-run and --yes exclude each other");
-        return -1;
-    }
-    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run && !o->yes) {
-        snprintf(errstr, errstr_size,
-                 "dlq replay: nothing published: add --yes to publish, or --dry-run to list what "
-                 "would be");
-        return -1;
-    }
     if (o->cmd == AAC_DLQTOOL_INSPECT && !limit_set)
         o->limit = AAC_DLQTOOL_DEFAULT_INSPECT_LIMIT;
     return 0;
