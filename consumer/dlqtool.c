@@ -1326,88 +1326,114 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
     }
 }
 
+/* Prints a selected dead letter (inspect, replay --dry-run). */
+static void list_one(const tool_t *t, const letter_t *l)
+{
+    if (t->o->json)
+        print_json(stdout, t->topic, l, t->o->show_value);
+    else
+        print_line(stdout, l, t->o->show_value);
+}
+
+/* True when a selected dead letter is not replayed: in the record (and
+ * not --from-beginning), at the replay bound, or without a target topic
+ * (`to`: the topic it would go to, NULL: none). Counts and logs why. */
+static bool replay_skipped(tool_t *t, const letter_t *l, const char *to, bool recorded)
+{
+    const rd_kafka_message_t *rkm = l->rkm;
+    if (recorded && !t->o->from_beginning) {
+        t->skipped_recorded++;
+        aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", rkm->partition),
+                  AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
+        return true;
+    }
+    if (l->d.replay_count >= t->o->max_replays) {
+        t->skipped_replayed++;
+        aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", rkm->partition),
+                  AAC_KV_INT("dlq_offset", rkm->offset),
+                  AAC_KV_INT("replay_count", l->d.replay_count));
+        return true;
+    }
+    if (!to || !find_topic(t, to)) {
+        /* producing to a missing topic could auto-create it */
+        t->skipped_no_topic++;
+        aac_warn("skipped: no target topic", AAC_KV_INT("dlq_partition", rkm->partition),
+                 AAC_KV_INT("dlq_offset", rkm->offset),
+                 AAC_KV_STR("topic", to ? to : "(no aac.original.topic header)"));
+        return true;
+    }
+    return false;
+}
+
+/* Replays a dead letter of record key `key` to `to`, queued for the
+ * record. Returns 0, 1 when the record has no room for it (the run ends
+ * before it), or -1 on an error (errstr). */
+static int replay_recorded(tool_t *t, const letter_t *l, int key, const char *to, bool recorded,
+                           char *errstr, size_t size)
+{
+    const int32_t p = l->rkm->partition;
+    if (record_tight(t, p, key)) {
+        if (record_commit(t, errstr, size))
+            return -1;
+        if (record_tight(t, p, key)) {
+            t->record_full = true;
+            t->full_partition = p;
+            return 1; /* not read: the tracker stops before it */
+        }
+    }
+    long i = record_queue(t, p, key, l->rkm->offset, recorded, E_PENDING);
+    if (i < 0) {
+        snprintf(errstr, size, "out of memory");
+        return -1;
+    }
+    if (replay_one(t, l, to, (size_t)i) != 0) {
+        t->q[i].state = E_FAILED;
+        snprintf(errstr, size, "could not replay to topic %s", to);
+        return -1;
+    }
+    t->produced_since_commit++;
+    return 0;
+}
+
 /* Handles one message of the dead-letter topic. Returns 1 when the run
  * ends here (--limit reached, the record full), -1 on an error (errstr),
  * 0 otherwise. */
 static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t size)
 {
     const aac_dlqtool_opts_t *o = t->o;
-    const int32_t p = rkm->partition;
-    bool recording = t->trk && !o->dry_run;
     letter_t l;
 
     t->read++;
     letter_read(&l, rkm);
     if (l.d.replay_count > 0)
         t->copies++;
-    int key = aac_dlqtool_record_key(l.d.reason[0] ? l.d.reason : NULL, l.d.replay_count);
-    bool recorded = t->old && aac_dlqtool_record_has(&t->old[p], key, rkm->offset);
-    /* what the record will say of it unless it is replayed now */
-    entry_state_t kept = recorded ? E_RECORDED : E_LEFT;
-
-    if (!aac_dlqtool_match(o, l.d.reason[0] ? l.d.reason : NULL, l.d.failed_at_ms))
-        goto keep;
-    t->selected++;
-    if (o->cmd == AAC_DLQTOOL_INSPECT) {
-        if (o->json)
-            print_json(stdout, t->topic, &l, o->show_value);
-        else
-            print_line(stdout, &l, o->show_value);
-        return o->limit && t->selected >= o->limit ? 1 : 0;
-    }
+    const char *reason = l.d.reason[0] ? l.d.reason : NULL;
+    int key = aac_dlqtool_record_key(reason, l.d.replay_count);
+    bool recorded = t->old && aac_dlqtool_record_has(&t->old[rkm->partition], key, rkm->offset);
     const char *to = o->to ? o->to : l.d.orig_topic[0] ? l.d.orig_topic : NULL;
-    if (recorded && !o->from_beginning) {
-        t->skipped_recorded++;
-        aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", p),
-                  AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
-        goto keep;
-    }
-    if (l.d.replay_count >= o->max_replays) {
-        t->skipped_replayed++;
-        aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", p),
-                  AAC_KV_INT("dlq_offset", rkm->offset),
-                  AAC_KV_INT("replay_count", l.d.replay_count));
-        goto keep;
-    }
-    if (!to || !find_topic(t, to)) {
-        /* producing to a missing topic could auto-create it */
-        t->skipped_no_topic++;
-        aac_warn("skipped: no target topic", AAC_KV_INT("dlq_partition", p),
-                 AAC_KV_INT("dlq_offset", rkm->offset),
-                 AAC_KV_STR("topic", to ? to : "(no aac.original.topic header)"));
-        goto keep;
-    }
-    if (o->dry_run) {
-        if (o->json)
-            print_json(stdout, t->topic, &l, o->show_value);
-        else
-            print_line(stdout, &l, o->show_value);
-    } else {
-        if (record_tight(t, p, key)) {
-            if (record_commit(t, errstr, size))
-                return -1;
-            if (record_tight(t, p, key)) {
-                t->record_full = true;
-                t->full_partition = p;
-                return 1; /* not read: the tracker stops before it */
-            }
+
+    if (aac_dlqtool_match(o, reason, l.d.failed_at_ms)) {
+        t->selected++;
+        if (o->cmd == AAC_DLQTOOL_INSPECT) {
+            list_one(t, &l);
+            return o->limit && t->selected >= o->limit ? 1 : 0;
         }
-        long i = record_queue(t, p, key, rkm->offset, recorded, E_PENDING);
-        if (i < 0) {
-            snprintf(errstr, size, "out of memory");
-            return -1;
+        if (!replay_skipped(t, &l, to, recorded)) {
+            int rc = 0;
+            if (o->dry_run)
+                list_one(t, &l);
+            else
+                rc = replay_recorded(t, &l, key, to, recorded, errstr, size);
+            if (rc != 0)
+                return rc;
+            t->replayed++;
+            return o->limit && t->replayed >= o->limit ? 1 : 0;
         }
-        if (replay_one(t, &l, to, (size_t)i) != 0) {
-            t->q[i].state = E_FAILED;
-            snprintf(errstr, size, "could not replay to topic %s", to);
-            return -1;
-        }
-        t->produced_since_commit++;
     }
-    t->replayed++;
-    return o->limit && t->replayed >= o->limit ? 1 : 0;
-keep:
-    if (recording && record_queue(t, p, key, rkm->offset, recorded, kept) < 0) {
+    /* not replayed now: the record keeps what it said of it */
+    if (t->trk && !o->dry_run &&
+        record_queue(t, rkm->partition, key, rkm->offset, recorded,
+                     recorded ? E_RECORDED : E_LEFT) < 0) {
         snprintf(errstr, size, "out of memory");
         return -1;
     }
