@@ -1175,17 +1175,12 @@ static bool record_tight(const tool_t *t, int32_t p, int key)
 
 static void progress(tool_t *t, bool force);
 
-/* Waits for every delivery report, then brings the record up to date with
- * the dead letters read since the last call and commits it (a replay
- * delivered counts; one that failed does not, and is replayed by the next
- * run). Returns 0, or -1 with errstr. */
-static int record_commit(tool_t *t, char *errstr, size_t size)
+/* Waits for every delivery report, then feeds the dead letters queued
+ * since the last call to their partitions' trackers (a replay delivered
+ * counts as replayed; one that failed does not) and empties the queue.
+ * Returns 0, or -1 when out of memory. */
+static int record_settle(tool_t *t)
 {
-    rd_kafka_topic_partition_list_t *l = NULL;
-    rd_kafka_resp_err_t err;
-    char *buf = NULL;
-    int rc = -1;
-
     while (t->producer && rd_kafka_outq_len(t->producer) > 0) {
         rd_kafka_flush(t->producer, 1000);
         progress(t, true);
@@ -1193,59 +1188,68 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
     for (size_t i = 0; i < t->qn; i++) {
         const entry_t *e = &t->q[i];
         bool replayed = e->recorded || e->state == E_DELIVERED;
-        if (aac_dlqtool_tracker_apply(&t->trk[e->partition], e->key, e->offset, replayed)) {
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
+        if (aac_dlqtool_tracker_apply(&t->trk[e->partition], e->key, e->offset, replayed))
+            return -1;
     }
     t->qn = 0;
     t->produced_since_commit = 0;
     t->commit_ms = aac_mono_ms();
-    if (!(l = rd_kafka_topic_partition_list_new(t->nparts)) ||
-        !(buf = malloc(AAC_DLQTOOL_RECORD_MAX + 1))) {
-        snprintf(errstr, size, "out of memory");
-        goto out;
-    }
-    for (int32_t p = 0; p < t->nparts; p++) {
-        aac_dlqtool_record_t rec;
-        int64_t offset;
-        int n;
-        if (t->trk[p].pos == t->lo[p])
-            continue; /* nothing read: its record stays as it is */
-        memset(&rec, 0, sizeof(rec));
-        if (aac_dlqtool_tracker_result(&t->trk[p], &t->old[p], &rec, &offset)) {
-            aac_dlqtool_record_clear(&rec);
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
-        n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
-        t->est_len[p] = text_bound(&rec, n);
+    return 0;
+}
+
+/* Adds partition p's rebuilt record to the commit list `l` (nothing when
+ * nothing of it was read), formatted in buf (AAC_DLQTOOL_RECORD_MAX + 1
+ * bytes). Returns 0, or -1 with errstr. */
+static int record_add_partition(tool_t *t, int32_t p, rd_kafka_topic_partition_list_t *l, char *buf,
+                                char *errstr, size_t size)
+{
+    aac_dlqtool_record_t rec;
+    int64_t offset;
+    int n;
+
+    if (t->trk[p].pos == t->lo[p])
+        return 0; /* nothing read: its record stays as it is */
+    memset(&rec, 0, sizeof(rec));
+    if (aac_dlqtool_tracker_result(&t->trk[p], &t->old[p], &rec, &offset)) {
         aac_dlqtool_record_clear(&rec);
-        if (n < 0) {
-            /* record_tight() is meant to stop the run before this */
-            snprintf(errstr, size,
-                     "could not record the replay of %s partition %d: its record needs more than "
-                     "%d bytes; what was replayed since the last commit may be replayed again",
-                     t->topic, p, AAC_DLQTOOL_RECORD_MAX);
-            goto out;
-        }
-        memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
-               sizeof(t->trk[p].open));
-        rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
-        e->offset = offset;
-        if (!(e->metadata = malloc((size_t)n))) {
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
-        memcpy(e->metadata, buf, (size_t)n);
-        e->metadata_size = (size_t)n;
+        snprintf(errstr, size, "out of memory");
+        return -1;
     }
+    n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
+    t->est_len[p] = text_bound(&rec, n);
+    aac_dlqtool_record_clear(&rec);
+    if (n < 0) {
+        /* record_tight() is meant to stop the run before this */
+        snprintf(errstr, size,
+                 "could not record the replay of %s partition %d: its record needs more than "
+                 "%d bytes; what was replayed since the last commit may be replayed again",
+                 t->topic, p, AAC_DLQTOOL_RECORD_MAX);
+        return -1;
+    }
+    memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
+           sizeof(t->trk[p].open));
+    rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
+    e->offset = offset;
+    if (!(e->metadata = malloc((size_t)n))) {
+        snprintf(errstr, size, "out of memory");
+        return -1;
+    }
+    memcpy(e->metadata, buf, (size_t)n);
+    e->metadata_size = (size_t)n;
+    return 0;
+}
+
+/* Commits the list of records `l` in the replay group. Returns 0, or -1
+ * with errstr. */
+static int record_send(tool_t *t, rd_kafka_topic_partition_list_t *l, char *errstr, size_t size)
+{
+    rd_kafka_resp_err_t err;
     if (l->cnt && (err = rd_kafka_commit(t->reader, l, 0))) {
         snprintf(errstr, size,
                  "could not commit the replay record (group %s): %s; what was replayed since the "
                  "last commit may be replayed again",
                  t->group, rd_kafka_err2str(err));
-        goto out;
+        return -1;
     }
     for (int i = 0; i < l->cnt; i++)
         if (l->elems[i].err) {
@@ -1253,11 +1257,32 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
                      "could not commit the replay record (group %s) of %s partition %d: %s; what "
                      "was replayed since the last commit may be replayed again",
                      t->group, t->topic, l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
-            goto out;
+            return -1;
         }
     aac_debug("replay record committed", AAC_KV_STR("group", t->group),
               AAC_KV_STR("topic", t->topic), AAC_KV_INT("partitions", l->cnt));
-    rc = 0;
+    return 0;
+}
+
+/* Waits for every delivery report, then brings the record up to date with
+ * the dead letters read since the last call and commits it (a replay
+ * delivered counts; one that failed does not, and is replayed by the next
+ * run). Returns 0, or -1 with errstr. */
+static int record_commit(tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    char *buf = NULL;
+    int rc = -1;
+
+    if (record_settle(t) != 0 || !(l = rd_kafka_topic_partition_list_new(t->nparts)) ||
+        !(buf = malloc(AAC_DLQTOOL_RECORD_MAX + 1))) {
+        snprintf(errstr, size, "out of memory");
+        goto out;
+    }
+    for (int32_t p = 0; p < t->nparts; p++)
+        if (record_add_partition(t, p, l, buf, errstr, size) != 0)
+            goto out;
+    rc = record_send(t, l, errstr, size);
 out:
     free(buf);
     if (l)
