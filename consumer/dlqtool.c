@@ -1534,12 +1534,158 @@ static int run(tool_t *t, char *errstr, size_t size)
     return rc;
 }
 
+/* SIGINT and SIGTERM end the run (a second one stops it at once). */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Creates the reader (and the producer for a replay), assigns the
+ * dead-letter topic and reads the replay record. Returns 0, or -1 with
+ * errstr. */
+static int tool_open(tool_t *t, char *errstr, size_t size)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    if (!(t->reader = reader_new(t, errstr, size)))
+        return -1;
+    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run &&
+        !(t->producer = producer_new(t, errstr, size)))
+        return -1;
+    if (reader_assign(t, errstr, size) != 0)
+        return -1;
+    if (o->cmd == AAC_DLQTOOL_REPLAY && record_load(t, errstr, size) != 0)
+        return -1;
+    if (o->to && !find_topic(t, o->to)) {
+        snprintf(errstr, size, "topic %s (--to) does not exist", o->to);
+        return -1;
+    }
+    return 0;
+}
+
+static void tool_close(tool_t *t)
+{
+    if (t->reader) {
+        rd_kafka_consumer_close(t->reader);
+        rd_kafka_destroy(t->reader);
+    }
+    if (t->producer)
+        rd_kafka_destroy(t->producer);
+    if (t->md)
+        rd_kafka_metadata_destroy(t->md);
+    for (int32_t p = 0; p < t->nparts; p++) {
+        if (t->old)
+            aac_dlqtool_record_clear(&t->old[p]);
+        if (t->trk)
+            aac_dlqtool_tracker_clear(&t->trk[p]);
+    }
+    free(t->old);
+    free(t->trk);
+    free(t->spec_open);
+    free(t->est_len);
+    free(t->q);
+    free(t->hi);
+    free(t->lo);
+    free(t->done);
+}
+
+/* After the run (rc its result, errstr its error): every message produced
+ * gets a report within message.timeout.ms; then what was delivered goes
+ * into the record, even after an error or an interruption. Returns the
+ * run's result, -1 when the commit failed. */
+static int final_commit(tool_t *t, int rc, char *errstr, size_t size)
+{
+    char cerr[1024];
+    if (!t->producer || record_commit(t, cerr, sizeof(cerr)) == 0)
+        return rc;
+    if (rc == 0)
+        snprintf(errstr, size, "%s", cerr);
+    else
+        fprintf(stderr, "agent-actions-consumer: dlq replay: %s\n", cerr);
+    return -1;
+}
+
+/* replay's summary on stdout: "replayed N, skipped M: why". */
+static void print_replay_summary(const tool_t *t)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    int64_t skipped = t->skipped_recorded + t->skipped_replayed + t->skipped_no_topic;
+    const char *sep = ": ";
+    printf("%s %" PRId64 ", skipped %" PRId64, o->dry_run ? "would replay" : "replayed",
+           o->dry_run ? t->replayed : t->delivered, skipped);
+    if (t->skipped_recorded) {
+        printf("%s%" PRId64 " replayed by an earlier run (recorded in replay group %s; "
+               "--from-beginning replays them again)",
+               sep, t->skipped_recorded, t->group);
+        sep = ", ";
+    }
+    if (t->skipped_replayed) {
+        printf("%s%" PRId64 " at the replay bound (aac.replay.count >= %d, --max-replays)", sep,
+               t->skipped_replayed, o->max_replays);
+        sep = ", ";
+    }
+    if (t->skipped_no_topic)
+        printf("%s%" PRId64 " without an existing target topic (aac.original.topic or --to)", sep,
+               t->skipped_no_topic);
+    putchar('\n');
+}
+
+/* replay's report: the summary, what was read, the warnings; the run's
+ * result rc becomes -1 when the record filled up or a delivery failed.
+ * Returns it. */
+static int report_replay(const tool_t *t, int rc, char *errstr, size_t size)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    print_replay_summary(t);
+    fprintf(stderr,
+            "dlq replay: %s: read %" PRId64 ", selected %" PRId64 " (the others not matching "
+            "the filters); replay group %s%s%s%s\n",
+            t->topic, t->read, t->selected, t->group,
+            o->from_beginning ? " (--from-beginning: its record ignored)" : "",
+            o->limit && t->replayed >= o->limit ? "; stopped at --limit" : "",
+            t->record_full ? "; stopped: the replay record is full" : "");
+    if (!t->record_found && t->copies > 0 && !o->from_beginning)
+        fprintf(stderr,
+                "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
+                "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
+                "replay used another --group, or its record expired (offsets.retention.minutes "
+                "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
+                t->group, t->copies, o->dry_run ? "would be replayed" : "may have been replayed");
+    if (t->record_full && rc == 0) {
+        snprintf(errstr, size,
+                 "stopped early: the replay record of %s partition %" PRId32
+                 " has no room for another range (%d bytes); see docs/dead-letters.md",
+                 t->topic, t->full_partition, AAC_DLQTOOL_RECORD_MAX);
+        rc = -1;
+    }
+    if (t->failed) {
+        fprintf(stderr,
+                "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
+                " replayed messages not delivered: %s\n",
+                t->failed, t->replayed, rd_kafka_err2str((rd_kafka_resp_err_t)t->last_err));
+        rc = -1;
+        errstr[0] = '\0';
+    }
+    return rc;
+}
+
+static void report_inspect(const tool_t *t)
+{
+    fprintf(stderr, "dlq inspect: %s: read %" PRId64 ", listed %" PRId64 "%s\n", t->topic, t->read,
+            t->selected, t->o->limit && t->selected >= t->o->limit ? " (stopped at --limit)" : "");
+}
+
 int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
 {
     aac_dlqtool_opts_t o;
-    char errstr[1024];
+    char errstr[1024], group[300];
     tool_t t;
-    int status = 1;
+    int rc;
 
     if (aac_dlqtool_parse_args(argc, argv, &o, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
@@ -1556,137 +1702,26 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
     t.cfg = cfg;
     t.o = &o;
     t.topic = o.topic ? o.topic : cfg->kafka.dlq_topic;
-    char group[300];
     if (o.cmd == AAC_DLQTOOL_REPLAY) {
         snprintf(group, sizeof(group), "%s.replay", cfg->kafka.group_id);
         t.group = o.group ? o.group : group;
     }
+    catch_signals();
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    if (!(t.reader = reader_new(&t, errstr, sizeof(errstr))))
-        goto out;
-    if (o.cmd == AAC_DLQTOOL_REPLAY && !o.dry_run &&
-        !(t.producer = producer_new(&t, errstr, sizeof(errstr))))
-        goto out;
-    if (reader_assign(&t, errstr, sizeof(errstr)) != 0)
-        goto out;
-    if (o.cmd == AAC_DLQTOOL_REPLAY && record_load(&t, errstr, sizeof(errstr)) != 0)
-        goto out;
-    if (o.to && !find_topic(&t, o.to)) {
-        snprintf(errstr, sizeof(errstr), "topic %s (--to) does not exist", o.to);
-        goto out;
+    rc = tool_open(&t, errstr, sizeof(errstr));
+    if (rc == 0) {
+        rc = run(&t, errstr, sizeof(errstr));
+        fflush(stdout);
+        rc = final_commit(&t, rc, errstr, sizeof(errstr));
+        if (o.cmd == AAC_DLQTOOL_INSPECT)
+            report_inspect(&t);
+        else
+            rc = report_replay(&t, rc, errstr, sizeof(errstr));
+        fflush(stdout);
     }
-    int rc = run(&t, errstr, sizeof(errstr));
-    fflush(stdout);
-
-    if (t.producer) {
-        /* every message produced gets a report within message.timeout.ms;
-         * then what was delivered goes into the record, even after an
-         * error or an interruption */
-        char cerr[1024];
-        if (record_commit(&t, cerr, sizeof(cerr)) != 0) {
-            if (rc == 0)
-                snprintf(errstr, sizeof(errstr), "%s", cerr);
-            else
-                fprintf(stderr, "agent-actions-consumer: dlq replay: %s\n", cerr);
-            rc = -1;
-        }
-    }
-    if (o.cmd == AAC_DLQTOOL_INSPECT) {
-        fprintf(stderr, "dlq inspect: %s: read %" PRId64 ", listed %" PRId64 "%s\n", t.topic,
-                t.read, t.selected,
-                o.limit && t.selected >= o.limit ? " (stopped at --limit)" : "");
-    } else {
-        int64_t skipped = t.skipped_recorded + t.skipped_replayed + t.skipped_no_topic;
-        const char *sep = ": ";
-        printf("%s %" PRId64 ", skipped %" PRId64, o.dry_run ? "would replay" : "replayed",
-               o.dry_run ? t.replayed : t.delivered, skipped);
-        if (t.skipped_recorded) {
-            printf("%s%" PRId64 " replayed by an earlier run (recorded in replay group %s; "
-                   "--from-beginning replays them again)",
-                   sep, t.skipped_recorded, t.group);
-            sep = ", ";
-        }
-        if (t.skipped_replayed) {
-            printf("%s%" PRId64 " at the replay bound (aac.replay.count >= %d, --max-replays)", sep,
-                   t.skipped_replayed, o.max_replays);
-            sep = ", ";
-        }
-        if (t.skipped_no_topic)
-            printf("%s%" PRId64 " without an existing target topic (aac.original.topic or --to)",
-                   sep, t.skipped_no_topic);
-        putchar('\n');
-        fprintf(stderr,
-                "dlq replay: %s: read %" PRId64 ", selected %" PRId64 " (the others not matching "
-                "the filters); replay group %s%s%s%s\n",
-                t.topic, t.read, t.selected, t.group,
-                o.from_beginning ? " (--from-beginning: its record ignored)" : "",
-                o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "",
-                t.record_full ? "; stopped: the replay record is full" : "");
-        if (!t.record_found && t.copies > 0 && !o.from_beginning)
-            fprintf(stderr,
-                    "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
-                    "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
-                    "replay used another --group, or its record expired (offsets.retention.minutes "
-                    "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
-                    t.group, t.copies, o.dry_run ? "would be replayed" : "may have been replayed");
-        if (t.record_full && rc == 0) {
-            snprintf(errstr, sizeof(errstr),
-                     "stopped early: the replay record of %s partition %" PRId32
-                     " has no room for another range (%d bytes); see docs/dead-letters.md",
-                     t.topic, t.full_partition, AAC_DLQTOOL_RECORD_MAX);
-            rc = -1;
-        }
-        if (t.failed) {
-            fprintf(stderr,
-                    "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
-                    " replayed messages not delivered: %s\n",
-                    t.failed, t.replayed, rd_kafka_err2str((rd_kafka_resp_err_t)t.last_err));
-            rc = -1;
-            errstr[0] = '\0';
-        }
-    }
-    fflush(stdout);
-    if (rc != 0) {
-        if (errstr[0])
-            fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
-                    o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
-        goto out_nomsg;
-    }
-    status = 0;
-    goto out_nomsg;
-out:
-    fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
-            o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
-out_nomsg:
-    if (t.reader) {
-        rd_kafka_consumer_close(t.reader);
-        rd_kafka_destroy(t.reader);
-    }
-    if (t.producer)
-        rd_kafka_destroy(t.producer);
-    if (t.md)
-        rd_kafka_metadata_destroy(t.md);
-    for (int32_t p = 0; p < t.nparts; p++) {
-        if (t.old)
-            aac_dlqtool_record_clear(&t.old[p]);
-        if (t.trk)
-            aac_dlqtool_tracker_clear(&t.trk[p]);
-    }
-    free(t.old);
-    free(t.trk);
-    free(t.spec_open);
-    free(t.est_len);
-    free(t.q);
-    free(t.hi);
-    free(t.lo);
-    free(t.done);
-    return status;
+    if (rc != 0 && errstr[0])
+        fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
+                o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
+    tool_close(&t);
+    return rc == 0 ? 0 : 1;
 }
