@@ -11,6 +11,10 @@
  * DR_LOG_INTERVAL_MS, then counted, and the count logged by
  * aac_dlq_poll(): a batch of thousands of invalid events meeting an
  * unreachable dead-letter topic gives a few lines, not one per message.
+ *
+ * The headers a dead letter gets are built by aac_dlq_headers_add() from
+ * a plain struct, without a message or a producer, so tests can check
+ * them; their names are spelled once, in aac_dlq_headers.
  */
 #include "aac/dlq.h"
 
@@ -25,6 +29,7 @@
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/rfc3339.h"
+#include "aac/utf8.h"
 
 #define DR_LOG_INTERVAL_MS 10000
 
@@ -237,74 +242,119 @@ aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, int32_t partition, int64_t o
     return st;
 }
 
-static void add_header(rd_kafka_headers_t *h, const char *name, const char *value)
+const aac_dlq_header_info_t aac_dlq_headers[AAC_DLQ_H__CNT] = {
+    [AAC_DLQ_H_ORIGINAL_TOPIC] = {"aac.original.topic", "original_topic", false},
+    [AAC_DLQ_H_ORIGINAL_PARTITION] = {"aac.original.partition", "original_partition", true},
+    [AAC_DLQ_H_ORIGINAL_OFFSET] = {"aac.original.offset", "original_offset", true},
+    [AAC_DLQ_H_ORIGINAL_TIMESTAMP] = {"aac.original.timestamp", "original_timestamp", true},
+    [AAC_DLQ_H_CONSUMER_GROUP] = {"aac.consumer.group", "consumer_group", false},
+    [AAC_DLQ_H_ERROR_CLASS] = {"aac.error.class", "class", false},
+    [AAC_DLQ_H_ERROR_REASON] = {"aac.error.reason", "reason", false},
+    [AAC_DLQ_H_ERROR_PATH] = {"aac.error.path", "path", false},
+    [AAC_DLQ_H_ERROR_MESSAGE] = {"aac.error.message", "message", false},
+    [AAC_DLQ_H_ATTEMPTS] = {"aac.attempts", "attempts", true},
+    [AAC_DLQ_H_FAILED_AT] = {"aac.failed.at", "failed_at", false},
+    [AAC_DLQ_H_SERVICE_VERSION] = {"aac.service.version", "service_version", false},
+};
+
+/* The length of s cut to at most `max` bytes without splitting a UTF-8
+ * character (a byte that begins none counts as one). */
+static size_t cut_len(const char *s, size_t max)
 {
-    rd_kafka_header_add(h, name, -1, value, -1);
+    size_t n = strlen(s), i = 0;
+    if (n <= max)
+        return n;
+    while (i < n) {
+        size_t k = aac_utf8_len((const unsigned char *)s + i, n - i);
+        if (i + (k ? k : 1) > max)
+            break;
+        i += k ? k : 1;
+    }
+    return i;
 }
 
-static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why);
-
-int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
+static void add_str(rd_kafka_headers_t *h, aac_dlq_header_t which, const char *value, size_t max)
 {
-    pthread_mutex_lock(&dlq->lock);
-    int err = send_locked(dlq, rkm, why);
-    pthread_mutex_unlock(&dlq->lock);
-    return err;
+    if (!value)
+        value = "";
+    rd_kafka_header_add(h, aac_dlq_headers[which].name, -1, value, (ssize_t)cut_len(value, max));
+}
+
+static void add_int(rd_kafka_headers_t *h, aac_dlq_header_t which, int64_t value)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%" PRId64, value);
+    rd_kafka_header_add(h, aac_dlq_headers[which].name, -1, num, -1);
+}
+
+void aac_dlq_headers_add(rd_kafka_headers_t *h, const aac_dlq_letter_t *l)
+{
+    char ts[AAC_RFC3339_SIZE];
+    add_str(h, AAC_DLQ_H_ORIGINAL_TOPIC, l->topic, SIZE_MAX);
+    add_int(h, AAC_DLQ_H_ORIGINAL_PARTITION, l->partition);
+    add_int(h, AAC_DLQ_H_ORIGINAL_OFFSET, l->offset);
+    add_int(h, AAC_DLQ_H_ORIGINAL_TIMESTAMP, l->timestamp_ms);
+    add_str(h, AAC_DLQ_H_CONSUMER_GROUP, l->group, SIZE_MAX);
+    add_str(h, AAC_DLQ_H_ERROR_CLASS, aac_class_str(l->why.cls), SIZE_MAX);
+    add_str(h, AAC_DLQ_H_ERROR_REASON, aac_reason_str(l->why.reason), SIZE_MAX);
+    add_str(h, AAC_DLQ_H_ERROR_PATH, l->why.path, AAC_DLQ_TEXT_MAX);
+    add_str(h, AAC_DLQ_H_ERROR_MESSAGE, l->why.message, AAC_DLQ_TEXT_MAX);
+    add_int(h, AAC_DLQ_H_ATTEMPTS, l->why.attempts);
+    aac_rfc3339_format(l->failed_at_us, 3, ts);
+    add_str(h, AAC_DLQ_H_FAILED_AT, ts, SIZE_MAX);
+    add_str(h, AAC_DLQ_H_SERVICE_VERSION, l->version, SIZE_MAX);
+}
+
+/* A new record of (partition, offset), indexed, in state AAC_DLQ_UNKNOWN;
+ * NULL when out of memory. */
+static rec_t *rec_add(aac_dlq_t *dlq, int32_t partition, int64_t offset)
+{
+    rec_t *r;
+    if (dlq->cnt == dlq->cap) {
+        size_t ncap = dlq->cap ? dlq->cap * 2 : 64;
+        rec_t **n = realloc(dlq->rec, ncap * sizeof(*n));
+        if (!n)
+            return NULL;
+        dlq->rec = n;
+        dlq->cap = ncap;
+    }
+    if ((dlq->cnt + 1) * 2 > dlq->slot_cnt &&
+        index_rebuild(dlq, dlq->slot_cnt ? dlq->slot_cnt * 2 : 128) != 0)
+        return NULL;
+    if (!(r = calloc(1, sizeof(*r))))
+        return NULL;
+    r->partition = partition;
+    r->offset = offset;
+    dlq->rec[dlq->cnt++] = r;
+    index_put(dlq, r);
+    return r;
 }
 
 static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
 {
     rec_t *r = find(dlq, rkm->partition, rkm->offset);
     rd_kafka_headers_t *orig = NULL, *h;
-    char num[32], ts[40];
     rd_kafka_timestamp_type_t tstype;
 
     if (r && (r->state == AAC_DLQ_IN_FLIGHT || r->state == AAC_DLQ_DELIVERED))
         return 0;
-    if (!r) {
-        if (dlq->cnt == dlq->cap) {
-            size_t ncap = dlq->cap ? dlq->cap * 2 : 64;
-            rec_t **n = realloc(dlq->rec, ncap * sizeof(*n));
-            if (!n)
-                return RD_KAFKA_RESP_ERR__FAIL;
-            dlq->rec = n;
-            dlq->cap = ncap;
-        }
-        if ((dlq->cnt + 1) * 2 > dlq->slot_cnt &&
-            index_rebuild(dlq, dlq->slot_cnt ? dlq->slot_cnt * 2 : 128) != 0)
-            return RD_KAFKA_RESP_ERR__FAIL;
-        r = calloc(1, sizeof(*r));
-        if (!r)
-            return RD_KAFKA_RESP_ERR__FAIL;
-        r->partition = rkm->partition;
-        r->offset = rkm->offset;
-        dlq->rec[dlq->cnt++] = r;
-        index_put(dlq, r);
-    }
+    if (!r && !(r = rec_add(dlq, rkm->partition, rkm->offset)))
+        return RD_KAFKA_RESP_ERR__FAIL;
 
     /* the original headers first, then where the message came from and why */
     if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
         h = rd_kafka_headers_copy(orig);
     else
-        h = rd_kafka_headers_new(12);
-    add_header(h, "aac.original.topic", rd_kafka_topic_name(rkm->rkt));
-    snprintf(num, sizeof(num), "%" PRId32, rkm->partition);
-    add_header(h, "aac.original.partition", num);
-    snprintf(num, sizeof(num), "%" PRId64, rkm->offset);
-    add_header(h, "aac.original.offset", num);
-    int64_t mts = rd_kafka_message_timestamp(rkm, &tstype);
-    snprintf(num, sizeof(num), "%" PRId64, mts);
-    add_header(h, "aac.original.timestamp", num);
-    add_header(h, "aac.consumer.group", dlq->group);
-    add_header(h, "aac.error.class", aac_class_str(why->cls));
-    add_header(h, "aac.error.reason", aac_reason_str(why->reason));
-    add_header(h, "aac.error.path", why->path ? why->path : "");
-    add_header(h, "aac.error.message", why->message ? why->message : "");
-    snprintf(num, sizeof(num), "%d", why->attempts);
-    add_header(h, "aac.attempts", num);
-    aac_rfc3339_format(aac_now_us(), 3, ts);
-    add_header(h, "aac.failed.at", ts);
-    add_header(h, "aac.service.version", AAC_VERSION);
+        h = rd_kafka_headers_new(AAC_DLQ_H__CNT);
+    aac_dlq_letter_t l = {.topic = rd_kafka_topic_name(rkm->rkt),
+                          .partition = rkm->partition,
+                          .offset = rkm->offset,
+                          .timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype),
+                          .group = dlq->group,
+                          .why = *why,
+                          .failed_at_us = aac_now_us(),
+                          .version = AAC_VERSION};
+    aac_dlq_headers_add(h, &l);
 
     rd_kafka_resp_err_t err = rd_kafka_producev(
         dlq->rk, RD_KAFKA_V_TOPIC(dlq->topic), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
@@ -318,6 +368,14 @@ static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_
     }
     r->state = AAC_DLQ_IN_FLIGHT;
     return 0;
+}
+
+int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
+{
+    pthread_mutex_lock(&dlq->lock);
+    int err = send_locked(dlq, rkm, why);
+    pthread_mutex_unlock(&dlq->lock);
+    return err;
 }
 
 void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms)
@@ -358,10 +416,9 @@ int aac_dlq_last_error(const aac_dlq_t *dlq)
     return err;
 }
 
-/* What to do about a fatal error, by its underlying code. */
-static const char *fatal_hint(rd_kafka_resp_err_t err)
+const char *aac_dlq_fatal_hint(int err)
 {
-    switch (err) {
+    switch ((rd_kafka_resp_err_t)err) {
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
         return "allow the consumer's Kafka principal IdempotentWrite on the cluster and Write on "
@@ -387,6 +444,6 @@ int aac_dlq_fatal(const aac_dlq_t *dlq, char *errstr, size_t errstr_size, const 
                  "cannot send dead letters: fatal error of the dead-letter producer: %s: %s",
                  rd_kafka_err2name(err), why);
     if (hint)
-        *hint = fatal_hint(err);
+        *hint = aac_dlq_fatal_hint((int)err);
     return (int)err;
 }

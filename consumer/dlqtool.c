@@ -33,6 +33,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "aac/clock.h"
+#include "aac/dlq.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/rfc3339.h"
@@ -131,7 +132,7 @@ int aac_dlqtool_replay_count(const void *value, size_t size)
 
 bool aac_dlqtool_is_own_header(const char *name)
 {
-    return name && strncmp(name, "aac.", 4) == 0;
+    return name && strncmp(name, AAC_DLQ_HEADER_PREFIX, strlen(AAC_DLQ_HEADER_PREFIX)) == 0;
 }
 
 /* --- the replay record --------------------------------------------------- */
@@ -451,11 +452,173 @@ static const char *opt_name(int code)
     return "?";
 }
 
+/* The options that only `replay` takes. */
+static bool replay_only(int c)
+{
+    return c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES || c == O_GROUP ||
+           c == O_FROM_BEGINNING;
+}
+
+/* Sets an option without a value. Returns false when `c` is not one. */
+static bool apply_flag(aac_dlqtool_opts_t *o, int c)
+{
+    switch (c) {
+    case O_JSON:
+        o->json = true;
+        return true;
+    case O_SHOW_VALUE:
+        o->show_value = true;
+        return true;
+    case O_DRY_RUN:
+        o->dry_run = true;
+        return true;
+    case O_YES:
+        o->yes = true;
+        return true;
+    case O_FROM_BEGINNING:
+        o->from_beginning = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* --since or --until `val` into *ms. */
+static int apply_time(const char *cmd, const char *name, const char *val, int64_t *ms, char *errstr,
+                      size_t size)
+{
+    char why[96];
+    if (parse_time_ms(val, strlen(val), ms, why, sizeof(why)))
+        return 0;
+    snprintf(errstr, size,
+             "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
+             "contract, e.g. 2026-11-21T10:00:00Z)",
+             cmd, name, val, why);
+    return -1;
+}
+
+/* --group, --topic or --to `val` (what it names: "group" or "topic"). */
+static int apply_name(const char *cmd, const char *opt, const char *what, const char *val,
+                      const char **out, char *errstr, size_t size)
+{
+    if (!*val || strlen(val) > 249) {
+        snprintf(errstr, size, "dlq %s: --%s needs a %s name (1 to 249 characters)", cmd, opt,
+                 what);
+        return -1;
+    }
+    *out = val;
+    return 0;
+}
+
+/* Sets the option `c` that takes the value `val`. Returns 0, or -1 with
+ * errstr. */
+static int apply_value(aac_dlqtool_opts_t *o, const char *cmd, int c, const char *val, char *errstr,
+                       size_t size)
+{
+    const char *name = opt_name(c);
+    long v;
+    switch (c) {
+    case O_GROUP:
+        return apply_name(cmd, name, "group", val, &o->group, errstr, size);
+    case O_TOPIC:
+        return apply_name(cmd, name, "topic", val, &o->topic, errstr, size);
+    case O_TO:
+        return apply_name(cmd, name, "topic", val, &o->to, errstr, size);
+    case O_REASON:
+        return add_reasons(o, cmd, val, errstr, size);
+    case O_SINCE:
+        return apply_time(cmd, name, val, &o->since_ms, errstr, size);
+    case O_UNTIL:
+        return apply_time(cmd, name, val, &o->until_ms, errstr, size);
+    case O_LIMIT:
+        if (parse_long(val, 0, LONG_MAX, &o->limit) == 0)
+            return 0;
+        snprintf(errstr, size, "dlq %s: --limit \"%.100s\" is not a number >= 0", cmd, val);
+        return -1;
+    case O_MAX_REPLAYS:
+        if (parse_long(val, 1, 1000000, &v) == 0) {
+            o->max_replays = (int)v;
+            return 0;
+        }
+        snprintf(errstr, size, "dlq %s: --max-replays \"%.100s\" is not a number from 1 to 1000000",
+                 cmd, val);
+        return -1;
+    default:
+        return 0; /* every code of dlq_options is handled above or by apply_flag */
+    }
+}
+
+/* The message for what getopt_long returned as '?' (unknown, or a value
+ * given to an option that takes none) or ':' (a value missing). */
+static void getopt_error(int c, const char *cmd, char **sub_argv, char *errstr, size_t size)
+{
+    if (c == ':')
+        snprintf(errstr, size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
+    else if (optopt >= O_JSON && optopt < O__END)
+        snprintf(errstr, size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
+    else if (optopt)
+        snprintf(errstr, size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd, optopt);
+    else
+        snprintf(errstr, size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind - 1]);
+}
+
+/* Reads the options after the command with getopt_long ("+": no
+ * reordering, the first word that is not an option is an error; ":": a
+ * missing value is told apart; opterr = 0: every message is ours). Sets
+ * *limit_set when --limit was given. Returns 0, or -1 with errstr. */
+static int parse_options(int sub_argc, char **sub_argv, aac_dlqtool_opts_t *o, bool *limit_set,
+                         char *errstr, size_t size)
+{
+    const char *cmd = sub_argv[0];
+    int c, idx;
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (tests parse many times) */
+    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
+        if (c == '?' || c == ':') {
+            getopt_error(c, cmd, sub_argv, errstr, size);
+            return -1;
+        }
+        if (replay_only(c) && o->cmd != AAC_DLQTOOL_REPLAY) {
+            snprintf(errstr, size, "dlq %s: --%s applies to replay only", cmd, opt_name(c));
+            return -1;
+        }
+        *limit_set |= c == O_LIMIT;
+        if (!apply_flag(o, c) && apply_value(o, cmd, c, optarg, errstr, size))
+            return -1;
+    }
+    if (optind < sub_argc) {
+        snprintf(errstr, size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
+                 sub_argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The checks of the options together, once each is read. */
+static int check_options(const aac_dlqtool_opts_t *o, const char *cmd, char *errstr, size_t size)
+{
+    if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
+        snprintf(errstr, size, "dlq %s: --since must be before --until", cmd);
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && o->dry_run && o->yes) {
+        snprintf(errstr, size, "dlq replay: --dry-run and --yes exclude each other");
+        return -1;
+    }
+    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run && !o->yes) {
+        snprintf(errstr, size,
+                 "dlq replay: nothing published: add --yes to publish, or --dry-run to list what "
+                 "would be");
+        return -1;
+    }
+    return 0;
+}
+
 int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *errstr,
                            size_t errstr_size)
 {
     bool limit_set = false;
-    const char *cmd;
 
     memset(o, 0, sizeof(*o));
     o->any_reason = true;
@@ -473,139 +636,18 @@ int aac_dlqtool_parse_args(int argc, char **argv, aac_dlqtool_opts_t *o, char *e
         snprintf(errstr, errstr_size, "dlq: missing command: inspect or replay (see --help)");
         return -1;
     }
-    cmd = argv[1];
-    if (!strcmp(cmd, "inspect"))
+    if (!strcmp(argv[1], "inspect"))
         o->cmd = AAC_DLQTOOL_INSPECT;
-    else if (!strcmp(cmd, "replay"))
+    else if (!strcmp(argv[1], "replay"))
         o->cmd = AAC_DLQTOOL_REPLAY;
     else {
-        snprintf(errstr, errstr_size, "dlq: unknown command \"%.100s\": inspect or replay", cmd);
+        snprintf(errstr, errstr_size, "dlq: unknown command \"%.100s\": inspect or replay",
+                 argv[1]);
         return -1;
     }
-
-    /* getopt_long over the words after the command ("+": no reordering,
-     * the first word that is not an option is an error; ":": a missing
-     * value is told apart; opterr = 0: every message is ours) */
-    int sub_argc = argc - 1, c, idx;
-    char **sub_argv = argv + 1;
-    opterr = 0;
-    optind = 0; /* glibc: start afresh (tests parse many times) */
-    while ((c = getopt_long(sub_argc, sub_argv, "+:", dlq_options, &idx)) != -1) {
-        const char *val = optarg, *name;
-        if (c == '?') {
-            if (optopt >= O_JSON && optopt < O__END)
-                snprintf(errstr, errstr_size, "dlq %s: --%s takes no value", cmd, opt_name(optopt));
-            else if (optopt)
-                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"-%c\" (see --help)", cmd,
-                         optopt);
-            else
-                snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)",
-                         cmd, sub_argv[optind - 1]);
-            return -1;
-        }
-        if (c == ':') {
-            snprintf(errstr, errstr_size, "dlq %s: --%s needs a value", cmd, opt_name(optopt));
-            return -1;
-        }
-        name = opt_name(c);
-        bool replay_only = c == O_TO || c == O_MAX_REPLAYS || c == O_DRY_RUN || c == O_YES ||
-                           c == O_GROUP || c == O_FROM_BEGINNING;
-        if (replay_only && o->cmd != AAC_DLQTOOL_REPLAY) {
-            snprintf(errstr, errstr_size, "dlq %s: --%s applies to replay only", cmd, name);
-            return -1;
-        }
-
-        switch (c) {
-        case O_JSON:
-            o->json = true;
-            break;
-        case O_SHOW_VALUE:
-            o->show_value = true;
-            break;
-        case O_DRY_RUN:
-            o->dry_run = true;
-            break;
-        case O_YES:
-            o->yes = true;
-            break;
-        case O_FROM_BEGINNING:
-            o->from_beginning = true;
-            break;
-        case O_GROUP:
-            if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --group needs a group name (1 to 249 characters)", cmd);
-                return -1;
-            }
-            o->group = val;
-            break;
-        case O_REASON:
-            if (add_reasons(o, cmd, val, errstr, errstr_size))
-                return -1;
-            break;
-        case O_SINCE:
-        case O_UNTIL: {
-            int64_t t;
-            char why[96];
-            if (!parse_time_ms(val, strlen(val), &t, why, sizeof(why))) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --%s \"%.100s\" %s (an RFC 3339 time as in the event "
-                         "contract, e.g. 2026-11-21T10:00:00Z)",
-                         cmd, name, val, why);
-                return -1;
-            }
-            *(c == O_SINCE ? &o->since_ms : &o->until_ms) = t;
-            break;
-        }
-        case O_LIMIT:
-            if (parse_long(val, 0, LONG_MAX, &o->limit)) {
-                snprintf(errstr, errstr_size, "dlq %s: --limit \"%.100s\" is not a number >= 0",
-                         cmd, val);
-                return -1;
-            }
-            limit_set = true;
-            break;
-        case O_MAX_REPLAYS: {
-            long v;
-            if (parse_long(val, 1, 1000000, &v)) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --max-replays \"%.100s\" is not a number from 1 to 1000000", cmd,
-                         val);
-                return -1;
-            }
-            o->max_replays = (int)v;
-            break;
-        }
-        case O_TOPIC:
-        case O_TO:
-            if (!*val || strlen(val) > 249) {
-                snprintf(errstr, errstr_size,
-                         "dlq %s: --%s needs a topic name (1 to 249 characters)", cmd, name);
-                return -1;
-            }
-            *(c == O_TO ? &o->to : &o->topic) = val;
-            break;
-        }
-    }
-    if (optind < sub_argc) {
-        snprintf(errstr, errstr_size, "dlq %s: unknown argument \"%.100s\" (see --help)", cmd,
-                 sub_argv[optind]);
+    if (parse_options(argc - 1, argv + 1, o, &limit_set, errstr, errstr_size) ||
+        check_options(o, argv[1], errstr, errstr_size))
         return -1;
-    }
-    if (o->since_ms != INT64_MIN && o->until_ms != INT64_MAX && o->since_ms >= o->until_ms) {
-        snprintf(errstr, errstr_size, "dlq %s: --since must be before --until", cmd);
-        return -1;
-    }
-    if (o->cmd == AAC_DLQTOOL_REPLAY && o->dry_run && o->yes) {
-        snprintf(errstr, errstr_size, "dlq replay: --dry-run and --yes exclude each other");
-        return -1;
-    }
-    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run && !o->yes) {
-        snprintf(errstr, errstr_size,
-                 "dlq replay: nothing published: add --yes to publish, or --dry-run to list what "
-                 "would be");
-        return -1;
-    }
     if (o->cmd == AAC_DLQTOOL_INSPECT && !limit_set)
         o->limit = AAC_DLQTOOL_DEFAULT_INSPECT_LIMIT;
     return 0;
@@ -625,17 +667,21 @@ static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
 
 /* --- a dead letter's view ----------------------------------------------- */
 
+static const char *hname(aac_dlq_header_t which)
+{
+    return aac_dlq_headers[which].name;
+}
+
+/* A dead letter read from the topic: the message and what its headers say. */
 typedef struct letter_s {
     const rd_kafka_message_t *rkm;
     rd_kafka_headers_t *hdrs; /* the message's; NULL when none */
-    char reason[64], cls[32], failed_at[64], orig_topic[256];
-    int64_t failed_at_ms; /* INT64_MIN: unknown */
-    int replay_count;
+    aac_dlqtool_letter_t d;
 } letter_t;
 
 /* Copies the last header `name` into buf (NUL-terminated, cut to size);
  * "" when absent. Returns true when present. */
-static bool header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+static bool header_str(const rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
 {
     const void *v;
     size_t n;
@@ -651,36 +697,39 @@ static bool header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_
     return true;
 }
 
-static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
+void aac_dlqtool_letter_read(aac_dlqtool_letter_t *l, const rd_kafka_headers_t *h,
+                             int64_t timestamp_ms)
 {
     const void *v;
     size_t n;
     memset(l, 0, sizeof(*l));
-    l->rkm = rkm;
-    if (rd_kafka_message_headers(rkm, &l->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        l->hdrs = NULL;
-    header_str(l->hdrs, "aac.error.reason", l->reason, sizeof(l->reason));
-    header_str(l->hdrs, "aac.error.class", l->cls, sizeof(l->cls));
-    header_str(l->hdrs, "aac.original.topic", l->orig_topic, sizeof(l->orig_topic));
+    header_str(h, hname(AAC_DLQ_H_ERROR_REASON), l->reason, sizeof(l->reason));
+    header_str(h, hname(AAC_DLQ_H_ERROR_CLASS), l->cls, sizeof(l->cls));
+    header_str(h, hname(AAC_DLQ_H_ORIGINAL_TOPIC), l->orig_topic, sizeof(l->orig_topic));
     l->failed_at_ms = INT64_MIN;
-    if (header_str(l->hdrs, "aac.failed.at", l->failed_at, sizeof(l->failed_at)) &&
+    if (header_str(h, hname(AAC_DLQ_H_FAILED_AT), l->failed_at, sizeof(l->failed_at)) &&
         !parse_time_ms(l->failed_at, strlen(l->failed_at), &l->failed_at_ms, NULL, 0))
         l->failed_at_ms = INT64_MIN;
-    if (l->failed_at_ms == INT64_MIN) {
-        /* no usable header: the dead letter's own timestamp is when it was written */
-        rd_kafka_timestamp_type_t tt;
-        int64_t ts = rd_kafka_message_timestamp(rkm, &tt);
-        if (ts >= 0)
-            l->failed_at_ms = ts;
-    }
+    /* no usable header: the dead letter's own timestamp is when it was written */
+    if (l->failed_at_ms == INT64_MIN && timestamp_ms >= 0)
+        l->failed_at_ms = timestamp_ms;
     l->replay_count = 0;
-    if (l->hdrs && rd_kafka_header_get_last(l->hdrs, AAC_DLQTOOL_H_REPLAY_COUNT, &v, &n) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (h && rd_kafka_header_get_last(h, AAC_DLQTOOL_H_REPLAY_COUNT, &v, &n) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR)
         l->replay_count = aac_dlqtool_replay_count(v, v ? n : 0);
 }
 
+static void letter_read(letter_t *l, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_timestamp_type_t tt;
+    l->rkm = rkm;
+    if (rd_kafka_message_headers(rkm, &l->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        l->hdrs = NULL;
+    aac_dlqtool_letter_read(&l->d, l->hdrs, rd_kafka_message_timestamp(rkm, &tt));
+}
+
 /* A header value as a JSON number when it is one, else null. */
-static void put_json_int(FILE *f, rd_kafka_headers_t *h, const char *name)
+static void put_json_int(FILE *f, const rd_kafka_headers_t *h, const char *name)
 {
     char buf[32], *end;
     if (!header_str(h, name, buf, sizeof(buf)) || !buf[0]) {
@@ -695,7 +744,7 @@ static void put_json_int(FILE *f, rd_kafka_headers_t *h, const char *name)
         fprintf(f, "%lld", v);
 }
 
-static void put_json_hdr(FILE *f, rd_kafka_headers_t *h, const char *name)
+static void put_json_hdr(FILE *f, const rd_kafka_headers_t *h, const char *name)
 {
     const void *v;
     size_t n;
@@ -703,6 +752,19 @@ static void put_json_hdr(FILE *f, rd_kafka_headers_t *h, const char *name)
         fputs("null", f);
     else
         put_str(f, v, n, HDR_MAX_PRINT, true);
+}
+
+void aac_dlqtool_json_headers(FILE *f, const rd_kafka_headers_t *h)
+{
+    for (int i = 0; i < AAC_DLQ_H__CNT; i++) {
+        fprintf(f, ",\"%s\":", aac_dlq_headers[i].field);
+        if (aac_dlq_headers[i].integer)
+            put_json_int(f, h, aac_dlq_headers[i].name);
+        else
+            put_json_hdr(f, h, aac_dlq_headers[i].name);
+    }
+    fputs(",\"replayed_from\":", f);
+    put_json_hdr(f, h, AAC_DLQTOOL_H_REPLAYED_FROM);
 }
 
 static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool show_value)
@@ -714,28 +776,8 @@ static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool s
     fprintf(f,
             ",\"dlq_partition\":%" PRId32 ",\"dlq_offset\":%" PRId64 ",\"timestamp_ms\":%" PRId64,
             rkm->partition, rkm->offset, rd_kafka_message_timestamp(rkm, &tt));
-    static const char *const str_fields[][2] = {{"original_topic", "aac.original.topic"},
-                                                {"failed_at", "aac.failed.at"},
-                                                {"class", "aac.error.class"},
-                                                {"reason", "aac.error.reason"},
-                                                {"path", "aac.error.path"},
-                                                {"message", "aac.error.message"},
-                                                {"consumer_group", "aac.consumer.group"},
-                                                {"service_version", "aac.service.version"},
-                                                {"replayed_from", AAC_DLQTOOL_H_REPLAYED_FROM}};
-    static const char *const int_fields[][2] = {{"original_partition", "aac.original.partition"},
-                                                {"original_offset", "aac.original.offset"},
-                                                {"original_timestamp", "aac.original.timestamp"},
-                                                {"attempts", "aac.attempts"}};
-    for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
-        fprintf(f, ",\"%s\":", str_fields[i][0]);
-        put_json_hdr(f, l->hdrs, str_fields[i][1]);
-    }
-    for (size_t i = 0; i < sizeof(int_fields) / sizeof(int_fields[0]); i++) {
-        fprintf(f, ",\"%s\":", int_fields[i][0]);
-        put_json_int(f, l->hdrs, int_fields[i][1]);
-    }
-    fprintf(f, ",\"replay_count\":%d,\"key\":", l->replay_count);
+    aac_dlqtool_json_headers(f, l->hdrs);
+    fprintf(f, ",\"replay_count\":%d,\"key\":", l->d.replay_count);
     if (rkm->key)
         put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, true);
     else
@@ -769,13 +811,14 @@ static void print_json(FILE *f, const char *dlq_topic, const letter_t *l, bool s
     fputs("]}\n", f);
 }
 
-static void put_hdr_field(FILE *f, rd_kafka_headers_t *h, const char *label, const char *name,
-                          size_t max)
+/* " <field>=<value>" of a line, the value quoted and cut at `max` bytes;
+ * "-" when the header is absent. */
+static void put_hdr_field(FILE *f, const rd_kafka_headers_t *h, aac_dlq_header_t which, size_t max)
 {
     const void *v;
     size_t n;
-    fprintf(f, " %s=", label);
-    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+    fprintf(f, " %s=", aac_dlq_headers[which].field);
+    if (!h || rd_kafka_header_get_last(h, hname(which), &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
         fputs("-", f);
     else
         put_str(f, v, n, max, false);
@@ -786,26 +829,26 @@ static void print_line(FILE *f, const letter_t *l, bool show_value)
     const rd_kafka_message_t *rkm = l->rkm;
     char part[32], off[32];
     fprintf(f, "dlq=%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
-    put_hdr_field(f, l->hdrs, "failed_at", "aac.failed.at", 64);
-    put_hdr_field(f, l->hdrs, "reason", "aac.error.reason", 64);
-    put_hdr_field(f, l->hdrs, "class", "aac.error.class", 32);
-    header_str(l->hdrs, "aac.original.partition", part, sizeof(part));
-    header_str(l->hdrs, "aac.original.offset", off, sizeof(off));
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_FAILED_AT, 64);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_REASON, 64);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_CLASS, 32);
+    header_str(l->hdrs, hname(AAC_DLQ_H_ORIGINAL_PARTITION), part, sizeof(part));
+    header_str(l->hdrs, hname(AAC_DLQ_H_ORIGINAL_OFFSET), off, sizeof(off));
     fputs(" origin=", f);
     char origin[320];
-    snprintf(origin, sizeof(origin), "%s:%s:%s", l->orig_topic[0] ? l->orig_topic : "-",
+    snprintf(origin, sizeof(origin), "%s:%s:%s", l->d.orig_topic[0] ? l->d.orig_topic : "-",
              part[0] ? part : "-", off[0] ? off : "-");
     put_str(f, origin, strlen(origin), sizeof(origin), false);
-    put_hdr_field(f, l->hdrs, "attempts", "aac.attempts", 16);
-    fprintf(f, " replays=%d", l->replay_count);
-    put_hdr_field(f, l->hdrs, "path", "aac.error.path", 256);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ATTEMPTS, 16);
+    fprintf(f, " replays=%d", l->d.replay_count);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_PATH, 256);
     fputs(" key=", f);
     if (rkm->key)
         put_str(f, rkm->key, rkm->key_len, KEY_MAX_PRINT, false);
     else
         fputs("-", f);
     fprintf(f, " value_bytes=%zu", rkm->len);
-    put_hdr_field(f, l->hdrs, "message", "aac.error.message", 512);
+    put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_MESSAGE, 512);
     if (show_value) {
         fputs(" value=", f);
         if (rkm->payload)
@@ -1132,17 +1175,12 @@ static bool record_tight(const tool_t *t, int32_t p, int key)
 
 static void progress(tool_t *t, bool force);
 
-/* Waits for every delivery report, then brings the record up to date with
- * the dead letters read since the last call and commits it (a replay
- * delivered counts; one that failed does not, and is replayed by the next
- * run). Returns 0, or -1 with errstr. */
-static int record_commit(tool_t *t, char *errstr, size_t size)
+/* Waits for every delivery report, then feeds the dead letters queued
+ * since the last call to their partitions' trackers (a replay delivered
+ * counts as replayed; one that failed does not) and empties the queue.
+ * Returns 0, or -1 when out of memory. */
+static int record_settle(tool_t *t)
 {
-    rd_kafka_topic_partition_list_t *l = NULL;
-    rd_kafka_resp_err_t err;
-    char *buf = NULL;
-    int rc = -1;
-
     while (t->producer && rd_kafka_outq_len(t->producer) > 0) {
         rd_kafka_flush(t->producer, 1000);
         progress(t, true);
@@ -1150,59 +1188,68 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
     for (size_t i = 0; i < t->qn; i++) {
         const entry_t *e = &t->q[i];
         bool replayed = e->recorded || e->state == E_DELIVERED;
-        if (aac_dlqtool_tracker_apply(&t->trk[e->partition], e->key, e->offset, replayed)) {
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
+        if (aac_dlqtool_tracker_apply(&t->trk[e->partition], e->key, e->offset, replayed))
+            return -1;
     }
     t->qn = 0;
     t->produced_since_commit = 0;
     t->commit_ms = aac_mono_ms();
-    if (!(l = rd_kafka_topic_partition_list_new(t->nparts)) ||
-        !(buf = malloc(AAC_DLQTOOL_RECORD_MAX + 1))) {
-        snprintf(errstr, size, "out of memory");
-        goto out;
-    }
-    for (int32_t p = 0; p < t->nparts; p++) {
-        aac_dlqtool_record_t rec;
-        int64_t offset;
-        int n;
-        if (t->trk[p].pos == t->lo[p])
-            continue; /* nothing read: its record stays as it is */
-        memset(&rec, 0, sizeof(rec));
-        if (aac_dlqtool_tracker_result(&t->trk[p], &t->old[p], &rec, &offset)) {
-            aac_dlqtool_record_clear(&rec);
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
-        n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
-        t->est_len[p] = text_bound(&rec, n);
+    return 0;
+}
+
+/* Adds partition p's rebuilt record to the commit list `l` (nothing when
+ * nothing of it was read), formatted in buf (AAC_DLQTOOL_RECORD_MAX + 1
+ * bytes). Returns 0, or -1 with errstr. */
+static int record_add_partition(tool_t *t, int32_t p, rd_kafka_topic_partition_list_t *l, char *buf,
+                                char *errstr, size_t size)
+{
+    aac_dlqtool_record_t rec;
+    int64_t offset;
+    int n;
+
+    if (t->trk[p].pos == t->lo[p])
+        return 0; /* nothing read: its record stays as it is */
+    memset(&rec, 0, sizeof(rec));
+    if (aac_dlqtool_tracker_result(&t->trk[p], &t->old[p], &rec, &offset)) {
         aac_dlqtool_record_clear(&rec);
-        if (n < 0) {
-            /* record_tight() is meant to stop the run before this */
-            snprintf(errstr, size,
-                     "could not record the replay of %s partition %d: its record needs more than "
-                     "%d bytes; what was replayed since the last commit may be replayed again",
-                     t->topic, p, AAC_DLQTOOL_RECORD_MAX);
-            goto out;
-        }
-        memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
-               sizeof(t->trk[p].open));
-        rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
-        e->offset = offset;
-        if (!(e->metadata = malloc((size_t)n))) {
-            snprintf(errstr, size, "out of memory");
-            goto out;
-        }
-        memcpy(e->metadata, buf, (size_t)n);
-        e->metadata_size = (size_t)n;
+        snprintf(errstr, size, "out of memory");
+        return -1;
     }
+    n = aac_dlqtool_record_format(&rec, buf, AAC_DLQTOOL_RECORD_MAX + 1);
+    t->est_len[p] = text_bound(&rec, n);
+    aac_dlqtool_record_clear(&rec);
+    if (n < 0) {
+        /* record_tight() is meant to stop the run before this */
+        snprintf(errstr, size,
+                 "could not record the replay of %s partition %d: its record needs more than "
+                 "%d bytes; what was replayed since the last commit may be replayed again",
+                 t->topic, p, AAC_DLQTOOL_RECORD_MAX);
+        return -1;
+    }
+    memcpy(&t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS], t->trk[p].open,
+           sizeof(t->trk[p].open));
+    rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_add(l, t->topic, p);
+    e->offset = offset;
+    if (!(e->metadata = malloc((size_t)n))) {
+        snprintf(errstr, size, "out of memory");
+        return -1;
+    }
+    memcpy(e->metadata, buf, (size_t)n);
+    e->metadata_size = (size_t)n;
+    return 0;
+}
+
+/* Commits the list of records `l` in the replay group. Returns 0, or -1
+ * with errstr. */
+static int record_send(tool_t *t, rd_kafka_topic_partition_list_t *l, char *errstr, size_t size)
+{
+    rd_kafka_resp_err_t err;
     if (l->cnt && (err = rd_kafka_commit(t->reader, l, 0))) {
         snprintf(errstr, size,
                  "could not commit the replay record (group %s): %s; what was replayed since the "
                  "last commit may be replayed again",
                  t->group, rd_kafka_err2str(err));
-        goto out;
+        return -1;
     }
     for (int i = 0; i < l->cnt; i++)
         if (l->elems[i].err) {
@@ -1210,11 +1257,32 @@ static int record_commit(tool_t *t, char *errstr, size_t size)
                      "could not commit the replay record (group %s) of %s partition %d: %s; what "
                      "was replayed since the last commit may be replayed again",
                      t->group, t->topic, l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
-            goto out;
+            return -1;
         }
     aac_debug("replay record committed", AAC_KV_STR("group", t->group),
               AAC_KV_STR("topic", t->topic), AAC_KV_INT("partitions", l->cnt));
-    rc = 0;
+    return 0;
+}
+
+/* Waits for every delivery report, then brings the record up to date with
+ * the dead letters read since the last call and commits it (a replay
+ * delivered counts; one that failed does not, and is replayed by the next
+ * run). Returns 0, or -1 with errstr. */
+static int record_commit(tool_t *t, char *errstr, size_t size)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    char *buf = NULL;
+    int rc = -1;
+
+    if (record_settle(t) != 0 || !(l = rd_kafka_topic_partition_list_new(t->nparts)) ||
+        !(buf = malloc(AAC_DLQTOOL_RECORD_MAX + 1))) {
+        snprintf(errstr, size, "out of memory");
+        goto out;
+    }
+    for (int32_t p = 0; p < t->nparts; p++)
+        if (record_add_partition(t, p, l, buf, errstr, size) != 0)
+            goto out;
+    rc = record_send(t, l, errstr, size);
 out:
     free(buf);
     if (l)
@@ -1261,7 +1329,7 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
             rd_kafka_header_add(h, name, -1, v, v ? (ssize_t)n : 0);
     snprintf(buf, sizeof(buf), "%" PRId32 ":%" PRId64, rkm->partition, rkm->offset);
     rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAYED_FROM, -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%d", l->replay_count + 1);
+    snprintf(buf, sizeof(buf), "%d", l->d.replay_count + 1);
     rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAY_COUNT, -1, buf, -1);
 
     for (;;) {
@@ -1283,88 +1351,114 @@ static int replay_one(tool_t *t, const letter_t *l, const char *to, size_t qi)
     }
 }
 
+/* Prints a selected dead letter (inspect, replay --dry-run). */
+static void list_one(const tool_t *t, const letter_t *l)
+{
+    if (t->o->json)
+        print_json(stdout, t->topic, l, t->o->show_value);
+    else
+        print_line(stdout, l, t->o->show_value);
+}
+
+/* True when a selected dead letter is not replayed: in the record (and
+ * not --from-beginning), at the replay bound, or without a target topic
+ * (`to`: the topic it would go to, NULL: none). Counts and logs why. */
+static bool replay_skipped(tool_t *t, const letter_t *l, const char *to, bool recorded)
+{
+    const rd_kafka_message_t *rkm = l->rkm;
+    if (recorded && !t->o->from_beginning) {
+        t->skipped_recorded++;
+        aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", rkm->partition),
+                  AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
+        return true;
+    }
+    if (l->d.replay_count >= t->o->max_replays) {
+        t->skipped_replayed++;
+        aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", rkm->partition),
+                  AAC_KV_INT("dlq_offset", rkm->offset),
+                  AAC_KV_INT("replay_count", l->d.replay_count));
+        return true;
+    }
+    if (!to || !find_topic(t, to)) {
+        /* producing to a missing topic could auto-create it */
+        t->skipped_no_topic++;
+        aac_warn("skipped: no target topic", AAC_KV_INT("dlq_partition", rkm->partition),
+                 AAC_KV_INT("dlq_offset", rkm->offset),
+                 AAC_KV_STR("topic", to ? to : "(no aac.original.topic header)"));
+        return true;
+    }
+    return false;
+}
+
+/* Replays a dead letter of record key `key` to `to`, queued for the
+ * record. Returns 0, 1 when the record has no room for it (the run ends
+ * before it), or -1 on an error (errstr). */
+static int replay_recorded(tool_t *t, const letter_t *l, int key, const char *to, bool recorded,
+                           char *errstr, size_t size)
+{
+    const int32_t p = l->rkm->partition;
+    if (record_tight(t, p, key)) {
+        if (record_commit(t, errstr, size))
+            return -1;
+        if (record_tight(t, p, key)) {
+            t->record_full = true;
+            t->full_partition = p;
+            return 1; /* not read: the tracker stops before it */
+        }
+    }
+    long i = record_queue(t, p, key, l->rkm->offset, recorded, E_PENDING);
+    if (i < 0) {
+        snprintf(errstr, size, "out of memory");
+        return -1;
+    }
+    if (replay_one(t, l, to, (size_t)i) != 0) {
+        t->q[i].state = E_FAILED;
+        snprintf(errstr, size, "could not replay to topic %s", to);
+        return -1;
+    }
+    t->produced_since_commit++;
+    return 0;
+}
+
 /* Handles one message of the dead-letter topic. Returns 1 when the run
  * ends here (--limit reached, the record full), -1 on an error (errstr),
  * 0 otherwise. */
 static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t size)
 {
     const aac_dlqtool_opts_t *o = t->o;
-    const int32_t p = rkm->partition;
-    bool recording = t->trk && !o->dry_run;
     letter_t l;
 
     t->read++;
     letter_read(&l, rkm);
-    if (l.replay_count > 0)
+    if (l.d.replay_count > 0)
         t->copies++;
-    int key = aac_dlqtool_record_key(l.reason[0] ? l.reason : NULL, l.replay_count);
-    bool recorded = t->old && aac_dlqtool_record_has(&t->old[p], key, rkm->offset);
-    /* what the record will say of it unless it is replayed now */
-    entry_state_t kept = recorded ? E_RECORDED : E_LEFT;
+    const char *reason = l.d.reason[0] ? l.d.reason : NULL;
+    int key = aac_dlqtool_record_key(reason, l.d.replay_count);
+    bool recorded = t->old && aac_dlqtool_record_has(&t->old[rkm->partition], key, rkm->offset);
+    const char *to = o->to ? o->to : l.d.orig_topic[0] ? l.d.orig_topic : NULL;
 
-    if (!aac_dlqtool_match(o, l.reason[0] ? l.reason : NULL, l.failed_at_ms))
-        goto keep;
-    t->selected++;
-    if (o->cmd == AAC_DLQTOOL_INSPECT) {
-        if (o->json)
-            print_json(stdout, t->topic, &l, o->show_value);
-        else
-            print_line(stdout, &l, o->show_value);
-        return o->limit && t->selected >= o->limit ? 1 : 0;
-    }
-    const char *to = o->to ? o->to : l.orig_topic[0] ? l.orig_topic : NULL;
-    if (recorded && !o->from_beginning) {
-        t->skipped_recorded++;
-        aac_debug("skipped: in the replay record", AAC_KV_INT("dlq_partition", p),
-                  AAC_KV_INT("dlq_offset", rkm->offset), AAC_KV_STR("group", t->group));
-        goto keep;
-    }
-    if (l.replay_count >= o->max_replays) {
-        t->skipped_replayed++;
-        aac_debug("skipped: already replayed", AAC_KV_INT("dlq_partition", p),
-                  AAC_KV_INT("dlq_offset", rkm->offset),
-                  AAC_KV_INT("replay_count", l.replay_count));
-        goto keep;
-    }
-    if (!to || !find_topic(t, to)) {
-        /* producing to a missing topic could auto-create it */
-        t->skipped_no_topic++;
-        aac_warn("skipped: no target topic", AAC_KV_INT("dlq_partition", p),
-                 AAC_KV_INT("dlq_offset", rkm->offset),
-                 AAC_KV_STR("topic", to ? to : "(no aac.original.topic header)"));
-        goto keep;
-    }
-    if (o->dry_run) {
-        if (o->json)
-            print_json(stdout, t->topic, &l, o->show_value);
-        else
-            print_line(stdout, &l, o->show_value);
-    } else {
-        if (record_tight(t, p, key)) {
-            if (record_commit(t, errstr, size))
-                return -1;
-            if (record_tight(t, p, key)) {
-                t->record_full = true;
-                t->full_partition = p;
-                return 1; /* not read: the tracker stops before it */
-            }
+    if (aac_dlqtool_match(o, reason, l.d.failed_at_ms)) {
+        t->selected++;
+        if (o->cmd == AAC_DLQTOOL_INSPECT) {
+            list_one(t, &l);
+            return o->limit && t->selected >= o->limit ? 1 : 0;
         }
-        long i = record_queue(t, p, key, rkm->offset, recorded, E_PENDING);
-        if (i < 0) {
-            snprintf(errstr, size, "out of memory");
-            return -1;
+        if (!replay_skipped(t, &l, to, recorded)) {
+            int rc = 0;
+            if (o->dry_run)
+                list_one(t, &l);
+            else
+                rc = replay_recorded(t, &l, key, to, recorded, errstr, size);
+            if (rc != 0)
+                return rc;
+            t->replayed++;
+            return o->limit && t->replayed >= o->limit ? 1 : 0;
         }
-        if (replay_one(t, &l, to, (size_t)i) != 0) {
-            t->q[i].state = E_FAILED;
-            snprintf(errstr, size, "could not replay to topic %s", to);
-            return -1;
-        }
-        t->produced_since_commit++;
     }
-    t->replayed++;
-    return o->limit && t->replayed >= o->limit ? 1 : 0;
-keep:
-    if (recording && record_queue(t, p, key, rkm->offset, recorded, kept) < 0) {
+    /* not replayed now: the record keeps what it said of it */
+    if (t->trk && !o->dry_run &&
+        record_queue(t, rkm->partition, key, rkm->offset, recorded,
+                     recorded ? E_RECORDED : E_LEFT) < 0) {
         snprintf(errstr, size, "out of memory");
         return -1;
     }
@@ -1440,12 +1534,158 @@ static int run(tool_t *t, char *errstr, size_t size)
     return rc;
 }
 
+/* SIGINT and SIGTERM end the run (a second one stops it at once). */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Creates the reader (and the producer for a replay), assigns the
+ * dead-letter topic and reads the replay record. Returns 0, or -1 with
+ * errstr. */
+static int tool_open(tool_t *t, char *errstr, size_t size)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    if (!(t->reader = reader_new(t, errstr, size)))
+        return -1;
+    if (o->cmd == AAC_DLQTOOL_REPLAY && !o->dry_run &&
+        !(t->producer = producer_new(t, errstr, size)))
+        return -1;
+    if (reader_assign(t, errstr, size) != 0)
+        return -1;
+    if (o->cmd == AAC_DLQTOOL_REPLAY && record_load(t, errstr, size) != 0)
+        return -1;
+    if (o->to && !find_topic(t, o->to)) {
+        snprintf(errstr, size, "topic %s (--to) does not exist", o->to);
+        return -1;
+    }
+    return 0;
+}
+
+static void tool_close(tool_t *t)
+{
+    if (t->reader) {
+        rd_kafka_consumer_close(t->reader);
+        rd_kafka_destroy(t->reader);
+    }
+    if (t->producer)
+        rd_kafka_destroy(t->producer);
+    if (t->md)
+        rd_kafka_metadata_destroy(t->md);
+    for (int32_t p = 0; p < t->nparts; p++) {
+        if (t->old)
+            aac_dlqtool_record_clear(&t->old[p]);
+        if (t->trk)
+            aac_dlqtool_tracker_clear(&t->trk[p]);
+    }
+    free(t->old);
+    free(t->trk);
+    free(t->spec_open);
+    free(t->est_len);
+    free(t->q);
+    free(t->hi);
+    free(t->lo);
+    free(t->done);
+}
+
+/* After the run (rc its result, errstr its error): every message produced
+ * gets a report within message.timeout.ms; then what was delivered goes
+ * into the record, even after an error or an interruption. Returns the
+ * run's result, -1 when the commit failed. */
+static int final_commit(tool_t *t, int rc, char *errstr, size_t size)
+{
+    char cerr[1024];
+    if (!t->producer || record_commit(t, cerr, sizeof(cerr)) == 0)
+        return rc;
+    if (rc == 0)
+        snprintf(errstr, size, "%s", cerr);
+    else
+        fprintf(stderr, "agent-actions-consumer: dlq replay: %s\n", cerr);
+    return -1;
+}
+
+/* replay's summary on stdout: "replayed N, skipped M: why". */
+static void print_replay_summary(const tool_t *t)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    int64_t skipped = t->skipped_recorded + t->skipped_replayed + t->skipped_no_topic;
+    const char *sep = ": ";
+    printf("%s %" PRId64 ", skipped %" PRId64, o->dry_run ? "would replay" : "replayed",
+           o->dry_run ? t->replayed : t->delivered, skipped);
+    if (t->skipped_recorded) {
+        printf("%s%" PRId64 " replayed by an earlier run (recorded in replay group %s; "
+               "--from-beginning replays them again)",
+               sep, t->skipped_recorded, t->group);
+        sep = ", ";
+    }
+    if (t->skipped_replayed) {
+        printf("%s%" PRId64 " at the replay bound (aac.replay.count >= %d, --max-replays)", sep,
+               t->skipped_replayed, o->max_replays);
+        sep = ", ";
+    }
+    if (t->skipped_no_topic)
+        printf("%s%" PRId64 " without an existing target topic (aac.original.topic or --to)", sep,
+               t->skipped_no_topic);
+    putchar('\n');
+}
+
+/* replay's report: the summary, what was read, the warnings; the run's
+ * result rc becomes -1 when the record filled up or a delivery failed.
+ * Returns it. */
+static int report_replay(const tool_t *t, int rc, char *errstr, size_t size)
+{
+    const aac_dlqtool_opts_t *o = t->o;
+    print_replay_summary(t);
+    fprintf(stderr,
+            "dlq replay: %s: read %" PRId64 ", selected %" PRId64 " (the others not matching "
+            "the filters); replay group %s%s%s%s\n",
+            t->topic, t->read, t->selected, t->group,
+            o->from_beginning ? " (--from-beginning: its record ignored)" : "",
+            o->limit && t->replayed >= o->limit ? "; stopped at --limit" : "",
+            t->record_full ? "; stopped: the replay record is full" : "");
+    if (!t->record_found && t->copies > 0 && !o->from_beginning)
+        fprintf(stderr,
+                "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
+                "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
+                "replay used another --group, or its record expired (offsets.retention.minutes "
+                "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
+                t->group, t->copies, o->dry_run ? "would be replayed" : "may have been replayed");
+    if (t->record_full && rc == 0) {
+        snprintf(errstr, size,
+                 "stopped early: the replay record of %s partition %" PRId32
+                 " has no room for another range (%d bytes); see docs/dead-letters.md",
+                 t->topic, t->full_partition, AAC_DLQTOOL_RECORD_MAX);
+        rc = -1;
+    }
+    if (t->failed) {
+        fprintf(stderr,
+                "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
+                " replayed messages not delivered: %s\n",
+                t->failed, t->replayed, rd_kafka_err2str((rd_kafka_resp_err_t)t->last_err));
+        rc = -1;
+        errstr[0] = '\0';
+    }
+    return rc;
+}
+
+static void report_inspect(const tool_t *t)
+{
+    fprintf(stderr, "dlq inspect: %s: read %" PRId64 ", listed %" PRId64 "%s\n", t->topic, t->read,
+            t->selected, t->o->limit && t->selected >= t->o->limit ? " (stopped at --limit)" : "");
+}
+
 int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
 {
     aac_dlqtool_opts_t o;
-    char errstr[1024];
+    char errstr[1024], group[300];
     tool_t t;
-    int status = 1;
+    int rc;
 
     if (aac_dlqtool_parse_args(argc, argv, &o, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
@@ -1462,137 +1702,26 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
     t.cfg = cfg;
     t.o = &o;
     t.topic = o.topic ? o.topic : cfg->kafka.dlq_topic;
-    char group[300];
     if (o.cmd == AAC_DLQTOOL_REPLAY) {
         snprintf(group, sizeof(group), "%s.replay", cfg->kafka.group_id);
         t.group = o.group ? o.group : group;
     }
+    catch_signals();
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    if (!(t.reader = reader_new(&t, errstr, sizeof(errstr))))
-        goto out;
-    if (o.cmd == AAC_DLQTOOL_REPLAY && !o.dry_run &&
-        !(t.producer = producer_new(&t, errstr, sizeof(errstr))))
-        goto out;
-    if (reader_assign(&t, errstr, sizeof(errstr)) != 0)
-        goto out;
-    if (o.cmd == AAC_DLQTOOL_REPLAY && record_load(&t, errstr, sizeof(errstr)) != 0)
-        goto out;
-    if (o.to && !find_topic(&t, o.to)) {
-        snprintf(errstr, sizeof(errstr), "topic %s (--to) does not exist", o.to);
-        goto out;
+    rc = tool_open(&t, errstr, sizeof(errstr));
+    if (rc == 0) {
+        rc = run(&t, errstr, sizeof(errstr));
+        fflush(stdout);
+        rc = final_commit(&t, rc, errstr, sizeof(errstr));
+        if (o.cmd == AAC_DLQTOOL_INSPECT)
+            report_inspect(&t);
+        else
+            rc = report_replay(&t, rc, errstr, sizeof(errstr));
+        fflush(stdout);
     }
-    int rc = run(&t, errstr, sizeof(errstr));
-    fflush(stdout);
-
-    if (t.producer) {
-        /* every message produced gets a report within message.timeout.ms;
-         * then what was delivered goes into the record, even after an
-         * error or an interruption */
-        char cerr[1024];
-        if (record_commit(&t, cerr, sizeof(cerr)) != 0) {
-            if (rc == 0)
-                snprintf(errstr, sizeof(errstr), "%s", cerr);
-            else
-                fprintf(stderr, "agent-actions-consumer: dlq replay: %s\n", cerr);
-            rc = -1;
-        }
-    }
-    if (o.cmd == AAC_DLQTOOL_INSPECT) {
-        fprintf(stderr, "dlq inspect: %s: read %" PRId64 ", listed %" PRId64 "%s\n", t.topic,
-                t.read, t.selected,
-                o.limit && t.selected >= o.limit ? " (stopped at --limit)" : "");
-    } else {
-        int64_t skipped = t.skipped_recorded + t.skipped_replayed + t.skipped_no_topic;
-        const char *sep = ": ";
-        printf("%s %" PRId64 ", skipped %" PRId64, o.dry_run ? "would replay" : "replayed",
-               o.dry_run ? t.replayed : t.delivered, skipped);
-        if (t.skipped_recorded) {
-            printf("%s%" PRId64 " replayed by an earlier run (recorded in replay group %s; "
-                   "--from-beginning replays them again)",
-                   sep, t.skipped_recorded, t.group);
-            sep = ", ";
-        }
-        if (t.skipped_replayed) {
-            printf("%s%" PRId64 " at the replay bound (aac.replay.count >= %d, --max-replays)", sep,
-                   t.skipped_replayed, o.max_replays);
-            sep = ", ";
-        }
-        if (t.skipped_no_topic)
-            printf("%s%" PRId64 " without an existing target topic (aac.original.topic or --to)",
-                   sep, t.skipped_no_topic);
-        putchar('\n');
-        fprintf(stderr,
-                "dlq replay: %s: read %" PRId64 ", selected %" PRId64 " (the others not matching "
-                "the filters); replay group %s%s%s%s\n",
-                t.topic, t.read, t.selected, t.group,
-                o.from_beginning ? " (--from-beginning: its record ignored)" : "",
-                o.limit && t.replayed >= o.limit ? "; stopped at --limit" : "",
-                t.record_full ? "; stopped: the replay record is full" : "");
-        if (!t.record_found && t.copies > 0 && !o.from_beginning)
-            fprintf(stderr,
-                    "agent-actions-consumer: dlq replay: warning: replay group %s had no record, "
-                    "yet %" PRId64 " dead letters are copies of replayed messages: if an earlier "
-                    "replay used another --group, or its record expired (offsets.retention.minutes "
-                    "of the brokers), what it replayed %s again (see docs/dead-letters.md)\n",
-                    t.group, t.copies, o.dry_run ? "would be replayed" : "may have been replayed");
-        if (t.record_full && rc == 0) {
-            snprintf(errstr, sizeof(errstr),
-                     "stopped early: the replay record of %s partition %" PRId32
-                     " has no room for another range (%d bytes); see docs/dead-letters.md",
-                     t.topic, t.full_partition, AAC_DLQTOOL_RECORD_MAX);
-            rc = -1;
-        }
-        if (t.failed) {
-            fprintf(stderr,
-                    "agent-actions-consumer: dlq replay: %" PRId64 " of %" PRId64
-                    " replayed messages not delivered: %s\n",
-                    t.failed, t.replayed, rd_kafka_err2str((rd_kafka_resp_err_t)t.last_err));
-            rc = -1;
-            errstr[0] = '\0';
-        }
-    }
-    fflush(stdout);
-    if (rc != 0) {
-        if (errstr[0])
-            fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
-                    o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
-        goto out_nomsg;
-    }
-    status = 0;
-    goto out_nomsg;
-out:
-    fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
-            o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
-out_nomsg:
-    if (t.reader) {
-        rd_kafka_consumer_close(t.reader);
-        rd_kafka_destroy(t.reader);
-    }
-    if (t.producer)
-        rd_kafka_destroy(t.producer);
-    if (t.md)
-        rd_kafka_metadata_destroy(t.md);
-    for (int32_t p = 0; p < t.nparts; p++) {
-        if (t.old)
-            aac_dlqtool_record_clear(&t.old[p]);
-        if (t.trk)
-            aac_dlqtool_tracker_clear(&t.trk[p]);
-    }
-    free(t.old);
-    free(t.trk);
-    free(t.spec_open);
-    free(t.est_len);
-    free(t.q);
-    free(t.hi);
-    free(t.lo);
-    free(t.done);
-    return status;
+    if (rc != 0 && errstr[0])
+        fprintf(stderr, "agent-actions-consumer: dlq %s: %s\n",
+                o.cmd == AAC_DLQTOOL_INSPECT ? "inspect" : "replay", errstr);
+    tool_close(&t);
+    return rc == 0 ? 0 : 1;
 }

@@ -35,6 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
 #include "aac/classify.h"
 #include "aac/config.h"
 
@@ -82,6 +86,26 @@ int aac_dlqtool_replay_count(const void *value, size_t size);
 
 /* True for a header the replay drops (the aac.* ones). */
 bool aac_dlqtool_is_own_header(const char *name);
+
+/* What the tools read of a dead letter's headers (aac_dlq_headers, the
+ * last header of each name; values cut to the buffers, "" when absent). */
+typedef struct aac_dlqtool_letter_s {
+    char reason[64], cls[32], failed_at[64], orig_topic[256];
+    int64_t failed_at_ms; /* aac.failed.at; else the message's timestamp; INT64_MIN: neither */
+    int replay_count;     /* aac_dlqtool_replay_count() of aac.replay.count */
+} aac_dlqtool_letter_t;
+
+/* Reads the dead letter's headers `h` (NULL: none); timestamp_ms is the
+ * dead letter's own Kafka timestamp (-1: none), its failure time when
+ * aac.failed.at is absent or not an RFC 3339 time. */
+void aac_dlqtool_letter_read(aac_dlqtool_letter_t *l, const rd_kafka_headers_t *h,
+                             int64_t timestamp_ms);
+
+/* Writes the header fields of an `inspect --json` line: ,"<field>":<value>
+ * for each of aac_dlq_headers in order, then "replayed_from"; a string (cut
+ * at 1024 bytes, escaped) or, for an integer header, a JSON number; null
+ * when the header is absent (or, for an integer, not a number). */
+void aac_dlqtool_json_headers(FILE *f, const rd_kafka_headers_t *h);
 
 /* --- the replay record --------------------------------------------------
  *
