@@ -418,8 +418,36 @@ static int walk_key(walk_t *w, const char *v, size_t line)
     return 0;
 }
 
-static int walk_value(walk_t *w, const char *v)
+/* A property's value is given to librdkafka, which takes strings only. */
+static int walk_not_scalar(walk_t *w, size_t line, const char *got)
 {
+    errf(w->errstr, w->size,
+         "config: %s:%zu: %s.%s.%s: wrong type: expected a scalar value, got a %s", w->path, line,
+         w->section, w->key, w->mapkey, got);
+    return -1;
+}
+
+/* A property map given something else than a mapping (libcyaml ignores
+ * the maps, so nothing else would say so). */
+static int walk_not_map(walk_t *w, size_t line, const char *got)
+{
+    errf(w->errstr, w->size, "config: %s:%zu: %s.%s: wrong type: expected a mapping, got a %s",
+         w->path, line, w->section, w->key, got);
+    return -1;
+}
+
+static bool is_null(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (!*v || !strcmp(v, "~") || !strcmp(v, "null"));
+}
+
+static int walk_value(walk_t *w, const yaml_event_t *ev, size_t line)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    if (w->depth == 2 && w->map && !is_null(ev))
+        return walk_not_map(w, line, "scalar");
     if (w->depth == 3 && w->map) {
         aac_kvlist_t *l = (aac_kvlist_t *)(void *)((char *)w->cfg + w->map->offset);
         if (kvlist_set(l, w->mapkey, v) != 0) {
@@ -430,15 +458,6 @@ static int walk_value(walk_t *w, const char *v)
     if (w->depth > 0)
         w->expect_key[w->depth] = true;
     return 0;
-}
-
-/* A property's value is given to librdkafka, which takes strings only. */
-static int walk_not_scalar(walk_t *w, size_t line, const char *got)
-{
-    errf(w->errstr, w->size,
-         "config: %s:%zu: %s.%s.%s: wrong type: expected a scalar value, got a %s", w->path, line,
-         w->section, w->key, w->mapkey, got);
-    return -1;
 }
 
 static int walk_event(walk_t *w, const yaml_event_t *ev)
@@ -472,7 +491,9 @@ static int walk_event(walk_t *w, const yaml_event_t *ev)
             w->expect_key[w->depth] = true;
         return 0;
     case YAML_SEQUENCE_START_EVENT:
-        if (w->depth == 3 && !w->expect_key[3])
+        if (w->map && w->depth == 2 && !w->expect_key[2])
+            return walk_not_map(w, line, "sequence");
+        if (w->map && w->depth == 3 && !w->expect_key[3])
             return walk_not_scalar(w, line, "sequence");
         w->skip = 1;
         if (w->depth > 0)
@@ -481,7 +502,7 @@ static int walk_event(walk_t *w, const yaml_event_t *ev)
     case YAML_SCALAR_EVENT: {
         const char *v = (const char *)ev->data.scalar.value;
         if (w->depth == 0 || !w->expect_key[w->depth])
-            return walk_value(w, v);
+            return walk_value(w, ev, line);
         return walk_key(w, v, line);
     }
     default:
@@ -664,33 +685,54 @@ static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list 
     }
 }
 
+/* "Unexpected key: x": names the key by its full path, at its own line. */
+static void cyaml_unknown_key(char *errstr, size_t size, const char *path, const yaml_index_t *idx,
+                              const cylog_t *cl)
+{
+    char kp[200];
+    const char *uk = cl->msg + strlen(CY_UNEXPECTED_KEY);
+    if (cl->have_line)
+        snprintf(kp, sizeof(kp), "%.60s.%.120s", cl->field, uk);
+    else
+        snprintf(kp, sizeof(kp), "%.120s", uk);
+    size_t ln = index_line(idx, kp);
+    if (ln)
+        errf(errstr, size, "config: %s:%zu: %s: unknown key", path, ln, kp);
+    else
+        errf(errstr, size, "config: %s: %s: unknown key", path, kp);
+}
+
+/* libcyaml names the innermost field, at the line of the value it refused:
+ * the key of that name at that line, or else the nearest one above it
+ * (a mapping value starts below its key), gives its full path and line. */
+static const char *cyaml_field(const yaml_index_t *idx, const cylog_t *cl, size_t *line)
+{
+    const char *full = cl->field;
+    *line = cl->line;
+    for (size_t k = 0, best = 0; k < idx->key_cnt; k++) {
+        const char *kp = idx->keys[k].path, *dot = strchr(kp, '.');
+        size_t ln = idx->keys[k].line;
+        if (strcmp(dot ? dot + 1 : kp, cl->field) != 0 || ln > cl->line || ln < best)
+            continue;
+        best = *line = ln;
+        full = kp;
+    }
+    return full;
+}
+
 static void cyaml_error(char *errstr, size_t size, const char *path, const yaml_index_t *idx,
                         const cylog_t *cl, cyaml_err_t err)
 {
     if (!strncmp(cl->msg, CY_UNEXPECTED_KEY, strlen(CY_UNEXPECTED_KEY))) {
-        /* name the unknown key itself, at its own line */
-        char kp[200];
-        const char *uk = cl->msg + strlen(CY_UNEXPECTED_KEY);
-        if (cl->have_line)
-            snprintf(kp, sizeof(kp), "%.60s.%.120s", cl->field, uk);
-        else
-            snprintf(kp, sizeof(kp), "%.120s", uk);
-        size_t ln = index_line(idx, kp);
-        if (ln)
-            errf(errstr, size, "config: %s:%zu: %s: unknown key", path, ln, kp);
-        else
-            errf(errstr, size, "config: %s: %s: unknown key", path, kp);
+        cyaml_unknown_key(errstr, size, path, idx, cl);
     } else if (cl->have_line) {
-        /* libcyaml names the innermost field; find its full path */
-        const char *full = cl->field;
-        for (size_t k = 0; k < idx->key_cnt; k++) {
-            const char *dot = strchr(idx->keys[k].path, '.');
-            if (idx->keys[k].line == cl->line && dot && !strcmp(dot + 1, cl->field))
-                full = idx->keys[k].path;
-        }
-        bool type = err == CYAML_ERR_INVALID_VALUE || err == CYAML_ERR_UNEXPECTED_EVENT;
-        errf(errstr, size, "config: %s:%zu: %s: %s", path, cl->line, full,
-             type ? "wrong type: expected a scalar value here" : cyaml_strerror(err));
+        size_t line;
+        const char *full = cyaml_field(idx, cl, &line);
+        const char *what = cyaml_strerror(err);
+        if (err == CYAML_ERR_INVALID_VALUE || err == CYAML_ERR_UNEXPECTED_EVENT)
+            what = strchr(full, '.') ? "wrong type: expected a scalar value here"
+                                     : "wrong type: expected a mapping here";
+        errf(errstr, size, "config: %s:%zu: %s: %s", path, line, full, what);
     } else if (strstr(cl->msg, "Expecting MAPPING")) {
         errf(errstr, size,
              "config: %s:1: wrong type: the document must be a mapping of sections "
@@ -758,16 +800,20 @@ static int cyaml_pass(aac_config_t *cfg, const char *path, const yaml_index_t *i
     return rc;
 }
 
-/* True when fp holds nothing but white space: a valid configuration of
- * defaults (libyaml and libcyaml see no document in it). */
-static bool file_is_blank(FILE *fp)
+/* Sets *blank when fp holds nothing but white space: a valid configuration
+ * of defaults (libyaml and libcyaml see no document in it). -1 when fp
+ * cannot be read (a directory opens, but reads fail). */
+static int read_blank(FILE *fp, bool *blank)
 {
     int c;
     while ((c = fgetc(fp)) != EOF)
         if (!isspace(c))
             break;
+    if (ferror(fp))
+        return -1;
     rewind(fp);
-    return c == EOF;
+    *blank = c == EOF;
+    return 0;
 }
 
 /* Reads the file at path into cfg: libyaml first (malformed YAML and
@@ -776,12 +822,15 @@ static int load_file(aac_config_t *cfg, const char *path, yaml_index_t *idx, cha
                      size_t size)
 {
     FILE *fp = fopen(path, "r");
+    bool blank = false;
     int rc = 0;
-    if (!fp) {
+    if (!fp || read_blank(fp, &blank) != 0) {
         errf(errstr, size, "config: cannot read %s: %s", path, strerror(errno));
+        if (fp)
+            fclose(fp);
         return -1;
     }
-    if (!file_is_blank(fp)) {
+    if (!blank) {
         rc = yaml_pass(cfg, path, fp, idx, errstr, size);
         if (rc == 0)
             rc = cyaml_pass(cfg, path, idx, errstr, size);

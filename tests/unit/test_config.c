@@ -64,6 +64,26 @@ static const bad_case_t bad_cases[] = {
      "kafka:\n  topic: [a, b]\n",
      {0},
      {"topic", "wrong type", NULL}},
+    {"wrong type (mapping for a key, on the lines below it)",
+     "kafka:\n  topic:\n    a: b\n",
+     {0},
+     {":2: kafka.topic: wrong type: expected a scalar value here", NULL}},
+    {"wrong type (scalar for a section)",
+     "kafka: 5\n",
+     {0},
+     {":1: kafka: wrong type: expected a mapping here", NULL}},
+    {"wrong type (scalar for a property map)",
+     "kafka:\n  properties: security.protocol=ssl\n",
+     {0},
+     {":2: kafka.properties: wrong type: expected a mapping, got a scalar", NULL}},
+    {"wrong type (sequence for a property map)",
+     "kafka:\n  consumer_properties:\n    - a\n",
+     {0},
+     {":3: kafka.consumer_properties: wrong type: expected a mapping, got a sequence", NULL}},
+    {"unknown key holding a sequence",
+     "batch:\n  max_events: 7\n  unknown: {a: [1]}\n",
+     {0},
+     {":3: batch.unknown: unknown key", NULL}},
     {"wrong type (mapping as property value)",
      "kafka:\n  properties:\n    security.protocol:\n      a: b\n",
      {0},
@@ -192,6 +212,10 @@ static void test_unreadable_file(void **state)
     char err[1024];
     assert_null(aac_config_load("/nonexistent/aac.yaml", err, sizeof(err)));
     assert_non_null(strstr(err, "cannot read /nonexistent/aac.yaml: No such file or directory"));
+    /* a directory opens, but is no configuration of defaults */
+    assert_null(aac_config_load(tmpdir, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read /tmp/aac-test-config."));
+    assert_non_null(strstr(err, ": Is a directory"));
 }
 
 static void test_precedence(void **state)
@@ -337,6 +361,16 @@ static void test_empty_file_is_defaults(void **state)
     if (!cfg)
         fail_msg("%s", err);
     assert_int_equal(cfg->batch.max_events, 5000);
+    aac_config_destroy(cfg);
+    /* a property map left empty (null) is no map at all */
+    cfg = aac_config_load(write_file("nullmaps.yaml", "kafka:\n  properties:\n"
+                                                      "  consumer_properties: ~\n"
+                                                      "  producer_properties: null\n"),
+                          err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->kafka.properties.cnt, 0);
+    assert_int_equal(cfg->kafka.consumer_properties.cnt, 0);
     aac_config_destroy(cfg);
 }
 
