@@ -15,6 +15,7 @@
  * (libcyaml keeps the last one silently).
  */
 #include "aac/config.h"
+#include "aac/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1028,20 +1029,27 @@ void aac_config_destroy(aac_config_t *cfg)
     free(cfg);
 }
 
-/* Writes a YAML double-quoted scalar. */
+/* Writes a YAML double-quoted scalar with the one escaper, which knows
+ * what YAML may not carry raw; an ill-formed UTF-8 byte (only the
+ * environment can bring one) is written as U+FFFD, as YAML has no way to
+ * write a byte. */
 static void put_quoted(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\x%02x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
+    aac_utf8_fput_quoted(out, s, strlen(s), AAC_UTF8_ESC_YAML);
+}
+
+/* Writes a property name: plain when it is a plain word of the kind
+ * librdkafka uses (socket.timeout.ms), else quoted, as a file may name
+ * anything (a name with ": " or " #" would otherwise change the YAML). */
+static void put_key(FILE *out, const char *k)
+{
+    bool plain = isalnum((unsigned char)*k);
+    for (const char *c = k; plain && *c; c++)
+        plain = isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-';
+    if (plain)
+        fputs(k, out);
+    else
+        put_quoted(out, k);
 }
 
 void aac_config_dump(const aac_config_t *cfg, FILE *out)
@@ -1085,7 +1093,9 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out)
             if (!l->cnt)
                 fputs(" {}", out);
             for (size_t k = 0; k < l->cnt; k++) {
-                fprintf(out, "\n    %s: ", l->kv[k].key);
+                fputs("\n    ", out);
+                put_key(out, l->kv[k].key);
+                fputs(": ", out);
                 if (aac_config_is_secret_property(l->kv[k].key))
                     fputs("\"[redacted]\"", out);
                 else

@@ -352,6 +352,67 @@ static void test_shipped_file_matches_defaults(void **state)
     aac_config_destroy(defaults);
 }
 
+/* check-config's dump is YAML the loader reads back to the same values,
+ * whatever bytes they hold: control bytes, quotes, backslashes, DEL,
+ * UTF-8 (with the characters YAML may not carry raw: C1 controls, line
+ * and paragraph separators, the BOM, U+FFFE, U+FFFF), property names
+ * with YAML's own punctuation; an ill-formed byte, which only the
+ * environment can bring, comes back as U+FFFD. */
+static void test_dump_round_trip(void **state)
+{
+    (void)state;
+    static const char weird[] = "a\x01\x1f\t\n\r\"q\" b\\s \x7f # c: d 'e' "
+                                "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc2\x80\xc2\x85"
+                                "\xc2\x9f \xe2\x80\xa8\xe2\x80\xa9 \xef\xbb\xbf\xef\xbf\xbe"
+                                "\xef\xbf\xbf -";
+    char err[1024];
+    /* from a file: a property name that needs quoting, its value escaped */
+    const char *path = write_file("weird.yaml", "kafka:\n  properties:\n"
+                                                "    \"a: b #c\": \"\\t\\u0085x\"\n"
+                                                "    \"-\": x\n");
+    setenv("AAC_POSTGRES_HOST", weird, 1);
+    setenv("AAC_KAFKA_TOPIC", weird + 1, 1);
+    setenv("AAC_KAFKA_CONSUMER_PROPERTIES_CLIENT_ID", weird, 1);
+    aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_HOST");
+    unsetenv("AAC_KAFKA_TOPIC");
+    unsetenv("AAC_KAFKA_CONSUMER_PROPERTIES_CLIENT_ID");
+    if (!cfg)
+        fail_msg("%s", err);
+    char *first = dump(cfg);
+    aac_config_t *back = aac_config_load(write_file("dump.yaml", first), err, sizeof(err));
+    if (!back)
+        fail_msg("the dump does not load: %s\n%s", err, first);
+    assert_string_equal(back->postgres.host, weird);
+    assert_string_equal(back->kafka.topic, weird + 1);
+    assert_string_equal(back->kafka.dlq_topic, cfg->kafka.dlq_topic);
+    assert_string_equal(aac_kvlist_get(&back->kafka.consumer_properties, "client.id"), weird);
+    assert_string_equal(aac_kvlist_get(&back->kafka.properties, "a: b #c"), "\t\xc2\x85x");
+    assert_string_equal(aac_kvlist_get(&back->kafka.properties, "-"), "x");
+    assert_int_equal(back->kafka.properties.cnt, 2);
+    /* and the dump of what was read back is the same text */
+    char *second = dump(back);
+    assert_string_equal(first, second);
+    free(first);
+    free(second);
+    aac_config_destroy(cfg);
+    aac_config_destroy(back);
+
+    setenv("AAC_POSTGRES_DBNAME", "x\xff\xc3(y", 1);
+    cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_DBNAME");
+    if (!cfg)
+        fail_msg("%s", err);
+    first = dump(cfg);
+    back = aac_config_load(write_file("dump.yaml", first), err, sizeof(err));
+    if (!back)
+        fail_msg("the dump does not load: %s\n%s", err, first);
+    assert_string_equal(back->postgres.dbname, "x\xef\xbf\xbd\xef\xbf\xbd(y");
+    free(first);
+    aac_config_destroy(cfg);
+    aac_config_destroy(back);
+}
+
 static void test_empty_file_is_defaults(void **state)
 {
     (void)state;
@@ -387,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
+        cmocka_unit_test(test_dump_round_trip),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[600];
