@@ -10,9 +10,15 @@
  * names the key, the file and the line.
  *
  * libcyaml 1.3 has no free-form mappings, so the librdkafka property maps
- * are declared CYAML_IGNORE in the schema and read in a second pass with
- * libyaml, which also records each key's line and catches duplicate keys
- * (libcyaml keeps the last one silently).
+ * are declared CYAML_IGNORE in the schema and read by a pass with libyaml,
+ * run before libcyaml's, which also records each key's line, catches
+ * duplicate keys (libcyaml keeps the last one silently) and reports
+ * malformed YAML with its line.
+ *
+ * Order of work (aac_config_load): defaults, the file (load_file: the
+ * libyaml pass, then the libcyaml pass), the environment (apply_env),
+ * then the checks that need every source (check_required,
+ * check_properties, settle_dlq_topic).
  */
 #include "aac/config.h"
 #include "aac/utf8.h"
