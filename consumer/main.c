@@ -287,8 +287,8 @@ static int global_options(int argc, char **argv, cmdline_t *cl, int *first)
             return GO_ON;
         case ':':
             return missing_config_file();
-        default:
-            if (optopt)
+        default: /* optopt: an unknown short option; else the word says it */
+            if (optopt && !strchr("chV", optopt))
                 fprintf(stderr, "agent-actions-consumer: unknown option \"-%c\" (see --help)\n",
                         optopt);
             else
