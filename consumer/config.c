@@ -10,11 +10,18 @@
  * names the key, the file and the line.
  *
  * libcyaml 1.3 has no free-form mappings, so the librdkafka property maps
- * are declared CYAML_IGNORE in the schema and read in a second pass with
- * libyaml, which also records each key's line and catches duplicate keys
- * (libcyaml keeps the last one silently).
+ * are declared CYAML_IGNORE in the schema and read by a pass with libyaml,
+ * run before libcyaml's, which also records each key's line, catches
+ * duplicate keys (libcyaml keeps the last one silently) and reports
+ * malformed YAML with its line.
+ *
+ * Order of work (aac_config_load): defaults, the file (load_file: the
+ * libyaml pass, then the libcyaml pass), the environment (apply_env),
+ * then the checks that need every source (check_required,
+ * check_properties, settle_dlq_topic).
  */
 #include "aac/config.h"
+#include "aac/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -223,104 +230,332 @@ bool aac_config_is_secret_property(const char *name)
 
 /* --- typed conversion ----------------------------------------------------- */
 
+/* One setter per type: parses text into dst, or says in `why` what was
+ * wrong with it (convert adds where the value came from and its key).
+ * SET_NOMEM: out of memory, which is no fault of the value. */
+#define SET_NOMEM (-2)
+
+typedef int (*setter_t)(const param_t *p, const char *text, void *dst, char *why, size_t n);
+
+static int set_string(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    char **sp = dst;
+    if ((p->flags & F_REQUIRED) && !*text) {
+        snprintf(why, n, "a value is required");
+        return -1;
+    }
+    char *s = strdup(text);
+    if (!s)
+        return SET_NOMEM;
+    free(*sp);
+    *sp = s;
+    return 0;
+}
+
+static int set_int(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || errno || isspace((unsigned char)*text)) {
+        snprintf(why, n, "expected an integer, got \"%.40s\"", text);
+        return -1;
+    }
+    if ((double)v < p->min || (double)v > p->max) {
+        snprintf(why, n, "%lld is out of range (%.0f to %.0f)", v, p->min, p->max);
+        return -1;
+    }
+    *(int *)dst = (int)v;
+    return 0;
+}
+
+static int set_double(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno || !isfinite(v) || isspace((unsigned char)*text)) {
+        snprintf(why, n, "expected a number, got \"%.40s\"", text);
+        return -1;
+    }
+    if (v < p->min || v > p->max) {
+        snprintf(why, n, "%g is out of range (%g to %g)", v, p->min, p->max);
+        return -1;
+    }
+    *(double *)dst = v;
+    return 0;
+}
+
+static int set_bool(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    static const char *const words[2][4] = {{"false", "no", "off", "0"},
+                                            {"true", "yes", "on", "1"}};
+    (void)p;
+    for (int v = 0; v < 2; v++) {
+        for (int i = 0; i < 4; i++) {
+            if (!strcmp(text, words[v][i])) {
+                *(bool *)dst = v;
+                return 0;
+            }
+        }
+    }
+    snprintf(why, n, "expected true or false, got \"%.40s\"", text);
+    return -1;
+}
+
+static int set_loglevel(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    (void)p;
+    if (aac_log_level_parse(text, dst) != 0) {
+        snprintf(why, n, "expected one of debug, info, warn, error, off, got \"%.40s\"", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_logformat(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    (void)p;
+    if (aac_log_format_parse(text, dst) != 0) {
+        snprintf(why, n, "expected logfmt or json, got \"%.40s\"", text);
+        return -1;
+    }
+    return 0;
+}
+
+/* P_MAP has none: property maps are filled entry by entry (kvlist_set). */
+static const setter_t setters[] = {
+    [P_STRING] = set_string, [P_INT] = set_int,           [P_DOUBLE] = set_double,
+    [P_BOOL] = set_bool,     [P_LOGLEVEL] = set_loglevel, [P_LOGFORMAT] = set_logformat,
+};
+
+/* Sets parameter p of cfg from text, which came from o. */
 static int convert(aac_config_t *cfg, const param_t *p, const char *text, const origin_t *o,
                    char *errstr, size_t size)
 {
-    char *dst = (char *)cfg + p->offset;
-    char loc[512];
-    char *end;
+    char loc[512], why[256];
+    if (p->type == P_MAP)
+        return 0;
+    int rc = setters[p->type](p, text, (char *)cfg + p->offset, why, sizeof(why));
+    if (rc == SET_NOMEM) {
+        errf(errstr, size, "config: out of memory");
+    } else if (rc != 0) {
+        where(loc, sizeof(loc), o);
+        errf(errstr, size, "config: %s: %s.%s: %s", loc, p->section, p->key, why);
+    }
+    return rc ? -1 : 0;
+}
 
-    where(loc, sizeof(loc), o);
-    switch (p->type) {
-    case P_STRING: {
-        char **sp = (char **)(void *)dst;
-        if ((p->flags & F_REQUIRED) && !*text) {
-            errf(errstr, size, "config: %s: %s.%s: a value is required", loc, p->section, p->key);
+/* --- the libyaml pass ----------------------------------------------------- */
+
+static const param_t *param_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < PARAM_CNT; i++)
+        if (!strcmp(params[i].section, section) && !strcmp(params[i].key, key))
+            return &params[i];
+    return NULL;
+}
+
+/* Where the libyaml pass is in the document. Mappings nest: depth 1 holds
+ * the sections, depth 2 their keys, depth 3 a property map's entries;
+ * whatever lies deeper, or in a sequence, is skipped (libcyaml reports it
+ * when it is not allowed there). */
+typedef struct walk_s {
+    aac_config_t *cfg;
+    const char *path;
+    yaml_index_t *idx;
+    char *errstr;
+    size_t size;
+    int depth;             /* mapping depth */
+    bool expect_key[4];    /* per depth: the next scalar is a key */
+    int skip;              /* nesting inside a value we do not look into */
+    char section[128];     /* the current key at depth 1 */
+    char key[128];         /* ... at depth 2 */
+    char seen[3][64][128]; /* keys seen at depths 1 to 3, for duplicates */
+    size_t seen_cnt[3];
+    const param_t *map; /* the property map whose entries depth 3 holds */
+    char mapkey[256];   /* the current property name */
+} walk_t;
+
+/* The key `v` at line `line`: refused when seen before in its mapping. */
+static int walk_check_duplicate(walk_t *w, const char *v, size_t line)
+{
+    int d = w->depth;
+    for (size_t i = 0; i < w->seen_cnt[d - 1]; i++) {
+        if (!strcmp(w->seen[d - 1][i], v)) {
+            errf(w->errstr, w->size, "config: %s:%zu: %s%s%s%s%s: duplicate key", w->path, line,
+                 d > 1 ? w->section : "", d > 1 ? "." : "", d > 2 ? w->key : "", d > 2 ? "." : "",
+                 v);
             return -1;
         }
-        char *s = strdup(text);
-        if (!s) {
-            errf(errstr, size, "config: out of memory");
-            return -1;
-        }
-        free(*sp);
-        *sp = s;
-        return 0;
     }
-    case P_INT: {
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        if (!*text || *end || errno || isspace((unsigned char)*text)) {
-            errf(errstr, size, "config: %s: %s.%s: expected an integer, got \"%.40s\"", loc,
-                 p->section, p->key, text);
-            return -1;
-        }
-        if ((double)v < p->min || (double)v > p->max) {
-            errf(errstr, size, "config: %s: %s.%s: %lld is out of range (%.0f to %.0f)", loc,
-                 p->section, p->key, v, p->min, p->max);
-            return -1;
-        }
-        *(int *)(void *)dst = (int)v;
-        return 0;
+    if (w->seen_cnt[d - 1] < 64)
+        snprintf(w->seen[d - 1][w->seen_cnt[d - 1]++], 128, "%s", v);
+    return 0;
+}
+
+static int walk_key(walk_t *w, const char *v, size_t line)
+{
+    yaml_index_t *idx = w->idx;
+    w->expect_key[w->depth] = false;
+    if (walk_check_duplicate(w, v, line) != 0)
+        return -1;
+    if (w->depth <= 2 && idx->key_cnt < sizeof(idx->keys) / sizeof(idx->keys[0])) {
+        bool sub = w->depth == 2;
+        snprintf(idx->keys[idx->key_cnt].path, sizeof(idx->keys[0].path), "%.60s%s%.60s",
+                 sub ? w->section : v, sub ? "." : "", sub ? v : "");
+        idx->keys[idx->key_cnt++].line = line;
     }
-    case P_DOUBLE: {
-        errno = 0;
-        double v = strtod(text, &end);
-        if (!*text || *end || errno || !isfinite(v) || isspace((unsigned char)*text)) {
-            errf(errstr, size, "config: %s: %s.%s: expected a number, got \"%.40s\"", loc,
-                 p->section, p->key, text);
+    if (w->depth == 1) {
+        snprintf(w->section, sizeof(w->section), "%s", v);
+    } else if (w->depth == 2) {
+        snprintf(w->key, sizeof(w->key), "%s", v);
+        const param_t *p = param_find(w->section, w->key);
+        if (p)
+            idx->line[p - params] = line;
+        w->map = p && p->type == P_MAP ? p : NULL;
+    } else {
+        snprintf(w->mapkey, sizeof(w->mapkey), "%s", v);
+        if (w->map && !*v) {
+            errf(w->errstr, w->size, "config: %s:%zu: %s.%s: empty property name", w->path, line,
+                 w->section, w->key);
             return -1;
         }
-        if (v < p->min || v > p->max) {
-            errf(errstr, size, "config: %s: %s.%s: %g is out of range (%g to %g)", loc, p->section,
-                 p->key, v, p->min, p->max);
-            return -1;
-        }
-        *(double *)(void *)dst = v;
-        return 0;
-    }
-    case P_BOOL: {
-        bool v;
-        if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on") ||
-            !strcmp(text, "1"))
-            v = true;
-        else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off") ||
-                 !strcmp(text, "0"))
-            v = false;
-        else {
-            errf(errstr, size, "config: %s: %s.%s: expected true or false, got \"%.40s\"", loc,
-                 p->section, p->key, text);
-            return -1;
-        }
-        *(bool *)(void *)dst = v;
-        return 0;
-    }
-    case P_LOGLEVEL: {
-        aac_log_level_t lv;
-        if (aac_log_level_parse(text, &lv) != 0) {
-            errf(errstr, size,
-                 "config: %s: %s.%s: expected one of debug, info, warn, error, off, got "
-                 "\"%.40s\"",
-                 loc, p->section, p->key, text);
-            return -1;
-        }
-        *(aac_log_level_t *)(void *)dst = lv;
-        return 0;
-    }
-    case P_LOGFORMAT: {
-        aac_log_format_t lf;
-        if (aac_log_format_parse(text, &lf) != 0) {
-            errf(errstr, size, "config: %s: %s.%s: expected logfmt or json, got \"%.40s\"", loc,
-                 p->section, p->key, text);
-            return -1;
-        }
-        *(aac_log_format_t *)(void *)dst = lf;
-        return 0;
-    }
-    case P_MAP:
-        break;
     }
     return 0;
+}
+
+/* A property's value is given to librdkafka, which takes strings only. */
+static int walk_not_scalar(walk_t *w, size_t line, const char *got)
+{
+    errf(w->errstr, w->size,
+         "config: %s:%zu: %s.%s.%s: wrong type: expected a scalar value, got a %s", w->path, line,
+         w->section, w->key, w->mapkey, got);
+    return -1;
+}
+
+/* A property map given something else than a mapping (libcyaml ignores
+ * the maps, so nothing else would say so). */
+static int walk_not_map(walk_t *w, size_t line, const char *got)
+{
+    errf(w->errstr, w->size, "config: %s:%zu: %s.%s: wrong type: expected a mapping, got a %s",
+         w->path, line, w->section, w->key, got);
+    return -1;
+}
+
+static bool is_null(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (!*v || !strcmp(v, "~") || !strcmp(v, "null"));
+}
+
+static int walk_value(walk_t *w, const yaml_event_t *ev, size_t line)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    if (w->depth == 2 && w->map && !is_null(ev))
+        return walk_not_map(w, line, "scalar");
+    if (w->depth == 3 && w->map) {
+        aac_kvlist_t *l = (aac_kvlist_t *)(void *)((char *)w->cfg + w->map->offset);
+        if (kvlist_set(l, w->mapkey, v) != 0) {
+            errf(w->errstr, w->size, "config: out of memory");
+            return -1;
+        }
+    }
+    if (w->depth > 0)
+        w->expect_key[w->depth] = true;
+    return 0;
+}
+
+static int walk_event(walk_t *w, const yaml_event_t *ev)
+{
+    size_t line = ev->start_mark.line + 1;
+    if (w->skip) {
+        if (ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT)
+            w->skip++;
+        else if (ev->type == YAML_MAPPING_END_EVENT || ev->type == YAML_SEQUENCE_END_EVENT)
+            w->skip--;
+        return 0;
+    }
+    switch (ev->type) {
+    case YAML_MAPPING_START_EVENT:
+        if (w->depth >= 3) {
+            if (w->map)
+                return walk_not_scalar(w, line, "mapping");
+            w->skip = 1;
+            w->expect_key[w->depth] = true;
+            return 0;
+        }
+        w->depth++;
+        w->expect_key[w->depth] = true;
+        w->seen_cnt[w->depth - 1] = 0;
+        return 0;
+    case YAML_MAPPING_END_EVENT:
+        if (w->depth == 3)
+            w->map = NULL;
+        w->depth--;
+        if (w->depth > 0)
+            w->expect_key[w->depth] = true;
+        return 0;
+    case YAML_SEQUENCE_START_EVENT:
+        if (w->map && w->depth == 2 && !w->expect_key[2])
+            return walk_not_map(w, line, "sequence");
+        if (w->map && w->depth == 3 && !w->expect_key[3])
+            return walk_not_scalar(w, line, "sequence");
+        w->skip = 1;
+        if (w->depth > 0)
+            w->expect_key[w->depth] = true;
+        return 0;
+    case YAML_SCALAR_EVENT: {
+        const char *v = (const char *)ev->data.scalar.value;
+        if (w->depth == 0 || !w->expect_key[w->depth])
+            return walk_value(w, ev, line);
+        return walk_key(w, v, line);
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Walks the document: records each known key's line, rejects duplicate
+ * keys, and loads the property maps into cfg. Runs before the libcyaml
+ * pass, so that malformed YAML is reported with its line. */
+static int yaml_pass(aac_config_t *cfg, const char *path, FILE *fp, yaml_index_t *idx, char *errstr,
+                     size_t size)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    walk_t *w = calloc(1, sizeof(*w));
+    int rc = 0;
+
+    if (!w || !yaml_parser_initialize(&parser)) {
+        free(w);
+        errf(errstr, size, "config: out of memory");
+        return -1;
+    }
+    w->cfg = cfg;
+    w->path = path;
+    w->idx = idx;
+    w->errstr = errstr;
+    w->size = size;
+    yaml_parser_set_input_file(&parser, fp);
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            errf(errstr, size, "config: %s:%zu: malformed YAML: %s", path,
+                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error");
+            rc = -1;
+            break;
+        }
+        bool end = ev.type == YAML_STREAM_END_EVENT;
+        if (!end)
+            rc = walk_event(w, &ev);
+        yaml_event_delete(&ev);
+        if (end || rc != 0)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    free(w);
+    return rc;
 }
 
 /* --- the libcyaml pass ---------------------------------------------------- */
@@ -408,13 +643,24 @@ static int schema_build(schema_t *s)
     return 0;
 }
 
-/* Collects libcyaml's error lines: the message and the innermost line. */
+/* --- libcyaml's errors ------------------------------------------------------ */
+
+/* libcyaml reports an error only as text, through its log callback: a
+ * message ("Load: Unexpected key: x") followed by a backtrace of the fields
+ * it was in, innermost first ("in mapping field 'x' (line: 2, column: 3)").
+ * cyaml_log_cb keeps the message and the innermost field with its line;
+ * cyaml_error turns them into the line every other error has,
+ * "config: FILE:LINE: KEY: what is wrong", taking full key paths from the
+ * libyaml pass's index. Scraping text is fragile, so every case falls back
+ * to libcyaml's own words, and test_config covers each one. */
 typedef struct cylog_s {
     char msg[256];
     char field[128];
     size_t line;
     bool have_line;
 } cylog_t;
+
+#define CY_UNEXPECTED_KEY "Unexpected key: "
 
 static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {
@@ -446,174 +692,157 @@ static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list 
     }
 }
 
-static const char *cyaml_hint(const cylog_t *cl, cyaml_err_t err)
+/* "Unexpected key: x": names the key by its full path, at its own line. */
+static void cyaml_unknown_key(char *errstr, size_t size, const char *path, const yaml_index_t *idx,
+                              const cylog_t *cl)
 {
-    if (!strncmp(cl->msg, "Unexpected key: ", 16))
-        return "unknown key";
-    if (err == CYAML_ERR_INVALID_VALUE || err == CYAML_ERR_UNEXPECTED_EVENT)
-        return "wrong type: expected a scalar value here";
-    return cyaml_strerror(err);
+    char kp[200];
+    const char *uk = cl->msg + strlen(CY_UNEXPECTED_KEY);
+    if (cl->have_line)
+        snprintf(kp, sizeof(kp), "%.60s.%.120s", cl->field, uk);
+    else
+        snprintf(kp, sizeof(kp), "%.120s", uk);
+    size_t ln = index_line(idx, kp);
+    if (ln)
+        errf(errstr, size, "config: %s:%zu: %s: unknown key", path, ln, kp);
+    else
+        errf(errstr, size, "config: %s: %s: unknown key", path, kp);
 }
 
-/* --- the libyaml pass ----------------------------------------------------- */
-
-static const param_t *param_find(const char *section, const char *key)
+/* libcyaml names the innermost field, at the line of the value it refused:
+ * the key of that name at that line, or else the nearest one above it
+ * (a mapping value starts below its key), gives its full path and line. */
+static const char *cyaml_field(const yaml_index_t *idx, const cylog_t *cl, size_t *line)
 {
-    for (size_t i = 0; i < PARAM_CNT; i++)
-        if (!strcmp(params[i].section, section) && !strcmp(params[i].key, key))
-            return &params[i];
-    return NULL;
+    const char *full = cl->field;
+    *line = cl->line;
+    for (size_t k = 0, best = 0; k < idx->key_cnt; k++) {
+        const char *kp = idx->keys[k].path, *dot = strchr(kp, '.');
+        size_t ln = idx->keys[k].line;
+        if (strcmp(dot ? dot + 1 : kp, cl->field) != 0 || ln > cl->line || ln < best)
+            continue;
+        best = *line = ln;
+        full = kp;
+    }
+    return full;
 }
 
-/* Walks the document: records each known key's line, rejects duplicate
- * keys, and loads the property maps into cfg. Structure errors are left to
- * the libcyaml pass, which runs first. */
-static int yaml_pass(aac_config_t *cfg, const char *path, FILE *fp, yaml_index_t *idx, char *errstr,
+static void cyaml_error(char *errstr, size_t size, const char *path, const yaml_index_t *idx,
+                        const cylog_t *cl, cyaml_err_t err)
+{
+    if (!strncmp(cl->msg, CY_UNEXPECTED_KEY, strlen(CY_UNEXPECTED_KEY))) {
+        cyaml_unknown_key(errstr, size, path, idx, cl);
+    } else if (cl->have_line) {
+        size_t line;
+        const char *full = cyaml_field(idx, cl, &line);
+        const char *what = cyaml_strerror(err);
+        if (err == CYAML_ERR_INVALID_VALUE || err == CYAML_ERR_UNEXPECTED_EVENT)
+            what = strchr(full, '.') ? "wrong type: expected a scalar value here"
+                                     : "wrong type: expected a mapping here";
+        errf(errstr, size, "config: %s:%zu: %s: %s", path, line, full, what);
+    } else if (strstr(cl->msg, "Expecting MAPPING")) {
+        errf(errstr, size,
+             "config: %s:1: wrong type: the document must be a mapping of sections "
+             "(kafka, postgres, batch, ...)",
+             path);
+    } else {
+        errf(errstr, size, "config: %s: %s%s%s", path, cyaml_strerror(err), cl->msg[0] ? ": " : "",
+             cl->msg);
+    }
+}
+
+/* Converts the strings libcyaml loaded, section by section, in table order
+ * (the schema's layout). */
+static int convert_doc(aac_config_t *cfg, const schema_t *schema, void **doc, const char *path,
+                       const yaml_index_t *idx, char *errstr, size_t size)
+{
+    for (size_t si = 0; doc && si < schema->sec_cnt; si++) {
+        char **sec = doc[si];
+        size_t j = 0;
+        if (!sec)
+            continue;
+        for (size_t i = 0; i < PARAM_CNT; i++) {
+            if (strcmp(params[i].section, schema->sections[si]) != 0)
+                continue;
+            if (params[i].type != P_MAP && sec[j]) {
+                origin_t o = {.file = path, .line = idx->line[i]};
+                if (convert(cfg, &params[i], sec[j], &o, errstr, size) != 0)
+                    return -1;
+            }
+            j++;
+        }
+    }
+    return 0;
+}
+
+/* Loads the file's scalars with libcyaml, through the schema derived from
+ * the table, and converts them. */
+static int cyaml_pass(aac_config_t *cfg, const char *path, const yaml_index_t *idx, char *errstr,
+                      size_t size)
+{
+    schema_t schema;
+    cylog_t cl = {0};
+    const cyaml_config_t cc = {
+        .log_fn = cyaml_log_cb,
+        .log_ctx = &cl,
+        .mem_fn = cyaml_mem,
+        .log_level = CYAML_LOG_ERROR,
+        .flags = CYAML_CFG_DEFAULT,
+    };
+    void **doc = NULL;
+    int rc = -1;
+
+    if (schema_build(&schema) != 0) {
+        errf(errstr, size, "config: out of memory");
+    } else {
+        cyaml_err_t err = cyaml_load_file(path, &cc, &schema.top, (void **)&doc, NULL);
+        if (err != CYAML_OK)
+            cyaml_error(errstr, size, path, idx, &cl, err);
+        else
+            rc = convert_doc(cfg, &schema, doc, path, idx, errstr, size);
+    }
+    if (doc)
+        cyaml_free(&cc, &schema.top, doc, 0);
+    schema_free(&schema);
+    return rc;
+}
+
+/* Sets *blank when fp holds nothing but white space: a valid configuration
+ * of defaults (libyaml and libcyaml see no document in it). -1 when fp
+ * cannot be read (a directory opens, but reads fail). */
+static int read_blank(FILE *fp, bool *blank)
+{
+    int c;
+    while ((c = fgetc(fp)) != EOF)
+        if (!isspace(c))
+            break;
+    if (ferror(fp))
+        return -1;
+    rewind(fp);
+    *blank = c == EOF;
+    return 0;
+}
+
+/* Reads the file at path into cfg: libyaml first (malformed YAML and
+ * duplicate keys get their line; the property maps), then libcyaml. */
+static int load_file(aac_config_t *cfg, const char *path, yaml_index_t *idx, char *errstr,
                      size_t size)
 {
-    yaml_parser_t parser;
-    yaml_event_t ev;
-    int rc = -1;
-    int depth = 0; /* mapping depth */
-    bool expect_key[4] = {0};
-    char section[128] = "", key[128] = "";
-    char seen[3][64][128]; /* keys seen at depths 1..2 (+ map entries) */
-    size_t seen_cnt[3] = {0};
-    const param_t *map = NULL;
-    char mapkey[256] = "";
-    size_t mapkey_line = 0;
-    int skip = 0; /* nesting inside a value we do not look into */
-
-    if (!yaml_parser_initialize(&parser)) {
-        errf(errstr, size, "config: out of memory");
+    FILE *fp = fopen(path, "r");
+    bool blank = false;
+    int rc = 0;
+    if (!fp || read_blank(fp, &blank) != 0) {
+        errf(errstr, size, "config: cannot read %s: %s", path, strerror(errno));
+        if (fp)
+            fclose(fp);
         return -1;
     }
-    yaml_parser_set_input_file(&parser, fp);
-    for (;;) {
-        if (!yaml_parser_parse(&parser, &ev)) {
-            errf(errstr, size, "config: %s:%zu: malformed YAML: %s", path,
-                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error");
-            goto done;
-        }
-        yaml_event_type_t t = ev.type;
-        size_t line = ev.start_mark.line + 1;
-        if (t == YAML_STREAM_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        if (skip) {
-            if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT)
-                skip++;
-            else if (t == YAML_MAPPING_END_EVENT || t == YAML_SEQUENCE_END_EVENT)
-                skip--;
-            yaml_event_delete(&ev);
-            continue;
-        }
-        switch (t) {
-        case YAML_MAPPING_START_EVENT:
-            if (depth >= 3) {
-                /* a mapping as a property's value: librdkafka takes strings */
-                if (map) {
-                    errf(errstr, size,
-                         "config: %s:%zu: %s.%s.%s: wrong type: expected a scalar value, got a "
-                         "mapping",
-                         path, line, section, key, mapkey);
-                    goto done;
-                }
-                skip = 1;
-                expect_key[depth] = true;
-                break;
-            }
-            depth++;
-            expect_key[depth] = true;
-            if (depth <= 3)
-                seen_cnt[depth - 1] = 0;
-            break;
-        case YAML_MAPPING_END_EVENT:
-            if (depth == 3)
-                map = NULL;
-            depth--;
-            if (depth > 0)
-                expect_key[depth] = true;
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-            if (depth == 3 && !expect_key[3]) {
-                errf(errstr, size,
-                     "config: %s:%zu: %s.%s.%s: wrong type: expected a scalar value, got a "
-                     "sequence",
-                     path, line, section, key, mapkey);
-                goto done;
-            }
-            skip = 1;
-            if (depth > 0)
-                expect_key[depth] = true;
-            break;
-        case YAML_SCALAR_EVENT: {
-            const char *v = (const char *)ev.data.scalar.value;
-            if (depth == 0 || !expect_key[depth]) {
-                /* a value */
-                if (depth == 3 && map) {
-                    aac_kvlist_t *l = (aac_kvlist_t *)(void *)((char *)cfg + map->offset);
-                    if (kvlist_set(l, mapkey, v) != 0) {
-                        errf(errstr, size, "config: out of memory");
-                        goto done;
-                    }
-                }
-                if (depth > 0)
-                    expect_key[depth] = true;
-                break;
-            }
-            /* a key */
-            expect_key[depth] = false;
-            if (depth <= 3) {
-                for (size_t i = 0; i < seen_cnt[depth - 1]; i++) {
-                    if (!strcmp(seen[depth - 1][i], v)) {
-                        errf(errstr, size, "config: %s:%zu: %s%s%s%s%s: duplicate key", path, line,
-                             depth > 1 ? section : "", depth > 1 ? "." : "", depth > 2 ? key : "",
-                             depth > 2 ? "." : "", v);
-                        goto done;
-                    }
-                }
-                if (seen_cnt[depth - 1] < 64)
-                    snprintf(seen[depth - 1][seen_cnt[depth - 1]++], 128, "%s", v);
-            }
-            if (depth <= 2 && idx->key_cnt < sizeof(idx->keys) / sizeof(idx->keys[0])) {
-                snprintf(idx->keys[idx->key_cnt].path, sizeof(idx->keys[0].path), "%.60s%s%.60s",
-                         depth == 2 ? section : v, depth == 2 ? "." : "", depth == 2 ? v : "");
-                idx->keys[idx->key_cnt++].line = line;
-            }
-            if (depth == 1) {
-                snprintf(section, sizeof(section), "%s", v);
-            } else if (depth == 2) {
-                snprintf(key, sizeof(key), "%s", v);
-                const param_t *p = param_find(section, key);
-                if (p) {
-                    idx->line[p - params] = line;
-                    map = p->type == P_MAP ? p : NULL;
-                } else {
-                    map = NULL;
-                }
-            } else if (depth == 3) {
-                snprintf(mapkey, sizeof(mapkey), "%s", v);
-                mapkey_line = line;
-                if (map && !*v) {
-                    errf(errstr, size, "config: %s:%zu: %s.%s: empty property name", path,
-                         mapkey_line, section, key);
-                    goto done;
-                }
-            }
-            break;
-        }
-        default:
-            break;
-        }
-        yaml_event_delete(&ev);
+    if (!blank) {
+        rc = yaml_pass(cfg, path, fp, idx, errstr, size);
+        if (rc == 0)
+            rc = cyaml_pass(cfg, path, idx, errstr, size);
     }
-    rc = 0;
-done:
-    if (rc != 0)
-        yaml_event_delete(&ev);
-    yaml_parser_delete(&parser);
+    fclose(fp);
     return rc;
 }
 
@@ -713,173 +942,83 @@ static int check_properties(aac_config_t *cfg, char *errstr, size_t size)
     return 0;
 }
 
-/* --- public ------------------------------------------------------------- */
-
-aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size)
+static int apply_defaults(aac_config_t *cfg, char *errstr, size_t size)
 {
-    aac_config_t *cfg = calloc(1, sizeof(*cfg));
-    schema_t schema;
-    void **doc = NULL;
-    yaml_index_t idx;
-    FILE *fp = NULL;
-    bool schema_ok = false;
-    int ok = 0;
+    const origin_t o = {0};
+    for (size_t i = 0; i < PARAM_CNT; i++)
+        if (convert(cfg, &params[i], params[i].def, &o, errstr, size) != 0)
+            return -1;
+    return 0;
+}
 
-    memset(&idx, 0, sizeof(idx));
-    if (!cfg) {
-        errf(errstr, errstr_size, "config: out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < PARAM_CNT; i++) {
-        origin_t o = {0};
-        if (params[i].type == P_MAP)
-            continue;
-        if (convert(cfg, &params[i], params[i].def, &o, errstr, errstr_size) != 0)
-            goto fail;
-    }
-
-    if (path) {
-        fp = fopen(path, "r");
-        if (!fp) {
-            errf(errstr, errstr_size, "config: cannot read %s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (schema_build(&schema) != 0) {
-            errf(errstr, errstr_size, "config: out of memory");
-            goto fail;
-        }
-        schema_ok = true;
-
-        /* an empty file is a valid configuration of defaults */
-        int c = fgetc(fp);
-        bool empty = true;
-        while (c != EOF) {
-            if (!isspace(c)) {
-                empty = false;
-                break;
-            }
-            c = fgetc(fp);
-        }
-        rewind(fp);
-
-        if (!empty) {
-            cylog_t cl = {0};
-            cyaml_config_t cc = {
-                .log_fn = cyaml_log_cb,
-                .log_ctx = &cl,
-                .mem_fn = cyaml_mem,
-                .log_level = CYAML_LOG_ERROR,
-                .flags = CYAML_CFG_DEFAULT,
-            };
-            /* libyaml first: malformed YAML and duplicate keys get their line */
-            if (yaml_pass(cfg, path, fp, &idx, errstr, errstr_size) != 0)
-                goto fail;
-            cyaml_err_t err = cyaml_load_file(path, &cc, &schema.top, (void **)&doc, NULL);
-            if (err != CYAML_OK) {
-                if (!strncmp(cl.msg, "Unexpected key: ", 16)) {
-                    /* name the unknown key itself, at its own line */
-                    char kp[200];
-                    const char *uk = cl.msg + 16;
-                    if (cl.have_line)
-                        snprintf(kp, sizeof(kp), "%.60s.%.120s", cl.field, uk);
-                    else
-                        snprintf(kp, sizeof(kp), "%.120s", uk);
-                    size_t ln = index_line(&idx, kp);
-                    if (ln)
-                        errf(errstr, errstr_size, "config: %s:%zu: %s: unknown key", path, ln, kp);
-                    else
-                        errf(errstr, errstr_size, "config: %s: %s: unknown key", path, kp);
-                } else if (cl.have_line) {
-                    /* libcyaml names the innermost field; find its full path */
-                    const char *full = cl.field;
-                    for (size_t k = 0; k < idx.key_cnt; k++) {
-                        const char *dot = strchr(idx.keys[k].path, '.');
-                        if (idx.keys[k].line == cl.line && dot && !strcmp(dot + 1, cl.field))
-                            full = idx.keys[k].path;
-                    }
-                    errf(errstr, errstr_size, "config: %s:%zu: %s: %s", path, cl.line, full,
-                         cyaml_hint(&cl, err));
-                } else if (strstr(cl.msg, "Expecting MAPPING")) {
-                    errf(errstr, errstr_size,
-                         "config: %s:1: wrong type: the document must be a mapping of sections "
-                         "(kafka, postgres, batch, ...)",
-                         path);
-                } else
-                    errf(errstr, errstr_size, "config: %s: %s%s%s", path, cyaml_strerror(err),
-                         cl.msg[0] ? ": " : "", cl.msg);
-                goto fail;
-            }
-            for (size_t si = 0; doc && si < schema.sec_cnt; si++) {
-                char **sec = doc[si];
-                size_t j = 0;
-                if (!sec)
-                    continue;
-                for (size_t i = 0; i < PARAM_CNT; i++) {
-                    if (strcmp(params[i].section, schema.sections[si]) != 0)
-                        continue;
-                    if (params[i].type != P_MAP && sec[j]) {
-                        origin_t o = {.file = path, .line = idx.line[i]};
-                        if (convert(cfg, &params[i], sec[j], &o, errstr, errstr_size) != 0)
-                            goto fail;
-                    }
-                    j++;
-                }
-            }
-        }
-    }
-
-    if (apply_env(cfg, errstr, errstr_size) != 0)
-        goto fail;
-    /* required values may come from any source; check once all are applied */
+/* Required values may come from any source: checked once all are applied. */
+static int check_required(const aac_config_t *cfg, const char *path, const yaml_index_t *idx,
+                          char *errstr, size_t size)
+{
     for (size_t i = 0; i < PARAM_CNT; i++) {
         const param_t *p = &params[i];
-        if (p->type == P_STRING && (p->flags & F_REQUIRED) &&
-            !**(char **)(void *)((char *)cfg + p->offset)) {
-            char envn[128];
-            env_name(envn, sizeof(envn), p->section, p->key);
-            if (path && idx.line[i])
-                errf(errstr, errstr_size, "config: %s:%zu: %s.%s: a value is required", path,
-                     idx.line[i], p->section, p->key);
-            else
-                errf(errstr, errstr_size, "config: %s.%s: a value is required (or set %s)",
-                     p->section, p->key, envn);
-            goto fail;
-        }
+        if (p->type != P_STRING || !(p->flags & F_REQUIRED) ||
+            **(char *const *)(const void *)((const char *)cfg + p->offset))
+            continue;
+        char envn[128];
+        env_name(envn, sizeof(envn), p->section, p->key);
+        if (path && idx->line[i])
+            errf(errstr, size, "config: %s:%zu: %s.%s: a value is required", path, idx->line[i],
+                 p->section, p->key);
+        else
+            errf(errstr, size, "config: %s.%s: a value is required (or set %s)", p->section, p->key,
+                 envn);
+        return -1;
     }
-    if (check_properties(cfg, errstr, errstr_size) != 0)
-        goto fail;
+    return 0;
+}
+
+/* kafka.dlq_topic "" stands for "<topic>.dlq"; either way it must differ
+ * from the topic. */
+static int settle_dlq_topic(aac_config_t *cfg, char *errstr, size_t size)
+{
     if (!*cfg->kafka.dlq_topic) {
         size_t n = strlen(cfg->kafka.topic) + 5;
         char *d = malloc(n);
         if (!d) {
-            errf(errstr, errstr_size, "config: out of memory");
-            goto fail;
+            errf(errstr, size, "config: out of memory");
+            return -1;
         }
         snprintf(d, n, "%s.dlq", cfg->kafka.topic);
         free(cfg->kafka.dlq_topic);
         cfg->kafka.dlq_topic = d;
     }
     if (!strcmp(cfg->kafka.dlq_topic, cfg->kafka.topic)) {
-        errf(errstr, errstr_size,
+        errf(errstr, size,
              "config: kafka.dlq_topic: must differ from kafka.topic (\"%s\"), or rejected "
              "messages would be consumed again",
              cfg->kafka.topic);
-        goto fail;
+        return -1;
     }
-    ok = 1;
-fail:
-    if (doc)
-        cyaml_free(&(cyaml_config_t){.mem_fn = cyaml_mem, .log_level = CYAML_LOG_ERROR},
-                   &schema.top, doc, 0);
-    if (schema_ok)
-        schema_free(&schema);
-    if (fp)
-        fclose(fp);
-    if (!ok) {
-        aac_config_destroy(cfg);
-        return NULL;
+    return 0;
+}
+
+/* --- public ------------------------------------------------------------- */
+
+aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size)
+{
+    aac_config_t *cfg = calloc(1, sizeof(*cfg));
+    yaml_index_t *idx = calloc(1, sizeof(*idx));
+
+    if (!cfg || !idx) {
+        errf(errstr, errstr_size, "config: out of memory");
+    } else if (apply_defaults(cfg, errstr, errstr_size) == 0 &&
+               (!path || load_file(cfg, path, idx, errstr, errstr_size) == 0) &&
+               apply_env(cfg, errstr, errstr_size) == 0 &&
+               check_required(cfg, path, idx, errstr, errstr_size) == 0 &&
+               check_properties(cfg, errstr, errstr_size) == 0 &&
+               settle_dlq_topic(cfg, errstr, errstr_size) == 0) {
+        free(idx);
+        return cfg;
     }
-    return cfg;
+    free(idx);
+    aac_config_destroy(cfg);
+    return NULL;
 }
 
 void aac_config_destroy(aac_config_t *cfg)
@@ -896,20 +1035,27 @@ void aac_config_destroy(aac_config_t *cfg)
     free(cfg);
 }
 
-/* Writes a YAML double-quoted scalar. */
+/* Writes a YAML double-quoted scalar with the one escaper, which knows
+ * what YAML may not carry raw; an ill-formed UTF-8 byte (only the
+ * environment can bring one) is written as U+FFFD, as YAML has no way to
+ * write a byte. */
 static void put_quoted(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\x%02x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
+    aac_utf8_fput_quoted(out, s, strlen(s), AAC_UTF8_ESC_YAML);
+}
+
+/* Writes a property name: plain when it is a plain word of the kind
+ * librdkafka uses (socket.timeout.ms), else quoted, as a file may name
+ * anything (a name with ": " or " #" would otherwise change the YAML). */
+static void put_key(FILE *out, const char *k)
+{
+    bool plain = isalnum((unsigned char)*k);
+    for (const char *c = k; plain && *c; c++)
+        plain = isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-';
+    if (plain)
+        fputs(k, out);
+    else
+        put_quoted(out, k);
 }
 
 void aac_config_dump(const aac_config_t *cfg, FILE *out)
@@ -953,7 +1099,9 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out)
             if (!l->cnt)
                 fputs(" {}", out);
             for (size_t k = 0; k < l->cnt; k++) {
-                fprintf(out, "\n    %s: ", l->kv[k].key);
+                fputs("\n    ", out);
+                put_key(out, l->kv[k].key);
+                fputs(": ", out);
                 if (aac_config_is_secret_property(l->kv[k].key))
                     fputs("\"[redacted]\"", out);
                 else

@@ -1,7 +1,7 @@
 /*
  * utf8: well-formedness (RFC 3629) of one sequence or of a whole buffer,
- * both by one rule (seq_len), and escaping text for the inside of a JSON
- * or logfmt string.
+ * both by one rule (seq_len), and escaping text for the inside of a JSON,
+ * logfmt or YAML double-quoted string.
  */
 #include "aac/utf8.h"
 
@@ -80,6 +80,25 @@ aac_utf8_check_t aac_utf8_check(const unsigned char *s, size_t n, size_t *at)
     return AAC_UTF8_OK;
 }
 
+/* The code point of the well-formed k-byte sequence at u when YAML may not
+ * carry it raw in a double-quoted scalar, else 0: the C1 controls (YAML
+ * 1.1 allows only U+0085 of them, and reads it as a line break, as it does
+ * U+2028 and U+2029, which a double-quoted scalar folds into a space), the
+ * byte order mark, and the non-characters U+FFFE and U+FFFF. */
+static unsigned yaml_unsafe(const unsigned char *u, size_t k)
+{
+    unsigned cp;
+    if (k == 2)
+        cp = (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu);
+    else if (k == 3)
+        cp = (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 | (u[2] & 0x3fu);
+    else
+        return 0;
+    if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp >= 0xfffe)
+        return cp;
+    return 0;
+}
+
 size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
                        size_t *out_len)
 {
@@ -91,6 +110,7 @@ size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8
         char tmp[8];
         size_t k = 1, t = 0;
         unsigned char c = u[i];
+        unsigned cp;
         if (c == '"' || c == '\\') {
             tmp[t++] = '\\';
             tmp[t++] = (char)c;
@@ -99,12 +119,12 @@ size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8
             tmp[t++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
         } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !(k = aac_utf8_len(u + i, n - i)))) {
             k = 1;
-            if (how == AAC_UTF8_ESC_JSON && c >= 0x80) {
+            if (how != AAC_UTF8_ESC_LOGFMT && c >= 0x80) {
                 memcpy(tmp, "\\ufffd", 6);
                 t = 6;
             } else {
                 tmp[t++] = '\\';
-                if (how == AAC_UTF8_ESC_JSON) {
+                if (how != AAC_UTF8_ESC_LOGFMT) {
                     memcpy(tmp + t, "u00", 3);
                     t += 3;
                 } else {
@@ -113,6 +133,11 @@ size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8
                 tmp[t++] = hex[c >> 4];
                 tmp[t++] = hex[c & 0xf];
             }
+        } else if (how == AAC_UTF8_ESC_YAML && k > 1 && (cp = yaml_unsafe(u + i, k))) {
+            tmp[t++] = '\\';
+            tmp[t++] = 'u';
+            for (int sh = 12; sh >= 0; sh -= 4)
+                tmp[t++] = hex[(cp >> sh) & 0xf];
         }
         if (t == 0) {
             if (o + k >= size)

@@ -3,7 +3,7 @@
  * nothing beyond U+10FFFF), applied one sequence at a time (for code that
  * prints text it did not validate: log fields, JSON answers, dead-letter
  * headers) or to a whole message (event validation), and the one string
- * escaper for JSON and logfmt.
+ * escaper for JSON, logfmt and YAML.
  */
 #ifndef AAC_UTF8_H
 #define AAC_UTF8_H
@@ -29,17 +29,22 @@ typedef enum {
 aac_utf8_check_t aac_utf8_check(const unsigned char *s, size_t n, size_t *at);
 
 typedef enum {
-    AAC_UTF8_ESC_JSON,  /* inside a JSON string: \u00XX, invalid UTF-8 as \ufffd */
-    AAC_UTF8_ESC_LOGFMT /* inside a quoted logfmt value: \xXX for both */
+    AAC_UTF8_ESC_JSON,   /* inside a JSON string: \u00XX, invalid UTF-8 as \ufffd */
+    AAC_UTF8_ESC_LOGFMT, /* inside a quoted logfmt value: \xXX for both */
+    /* inside a YAML double-quoted scalar: as JSON (a JSON string is one),
+     * and also \uXXXX for what YAML may not carry raw there: the C1
+     * controls, U+2028, U+2029 (line breaks to YAML), U+FEFF, U+FFFE and
+     * U+FFFF; libyaml reads every result back as the same text */
+    AAC_UTF8_ESC_YAML
 } aac_utf8_esc_t;
 
 /* Escapes s[0..n) for the inside of a double-quoted string: \" \\ \n \r
- * \t, other control bytes and DEL as \u00XX (JSON) or \xXX (logfmt);
- * well-formed UTF-8 is copied, an ill-formed byte becomes \ufffd (JSON) or
- * \xXX (logfmt). Never splits an escape or a character: stops at the first
- * one that does not fit in size - 1 bytes. dst is NUL-terminated when size
- * > 0. Returns the number of input bytes consumed (n when all fit) and sets
- * *out_len, when not NULL, to the bytes written. */
+ * \t, other control bytes and DEL as \u00XX (JSON, YAML) or \xXX (logfmt);
+ * well-formed UTF-8 is copied (YAML: but for the characters named above),
+ * an ill-formed byte becomes \ufffd (JSON, YAML) or \xXX (logfmt). Never splits an escape or a
+ * character: stops at the first one that does not fit in size - 1 bytes. dst is NUL-terminated when
+ * size > 0. Returns the number of input bytes consumed (n when all fit) and sets *out_len, when not
+ * NULL, to the bytes written. */
 size_t aac_utf8_escape(char *dst, size_t size, const char *s, size_t n, aac_utf8_esc_t how,
                        size_t *out_len);
 

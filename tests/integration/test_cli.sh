@@ -12,6 +12,59 @@ for cmd in run migrate check-config validate version partitions dlq; do
 done
 rc=0; "$AAC_BIN" frobnicate 2>"$TEST_DIR/err" || rc=$?
 assert_eq "$rc" 2 "unknown command status"
+grep -qF 'unknown command "frobnicate"' "$TEST_DIR/err" || fail "unknown command: $(cat "$TEST_DIR/err")"
+
+# the command table: the usage lists every command; "help COMMAND" is
+# COMMAND --help; --help needs no configuration, not even a valid one
+"$AAC_BIN" --help >"$TEST_DIR/usage" || fail "--help exited $?"
+printf 'batch:\n  max_events: many\n' >"$TEST_DIR/broken.yaml"
+for cmd in run migrate check-config validate version partitions dlq help; do
+  grep -q "^  $cmd " "$TEST_DIR/usage" || fail "the usage does not list $cmd"
+  "$AAC_BIN" help "$cmd" >"$TEST_DIR/help1" 2>&1 || fail "help $cmd exited $?"
+  "$AAC_BIN" "$cmd" --help >"$TEST_DIR/help2" 2>&1 || fail "$cmd --help exited $?"
+  cmp -s "$TEST_DIR/help1" "$TEST_DIR/help2" || fail "help $cmd differs from $cmd --help"
+  grep -q "usage: agent-actions-consumer .*$cmd" "$TEST_DIR/help1" || fail "help $cmd: $(head -n 1 "$TEST_DIR/help1")"
+  "$AAC_BIN" --config "$TEST_DIR/broken.yaml" "$cmd" -h >/dev/null 2>&1 || fail "$cmd -h with a bad configuration exited $?"
+done
+rc=0; "$AAC_BIN" help frobnicate 2>"$TEST_DIR/err" || rc=$?
+assert_eq "$rc" 2 "help for an unknown command"
+rc=0; "$AAC_BIN" --bogus run 2>"$TEST_DIR/err" || rc=$?
+assert_eq "$rc" 2 "unknown option before the command"
+grep -qF 'unknown option "--bogus"' "$TEST_DIR/err" || fail "unknown option: $(cat "$TEST_DIR/err")"
+rc=0; "$AAC_BIN" 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "no command"
+grep -q '^usage:' "$TEST_DIR/err" || fail "no command: no usage on stderr"
+assert_eq "$("$AAC_BIN" --version)" "$("$AAC_BIN" version)" "--version"
+"$AAC_BIN" --version --help | grep -q 'usage: agent-actions-consumer version' || fail "--version --help"
+
+# --config FILE before or after the command, in each spelling
+printf 'batch:\n  max_events: 77\n' >"$TEST_DIR/c.yaml"
+for args in "--config $TEST_DIR/c.yaml check-config" "-c $TEST_DIR/c.yaml check-config" \
+  "--config=$TEST_DIR/c.yaml check-config" "check-config --config $TEST_DIR/c.yaml" \
+  "check-config -c $TEST_DIR/c.yaml" "check-config --config=$TEST_DIR/c.yaml" \
+  "-c $TEST_DIR/broken.yaml check-config -c $TEST_DIR/c.yaml"; do
+  # shellcheck disable=SC2086 # the words are meant to split
+  out=$("$AAC_BIN" $args 2>&1) || fail "$args: $out"
+  grep -q '^  max_events: 77$' <<<"$out" || fail "$args: the file was not read"
+done
+for args in "--config" "check-config --config" "-c" "run -c"; do
+  rc=0
+  # shellcheck disable=SC2086 # the words are meant to split
+  "$AAC_BIN" $args 2>"$TEST_DIR/err" >/dev/null || rc=$?
+  assert_eq "$rc" 2 "$args without a file"
+  grep -qF -- '--config needs a file name' "$TEST_DIR/err" || fail "$args: $(cat "$TEST_DIR/err")"
+done
+# the command's own words: named when unexpected, a cluster kept whole,
+# nothing after "--" taken for --config
+rc=0; "$AAC_BIN" check-config --list-env extra 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "check-config --list-env extra"
+grep -qF 'check-config: unexpected argument "extra"' "$TEST_DIR/err" || fail "$(cat "$TEST_DIR/err")"
+rc=0; "$AAC_BIN" check-config -xc "$TEST_DIR/c.yaml" 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "check-config -xc FILE"
+grep -qF 'unexpected argument "-xc"' "$TEST_DIR/err" || fail "$(cat "$TEST_DIR/err")"
+rc=0; "$AAC_BIN" validate -- --config 2>"$TEST_DIR/err" >/dev/null || rc=$?
+assert_eq "$rc" 2 "validate -- --config"
+grep -qF 'could not open --config' "$TEST_DIR/err" || fail "validate -- --config: $(cat "$TEST_DIR/err")"
 # validate's options (getopt_long): an unknown one is status 2 and named;
 # "--" ends them, "-" is standard input
 for bad in --bogus --json=1 -x; do

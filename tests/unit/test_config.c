@@ -64,6 +64,26 @@ static const bad_case_t bad_cases[] = {
      "kafka:\n  topic: [a, b]\n",
      {0},
      {"topic", "wrong type", NULL}},
+    {"wrong type (mapping for a key, on the lines below it)",
+     "kafka:\n  topic:\n    a: b\n",
+     {0},
+     {":2: kafka.topic: wrong type: expected a scalar value here", NULL}},
+    {"wrong type (scalar for a section)",
+     "kafka: 5\n",
+     {0},
+     {":1: kafka: wrong type: expected a mapping here", NULL}},
+    {"wrong type (scalar for a property map)",
+     "kafka:\n  properties: security.protocol=ssl\n",
+     {0},
+     {":2: kafka.properties: wrong type: expected a mapping, got a scalar", NULL}},
+    {"wrong type (sequence for a property map)",
+     "kafka:\n  consumer_properties:\n    - a\n",
+     {0},
+     {":3: kafka.consumer_properties: wrong type: expected a mapping, got a sequence", NULL}},
+    {"unknown key holding a sequence",
+     "batch:\n  max_events: 7\n  unknown: {a: [1]}\n",
+     {0},
+     {":3: batch.unknown: unknown key", NULL}},
     {"wrong type (mapping as property value)",
      "kafka:\n  properties:\n    security.protocol:\n      a: b\n",
      {0},
@@ -192,6 +212,10 @@ static void test_unreadable_file(void **state)
     char err[1024];
     assert_null(aac_config_load("/nonexistent/aac.yaml", err, sizeof(err)));
     assert_non_null(strstr(err, "cannot read /nonexistent/aac.yaml: No such file or directory"));
+    /* a directory opens, but is no configuration of defaults */
+    assert_null(aac_config_load(tmpdir, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read /tmp/aac-test-config."));
+    assert_non_null(strstr(err, ": Is a directory"));
 }
 
 static void test_precedence(void **state)
@@ -328,6 +352,67 @@ static void test_shipped_file_matches_defaults(void **state)
     aac_config_destroy(defaults);
 }
 
+/* check-config's dump is YAML the loader reads back to the same values,
+ * whatever bytes they hold: control bytes, quotes, backslashes, DEL,
+ * UTF-8 (with the characters YAML may not carry raw: C1 controls, line
+ * and paragraph separators, the BOM, U+FFFE, U+FFFF), property names
+ * with YAML's own punctuation; an ill-formed byte, which only the
+ * environment can bring, comes back as U+FFFD. */
+static void test_dump_round_trip(void **state)
+{
+    (void)state;
+    static const char weird[] = "a\x01\x1f\t\n\r\"q\" b\\s \x7f # c: d 'e' "
+                                "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc2\x80\xc2\x85"
+                                "\xc2\x9f \xe2\x80\xa8\xe2\x80\xa9 \xef\xbb\xbf\xef\xbf\xbe"
+                                "\xef\xbf\xbf -";
+    char err[1024];
+    /* from a file: a property name that needs quoting, its value escaped */
+    const char *path = write_file("weird.yaml", "kafka:\n  properties:\n"
+                                                "    \"a: b #c\": \"\\t\\u0085x\"\n"
+                                                "    \"-\": x\n");
+    setenv("AAC_POSTGRES_HOST", weird, 1);
+    setenv("AAC_KAFKA_TOPIC", weird + 1, 1);
+    setenv("AAC_KAFKA_CONSUMER_PROPERTIES_CLIENT_ID", weird, 1);
+    aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_HOST");
+    unsetenv("AAC_KAFKA_TOPIC");
+    unsetenv("AAC_KAFKA_CONSUMER_PROPERTIES_CLIENT_ID");
+    if (!cfg)
+        fail_msg("%s", err);
+    char *first = dump(cfg);
+    aac_config_t *back = aac_config_load(write_file("dump.yaml", first), err, sizeof(err));
+    if (!back)
+        fail_msg("the dump does not load: %s\n%s", err, first);
+    assert_string_equal(back->postgres.host, weird);
+    assert_string_equal(back->kafka.topic, weird + 1);
+    assert_string_equal(back->kafka.dlq_topic, cfg->kafka.dlq_topic);
+    assert_string_equal(aac_kvlist_get(&back->kafka.consumer_properties, "client.id"), weird);
+    assert_string_equal(aac_kvlist_get(&back->kafka.properties, "a: b #c"), "\t\xc2\x85x");
+    assert_string_equal(aac_kvlist_get(&back->kafka.properties, "-"), "x");
+    assert_int_equal(back->kafka.properties.cnt, 2);
+    /* and the dump of what was read back is the same text */
+    char *second = dump(back);
+    assert_string_equal(first, second);
+    free(first);
+    free(second);
+    aac_config_destroy(cfg);
+    aac_config_destroy(back);
+
+    setenv("AAC_POSTGRES_DBNAME", "x\xff\xc3(y", 1);
+    cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_DBNAME");
+    if (!cfg)
+        fail_msg("%s", err);
+    first = dump(cfg);
+    back = aac_config_load(write_file("dump.yaml", first), err, sizeof(err));
+    if (!back)
+        fail_msg("the dump does not load: %s\n%s", err, first);
+    assert_string_equal(back->postgres.dbname, "x\xef\xbf\xbd\xef\xbf\xbd(y");
+    free(first);
+    aac_config_destroy(cfg);
+    aac_config_destroy(back);
+}
+
 static void test_empty_file_is_defaults(void **state)
 {
     (void)state;
@@ -337,6 +422,16 @@ static void test_empty_file_is_defaults(void **state)
     if (!cfg)
         fail_msg("%s", err);
     assert_int_equal(cfg->batch.max_events, 5000);
+    aac_config_destroy(cfg);
+    /* a property map left empty (null) is no map at all */
+    cfg = aac_config_load(write_file("nullmaps.yaml", "kafka:\n  properties:\n"
+                                                      "  consumer_properties: ~\n"
+                                                      "  producer_properties: null\n"),
+                          err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->kafka.properties.cnt, 0);
+    assert_int_equal(cfg->kafka.consumer_properties.cnt, 0);
     aac_config_destroy(cfg);
 }
 
@@ -353,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
+        cmocka_unit_test(test_dump_round_trip),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[600];

@@ -1,5 +1,5 @@
 /*
- * test_utf8: the one string escaper (JSON and logfmt) on control bytes,
+ * test_utf8: the one string escaper (JSON, logfmt, YAML) on control bytes,
  * quotes, backslashes, well-formed and ill-formed UTF-8, its cut on a
  * full buffer, and the stdio writer built on it; sequence lengths and the
  * whole-buffer check.
@@ -23,22 +23,32 @@ typedef struct esc_case_s {
     size_t len; /* 0: strlen */
     const char *json;
     const char *logfmt;
+    const char *yaml; /* NULL: as json */
 } esc_case_t;
 
 static const esc_case_t esc_cases[] = {
-    {"plain", 0, "plain", "plain"},
-    {"q\"b\\", 0, "q\\\"b\\\\", "q\\\"b\\\\"},
-    {"\n\r\t", 0, "\\n\\r\\t", "\\n\\r\\t"},
-    {"\x01\x1f\x7f\b\f", 0, "\\u0001\\u001f\\u007f\\u0008\\u000c", "\\x01\\x1f\\x7f\\x08\\x0c"},
-    {"a\0b", 3, "a\\u0000b", "a\\x00b"},
+    {"plain", 0, "plain", "plain", NULL},
+    {"q\"b\\", 0, "q\\\"b\\\\", "q\\\"b\\\\", NULL},
+    {"\n\r\t", 0, "\\n\\r\\t", "\\n\\r\\t", NULL},
+    {"\x01\x1f\x7f\b\f", 0, "\\u0001\\u001f\\u007f\\u0008\\u000c", "\\x01\\x1f\\x7f\\x08\\x0c",
+     NULL},
+    {"a\0b", 3, "a\\u0000b", "a\\x00b", NULL},
     /* well-formed UTF-8 is copied: 2, 3 and 4 bytes */
     {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 0, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
-     "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"},
+     "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", NULL},
     /* ill-formed: a stray continuation, an overlong '/', a surrogate, a cut sequence */
-    {"\x80", 0, "\\ufffd", "\\x80"},
-    {"\xc0\xaf", 0, "\\ufffd\\ufffd", "\\xc0\\xaf"},
-    {"\xed\xa0\x80", 0, "\\ufffd\\ufffd\\ufffd", "\\xed\\xa0\\x80"},
-    {"x\xe2\x82", 0, "x\\ufffd\\ufffd", "x\\xe2\\x82"},
+    {"\x80", 0, "\\ufffd", "\\x80", NULL},
+    {"\xc0\xaf", 0, "\\ufffd\\ufffd", "\\xc0\\xaf", NULL},
+    {"\xed\xa0\x80", 0, "\\ufffd\\ufffd\\ufffd", "\\xed\\xa0\\x80", NULL},
+    {"x\xe2\x82", 0, "x\\ufffd\\ufffd", "x\\xe2\\x82", NULL},
+    /* what YAML may not carry raw: C1 controls (NEL among them), the line
+     * and paragraph separators, the BOM, U+FFFE and U+FFFF; NBSP is fine */
+    {"\xc2\x80\xc2\x85\xc2\x9f\xc2\xa0", 0, "\xc2\x80\xc2\x85\xc2\x9f\xc2\xa0",
+     "\xc2\x80\xc2\x85\xc2\x9f\xc2\xa0", "\\u0080\\u0085\\u009f\xc2\xa0"},
+    {"\xe2\x80\xa8\xe2\x80\xa9\xef\xbb\xbf\xef\xbf\xbe\xef\xbf\xbf\xef\xbf\xbd", 0,
+     "\xe2\x80\xa8\xe2\x80\xa9\xef\xbb\xbf\xef\xbf\xbe\xef\xbf\xbf\xef\xbf\xbd",
+     "\xe2\x80\xa8\xe2\x80\xa9\xef\xbb\xbf\xef\xbf\xbe\xef\xbf\xbf\xef\xbf\xbd",
+     "\\u2028\\u2029\\ufeff\\ufffe\\uffff\xef\xbf\xbd"},
 };
 
 static void test_escape_table(void **state)
@@ -54,6 +64,10 @@ static void test_escape_table(void **state)
         assert_int_equal(aac_utf8_escape(buf, sizeof buf, c->in, n, AAC_UTF8_ESC_LOGFMT, &out), n);
         assert_string_equal(buf, c->logfmt);
         assert_int_equal(out, strlen(c->logfmt));
+        const char *yaml = c->yaml ? c->yaml : c->json;
+        assert_int_equal(aac_utf8_escape(buf, sizeof buf, c->in, n, AAC_UTF8_ESC_YAML, &out), n);
+        assert_string_equal(buf, yaml);
+        assert_int_equal(out, strlen(yaml));
     }
 }
 
