@@ -909,8 +909,7 @@ static int apply_env(aac_config_t *cfg, char *errstr, size_t size)
     return 0;
 }
 
-/* Settings the exactly-once design depends on: refused if changed. */
-static const char *const forced_consumer_props[][2] = {
+const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2] = {
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
 };
@@ -919,14 +918,14 @@ static int check_properties(aac_config_t *cfg, char *errstr, size_t size)
 {
     const aac_kvlist_t *lists[] = {&cfg->kafka.properties, &cfg->kafka.consumer_properties};
     for (size_t l = 0; l < 2; l++) {
-        for (size_t i = 0; i < 2; i++) {
-            const char *v = aac_kvlist_get(lists[l], forced_consumer_props[i][0]);
-            if (v && strcmp(v, forced_consumer_props[i][1]) != 0) {
+        for (size_t i = 0; i < AAC_CONFIG_FORCED_CONSUMER_CNT; i++) {
+            const char *const *forced = aac_config_forced_consumer[i];
+            const char *v = aac_kvlist_get(lists[l], forced[0]);
+            if (v && strcmp(v, forced[1]) != 0) {
                 errf(errstr, size,
                      "config: kafka: %s cannot be changed: offsets are stored in PostgreSQL "
                      "with the rows, which needs %s=%s",
-                     forced_consumer_props[i][0], forced_consumer_props[i][0],
-                     forced_consumer_props[i][1]);
+                     forced[0], forced[0], forced[1]);
                 return -1;
             }
         }

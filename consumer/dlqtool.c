@@ -25,7 +25,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/rfc3339.h"
+#include "aac/signals.h"
 #include "aac/utf8.h"
 
 #define META_TIMEOUT_MS 10000
@@ -941,10 +941,8 @@ static rd_kafka_t *reader_new(const tool_t *t, char *errstr, size_t size)
     /* librdkafka wants a group for assign(); the reader never joins it (no
      * subscribe). For replay it is the replay group, where the record is
      * committed; inspect commits nothing. */
-    if (aac_kafkaconf_set(conf, "group.id", t->group ? t->group : "agent-actions-consumer-dlq-tool",
-                          errstr, size) ||
-        aac_kafkaconf_set(conf, "enable.auto.commit", "false", errstr, size) ||
-        aac_kafkaconf_set(conf, "enable.auto.offset.store", "false", errstr, size) ||
+    if (aac_kafkaconf_set_forced(conf, t->group ? t->group : "agent-actions-consumer-dlq-tool",
+                                 errstr, size) ||
         aac_kafkaconf_set(conf, "enable.partition.eof", "true", errstr, size) ||
         aac_kafkaconf_set(conf, "auto.offset.reset", "earliest", errstr, size))
         goto fail;
@@ -1465,20 +1463,12 @@ static int handle(tool_t *t, const rd_kafka_message_t *rkm, char *errstr, size_t
     return 0;
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
 static int run(tool_t *t, char *errstr, size_t size)
 {
     int64_t idle_since = aac_mono_ms();
     int rc = 0;
 
-    while (t->left > 0 && !interrupted) {
+    while (t->left > 0 && !aac_signals_received()) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->reader, 100);
         if (t->producer) {
             rd_kafka_poll(t->producer, 0);
@@ -1527,7 +1517,7 @@ static int run(tool_t *t, char *errstr, size_t size)
             break;
         }
     }
-    if (interrupted && !rc) {
+    if (aac_signals_received() && !rc) {
         snprintf(errstr, size, "interrupted");
         rc = -1;
     }
@@ -1535,17 +1525,6 @@ static int run(tool_t *t, char *errstr, size_t size)
 }
 
 /* SIGINT and SIGTERM end the run (a second one stops it at once). */
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal stops it at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Creates the reader (and the producer for a replay), assigns the
  * dead-letter topic and reads the replay record. Returns 0, or -1 with
  * errstr. */
@@ -1706,7 +1685,7 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
         snprintf(group, sizeof(group), "%s.replay", cfg->kafka.group_id);
         t.group = o.group ? o.group : group;
     }
-    catch_signals();
+    aac_signals_install(false); /* `dlq inspect | head` ends at the pipe */
 
     rc = tool_open(&t, errstr, sizeof(errstr));
     if (rc == 0) {

@@ -53,3 +53,15 @@ fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
 }
+
+int aac_kafkaconf_set_forced(rd_kafka_conf_t *conf, const char *group_id, char *errstr,
+                             size_t errstr_size)
+{
+    if (aac_kafkaconf_set(conf, "group.id", group_id, errstr, errstr_size))
+        return -1;
+    for (size_t i = 0; i < AAC_CONFIG_FORCED_CONSUMER_CNT; i++)
+        if (aac_kafkaconf_set(conf, aac_config_forced_consumer[i][0],
+                              aac_config_forced_consumer[i][1], errstr, errstr_size))
+            return -1;
+    return 0;
+}

@@ -1443,9 +1443,7 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
     if (!conf)
         return NULL;
     /* not overridable: the offsets live in PostgreSQL with the rows */
-    if (aac_kafkaconf_set(conf, "group.id", cfg->kafka.group_id, errstr, size) ||
-        aac_kafkaconf_set(conf, "enable.auto.commit", "false", errstr, size) ||
-        aac_kafkaconf_set(conf, "enable.auto.offset.store", "false", errstr, size))
+    if (aac_kafkaconf_set_forced(conf, cfg->kafka.group_id, errstr, size))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -1751,7 +1749,7 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     pipeline_t pl_, *pl = &pl_;
     int status = AAC_EXIT_FAILURE;
 
-    aac_signals_install();
+    aac_signals_install(true);
     if (pipeline_init(pl, cfg, metrics) != 0)
         goto out;
     status = wait_for_postgres(pl);

@@ -24,7 +24,7 @@ static void on_signal(int sig)
     received = 1;
 }
 
-void aac_signals_install(void)
+void aac_signals_install(bool ignore_sigpipe)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -33,7 +33,8 @@ void aac_signals_install(void)
     received = 0;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (ignore_sigpipe)
+        signal(SIGPIPE, SIG_IGN);
 }
 
 int aac_signals_received(void)

@@ -34,6 +34,13 @@ typedef struct aac_kvlist_s {
     size_t cnt;
 } aac_kvlist_t;
 
+/* Consumer settings the exactly-once design depends on (offsets are stored
+ * in PostgreSQL with the rows, never by librdkafka): the configuration
+ * refuses another value, and aac_kafkaconf_set_forced() sets them on every
+ * consumer the service makes. {name, value}. */
+#define AAC_CONFIG_FORCED_CONSUMER_CNT 2
+extern const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2];
+
 typedef struct aac_config_s {
     struct {
         char *bootstrap_servers;

@@ -25,6 +25,12 @@ rd_kafka_conf_t *aac_kafkaconf_new(const aac_config_t *cfg, const char *const (*
                                    size_t ndefaults, const aac_kvlist_t *own, char *errstr,
                                    size_t errstr_size);
 
+/* Sets group.id and the settings no configuration may change
+ * (aac_config_forced_consumer) on a consumer's configuration. Returns 0,
+ * or -1 with the reason in errstr. */
+int aac_kafkaconf_set_forced(rd_kafka_conf_t *conf, const char *group_id, char *errstr,
+                             size_t errstr_size);
+
 /* Sets one property; returns 0, or -1 with the reason in errstr. */
 int aac_kafkaconf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                       size_t errstr_size);
