@@ -2,7 +2,8 @@
  * ctlserver: the control socket of the development broker, on libevent (the
  * event library the service's HTTP server uses). One Unix-domain listener,
  * at most AAC_DEVBROKER_MAX_CLIENTS bufferevents, a timer that serves the
- * librdkafka handle, and SIGINT/SIGTERM as events.
+ * librdkafka handle, and a timer that ends the loop once the signals module
+ * has counted SIGINT or SIGTERM.
  *
  * Per connection: lines are run while there is room for their replies
  * (AAC_DEVBROKER_OUT_MAX), and at most AAC_DEVBROKER_LINE_MAX bytes are
@@ -13,6 +14,7 @@
 #include "devbroker.h"
 
 #include "aac/log.h"
+#include "aac/signals.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -317,16 +319,17 @@ void ctl_server_close(struct ctl_server *srv)
 struct serve_ctx {
     struct event_base *base;
     struct devbroker *db;
-    volatile sig_atomic_t *stop;
 };
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+/* SIGINT or SIGTERM (counted by the signals module) ends the loop. */
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct serve_ctx *ctx = arg;
 
+    (void)fd;
     (void)what;
-    *ctx->stop = (sig_atomic_t)sig;
-    event_base_loopbreak(ctx->base);
+    if (aac_signals_received())
+        event_base_loopbreak(ctx->base);
 }
 
 /* Serves the handle's events, e.g. errors to log; it produces nothing. */
@@ -339,11 +342,12 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     rd_kafka_poll(ctx->db->rk, 0);
 }
 
-int devbroker_serve(struct devbroker *db, struct ctl_server *srv, volatile sig_atomic_t *stop)
+int devbroker_serve(struct devbroker *db, struct ctl_server *srv)
 {
     static const struct timeval tick_tv = {0, AAC_DEVBROKER_POLL_MS * 1000};
-    struct serve_ctx ctx = {.db = db, .stop = stop};
-    struct event *sigint = NULL, *sigterm = NULL, *tick = NULL;
+    static const struct timeval stop_tv = {0, AAC_DEVBROKER_STOP_CHECK_MS * 1000};
+    struct serve_ctx ctx = {.db = db};
+    struct event *stop = NULL, *tick = NULL;
     struct evconnlistener *lev = NULL;
     int rc = -1;
 
@@ -352,12 +356,9 @@ int devbroker_serve(struct devbroker *db, struct ctl_server *srv, volatile sig_a
         aac_error("could not create event base");
         return -1;
     }
-    /* libevent's handlers replace main.c's until the events are freed */
-    sigint = evsignal_new(ctx.base, SIGINT, signal_cb, &ctx);
-    sigterm = evsignal_new(ctx.base, SIGTERM, signal_cb, &ctx);
+    stop = event_new(ctx.base, -1, EV_PERSIST, stop_cb, &ctx);
     tick = event_new(ctx.base, -1, EV_PERSIST, tick_cb, &ctx);
-    if (!sigint || !sigterm || !tick || evsignal_add(sigint, NULL) < 0 ||
-        evsignal_add(sigterm, NULL) < 0 || evtimer_add(tick, &tick_tv) < 0) {
+    if (!stop || !tick || evtimer_add(stop, &stop_tv) < 0 || evtimer_add(tick, &tick_tv) < 0) {
         aac_error("could not set up the event loop");
         goto out;
     }
@@ -371,8 +372,8 @@ int devbroker_serve(struct devbroker *db, struct ctl_server *srv, volatile sig_a
         }
         evconnlistener_set_error_cb(lev, accept_error_cb);
     }
-    /* a signal that came during startup, before libevent's handlers */
-    if (!*stop && event_base_dispatch(ctx.base) < 0) {
+    /* a signal that came during startup */
+    if (!aac_signals_received() && event_base_dispatch(ctx.base) < 0) {
         aac_error("event loop failed");
         goto out;
     }
@@ -387,10 +388,8 @@ out:
         evconnlistener_free(lev);
     if (tick)
         event_free(tick);
-    if (sigterm)
-        event_free(sigterm);
-    if (sigint)
-        event_free(sigint);
+    if (stop)
+        event_free(stop);
     event_base_free(ctx.base);
     return rc;
 }

@@ -14,7 +14,6 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +40,7 @@
 #define AAC_DEVBROKER_CLIENT_IDLE_MS 60000
 #define AAC_DEVBROKER_DRAIN_MS       2000
 #define AAC_DEVBROKER_POLL_MS        250
+#define AAC_DEVBROKER_STOP_CHECK_MS  20 /* how often the loop looks for a stop signal */
 #define AAC_DEVBROKER_CTL_TIMEOUT_MS 15000
 #define AAC_DEVBROKER_READY_WAIT_MS  5000
 
@@ -76,10 +76,10 @@ struct ctl_server *ctl_server_open(const char *path, char *errstr, size_t errstr
 void ctl_server_close(struct ctl_server *srv);
 
 /* Serves the control socket (srv may be NULL: no socket) and polls the
- * librdkafka handle until SIGINT or SIGTERM, which it records in *stop;
- * returns at once if *stop is already set. Returns 0, or -1 if the event
- * loop fails. */
-int devbroker_serve(struct devbroker *db, struct ctl_server *srv, volatile sig_atomic_t *stop);
+ * librdkafka handle until SIGINT or SIGTERM (aac_signals_received(), which
+ * main.c installed); returns at once if one came already. Returns 0, or -1
+ * if the event loop fails. */
+int devbroker_serve(struct devbroker *db, struct ctl_server *srv);
 
 /* `aac-dev-broker ctl SOCKET COMMAND [ARGS...]`; argv[0] is SOCKET.
  * Returns the exit status. */

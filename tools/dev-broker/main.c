@@ -16,13 +16,13 @@
 #include "devbroker.h"
 
 #include "aac/log.h"
+#include "aac/signals.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +30,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_signal;
-
-static void stop_cb(int sig)
-{
-    stop_signal = sig;
-}
 
 /*
  * Connects to every address in `bootstraps` ("127.0.0.1:port,...") until all
@@ -323,8 +316,6 @@ static int run(const struct options *o)
 {
     struct devbroker db = {.brokers = o->brokers, .replication = o->brokers < 3 ? o->brokers : 3};
     struct ctl_server *srv = NULL;
-    struct sigaction sa = {.sa_handler = stop_cb}, old_int, old_term, old_pipe;
-    struct sigaction ign = {.sa_handler = SIG_IGN};
     char errstr[512], bootstraps[4096], line[4098];
     rd_kafka_conf_t *conf;
     rd_kafka_resp_err_t err;
@@ -332,14 +323,9 @@ static int run(const struct options *o)
 
     if (o->debug)
         aac_log_set_level(AAC_LOG_DEBUG);
-    stop_signal = 0;
-    /* until the event loop takes the signals over (devbroker_serve): a
-     * signal during startup is seen when the loop starts */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    /* a control client that hangs up early must not kill the broker */
-    sigaction(SIGPIPE, &ign, &old_pipe);
+    /* a signal during startup is seen when the loop starts; a control
+     * client that hangs up early must not kill the broker (SIGPIPE) */
+    aac_signals_install(true);
 
     if (o->control && !(srv = ctl_server_open(o->control, errstr, sizeof(errstr)))) {
         aac_error("could not open control socket", AAC_KV_STR("reason", errstr));
@@ -406,9 +392,9 @@ static int run(const struct options *o)
              AAC_KV_INT("brokers", o->brokers), AAC_KV_INT("topics", o->ntopics),
              AAC_KV_STR("control", o->control ? o->control : ""));
 
-    if (devbroker_serve(&db, srv, &stop_signal) < 0)
+    if (devbroker_serve(&db, srv) < 0)
         goto out;
-    aac_info("dev broker stopping", AAC_KV_INT("signal", (int)stop_signal));
+    aac_info("dev broker stopping");
     rc = 0;
 
 out:
@@ -422,9 +408,6 @@ out:
         rd_kafka_destroy(db.rk);
     if (rc == 0)
         aac_info("dev broker stopped");
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGPIPE, &old_pipe, NULL);
     return rc;
 }
 
