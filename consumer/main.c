@@ -1,9 +1,11 @@
 /*
  * main: the launcher. Parses the command line, loads the configuration and
- * hands over to the module that owns the subcommand. Only this file exits.
+ * hands over to the module that owns the subcommand. Only this file exits,
+ * but for a second SIGTERM/SIGINT, which signals.c's handler ends with
+ * _exit(130) (a handler can do nothing else).
  *
  * Exit statuses: 0 success; 1 failure; 2 bad usage or configuration;
- * 3 fatal dependency error (see docs/operations.md).
+ * 3 fatal dependency error; 130 a second signal (see docs/operations.md).
  */
 #include <getopt.h>
 #include <stdio.h>
