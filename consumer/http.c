@@ -341,16 +341,10 @@ static void histogram(struct evbuffer *b, const char *name, const char *help,
                         fmt_value(buf, sizeof(buf), hs->sum), name, hs->count);
 }
 
-static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,
-                           const aac_metrics_snapshot_t *s)
+/* What happened to the events: consumed, written, invalid, dead-lettered,
+ * retried. */
+static void render_events(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 {
-    size_t assigned = 0;
-
-    family(b, "aac_build_info", "gauge", "Build of the running service; the value is always 1.");
-    evbuffer_add_printf(b, "aac_build_info{version=\"%s\"} 1\n", AAC_VERSION);
-    gauge(b, "process_start_time_seconds", "Start time of the process since the Unix epoch.",
-          floor(s->started_at));
-
     counter(b, "aac_events_consumed_total", "Messages taken from Kafka into a batch.",
             s->counter[AAC_M_EVENTS_CONSUMED]);
     counter(b, "aac_events_written_total", "Events inserted into PostgreSQL.",
@@ -372,7 +366,10 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     for (int c = 1; c < AAC_CLASS__CNT; c++)
         evbuffer_add_printf(b, "aac_retries_total{class=\"%s\"} %" PRIu64 "\n",
                             aac_class_str((aac_class_t)c), s->retries[c]);
+}
 
+static void render_batches(struct evbuffer *b, const aac_metrics_snapshot_t *s)
+{
     counter(b, "aac_batches_total", "Batches committed to PostgreSQL.", s->counter[AAC_M_BATCHES]);
     histogram(b, "aac_batch_size", "Messages per committed batch.", &s->batch_size,
               aac_metrics_batch_size_bounds);
@@ -382,6 +379,13 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     histogram(b, "aac_end_to_end_delay_seconds",
               "Delay from an event's timestamp to its database commit.", &s->delay_seconds,
               aac_metrics_seconds_bounds);
+}
+
+/* The assignment: lag and pauses per partition, and when the loop last
+ * polled and committed. */
+static void render_partitions(struct evbuffer *b, const aac_metrics_snapshot_t *s)
+{
+    size_t assigned = 0;
 
     family(b, "aac_consumer_lag", "gauge",
            "Messages between the partition's high watermark and the committed offset.");
@@ -406,7 +410,10 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     gauge(b, "aac_last_poll_timestamp_seconds",
           "Time the consume loop last polled Kafka since the Unix epoch; 0 before the first.",
           s->last_poll_at);
+}
 
+static void render_group(struct evbuffer *b, const aac_metrics_snapshot_t *s)
+{
     counter(b, "aac_retention_gap_offsets_total",
             "Offsets deleted by retention before they were consumed.",
             s->counter[AAC_M_RETENTION_GAP]);
@@ -418,7 +425,11 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     counter(b, "aac_kafka_commit_errors_total",
             "Failed asynchronous offset commits to Kafka (PostgreSQL holds the offsets).",
             s->counter[AAC_M_KAFKA_COMMIT_ERRORS]);
+}
 
+static void render_health(struct evbuffer *b, const aac_health_t *st,
+                          const aac_metrics_snapshot_t *s)
+{
     gauge(b, "aac_up", "1 while the consume loop polls within http.liveness_timeout_ms (/health).",
           st->alive ? 1 : 0);
     gauge(b, "aac_ready", "1 while /ready answers 200.", st->ready ? 1 : 0);
@@ -426,7 +437,21 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
           s->joined ? 1 : 0);
     gauge(b, "aac_broker_up", "1 while a Kafka broker is reachable.", s->broker_up ? 1 : 0);
     gauge(b, "aac_postgres_up", "1 while the last PostgreSQL contact succeeded.", s->pg_up ? 1 : 0);
+}
 
+static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,
+                           const aac_metrics_snapshot_t *s)
+{
+    family(b, "aac_build_info", "gauge", "Build of the running service; the value is always 1.");
+    evbuffer_add_printf(b, "aac_build_info{version=\"%s\"} 1\n", AAC_VERSION);
+    gauge(b, "process_start_time_seconds", "Start time of the process since the Unix epoch.",
+          floor(s->started_at));
+
+    render_events(b, s);
+    render_batches(b, s);
+    render_partitions(b, s);
+    render_group(b, s);
+    render_health(b, st, s);
     gauge(b, "aac_http_connections", "Open connections to this HTTP server.", (double)h->conns);
     counter(b, "aac_http_connection_limit_reached_total",
             "Times the HTTP server stopped accepting at its connection limit.", h->limit_reached);
