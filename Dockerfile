@@ -15,7 +15,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       librdkafka-dev libpq-dev libevent-dev libcyaml-dev libyaml-dev libyajl-dev \
-      libcmocka-dev \
+      uuid-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 # libcmocka-dev: CMakeLists.txt looks for it at configure time (unit tests);
 # only the service target is built here. The development broker
@@ -40,7 +40,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       librdkafka1 libpq5 libevent-2.1-7 libevent-pthreads-2.1-7 \
-      libcyaml1 libyaml-0-2 libyajl2 ca-certificates \
+      libcyaml1 libyaml-0-2 libyajl2 libuuid1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 aac \
  && useradd --system --uid 10001 --gid aac --home-dir /nonexistent --no-create-home \

@@ -419,7 +419,8 @@ static void set_msg(aac_event_error_t *e, const char *fmt, va_list ap)
     }
 }
 
-/* A whole-document failure: stops the parse and wins over a field error. */
+/* A whole-document failure: stops the parse and wins over a field error.
+ * Returns 0, which stops yajl, or is false to a caller that returns bool. */
 static int doc_fail(aac_event_parser_t *p, aac_reason_t r, int upto, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -771,67 +772,53 @@ static void mark_seen(aac_event_parser_t *p, enum field f, bool is_null)
         p->nulled |= 1u << f;
 }
 
-static int string_field(aac_event_parser_t *p, enum field f, const char *s, size_t n)
+/* event_id, correlation_id, session_id: the canonical text form only. */
+static int uuid_field(aac_event_parser_t *p, enum field f, const char *s, size_t n)
 {
     aac_event_t *ev = p->ev;
-    char sn[64];
-    aac_str_t v = {s, n};
-    size_t max = 0, min = 0;
-    switch (f) {
-    case F_EVENT_ID:
-    case F_CORRELATION_ID:
-    case F_SESSION_ID: {
-        uint8_t *dst = f == F_EVENT_ID         ? ev->event_id
-                       : f == F_CORRELATION_ID ? ev->correlation_id
-                                               : ev->session_id;
-        if (aac_uuid_parse(s, n, dst) != 0) {
-            snip(sn, sizeof sn, s, n);
-            return field_fail(p, f, AAC_REASON_INVALID_UUID,
-                              "%s must be a UUID like 0f8fad5b-d9cb-469f-a165-70867728950e, got %s",
-                              field_names[f], sn);
-        }
-        if (f == F_SESSION_ID)
-            ev->has_session_id = true;
-        return 1;
-    }
-    case F_ACTION_TYPE:
-        for (int t = 0; t < AAC_ACTION__CNT; t++)
-            if (strlen(action_type_names[t]) == n && memcmp(action_type_names[t], s, n) == 0) {
-                ev->action_type = (aac_action_type_t)t;
-                return 1;
-            }
+    uint8_t *dst = f == F_EVENT_ID         ? ev->event_id
+                   : f == F_CORRELATION_ID ? ev->correlation_id
+                                           : ev->session_id;
+    if (aac_uuid_parse(s, n, dst) != 0) {
+        char sn[64];
         snip(sn, sizeof sn, s, n);
-        return field_fail(p, f, AAC_REASON_UNKNOWN_ACTION_TYPE,
-                          "action_type must be one of tool_call, decision, error, success, got %s",
-                          sn);
-    case F_TIMESTAMP: {
-        char why[96];
-        if (!aac_rfc3339_parse(s, n, &ev->timestamp_us, why, sizeof why)) {
-            snip(sn, sizeof sn, s, n);
-            return field_fail(p, f, AAC_REASON_INVALID_TIMESTAMP, "timestamp %s, got %s", why, sn);
+        return field_fail(p, f, AAC_REASON_INVALID_UUID,
+                          "%s must be a UUID like 0f8fad5b-d9cb-469f-a165-70867728950e, got %s",
+                          field_names[f], sn);
+    }
+    if (f == F_SESSION_ID)
+        ev->has_session_id = true;
+    return 1;
+}
+
+static int action_type_field(aac_event_parser_t *p, const char *s, size_t n)
+{
+    for (int t = 0; t < AAC_ACTION__CNT; t++)
+        if (strlen(action_type_names[t]) == n && memcmp(action_type_names[t], s, n) == 0) {
+            p->ev->action_type = (aac_action_type_t)t;
+            return 1;
         }
+    char sn[64];
+    snip(sn, sizeof sn, s, n);
+    return field_fail(p, F_ACTION_TYPE, AAC_REASON_UNKNOWN_ACTION_TYPE,
+                      "action_type must be one of tool_call, decision, error, success, got %s", sn);
+}
+
+static int timestamp_field(aac_event_parser_t *p, const char *s, size_t n)
+{
+    char why[96];
+    if (aac_rfc3339_parse(s, n, &p->ev->timestamp_us, why, sizeof why))
         return 1;
-    }
-    case F_AGENT_NAME:
-        min = 1;
-        max = AAC_EVENT_AGENT_NAME_MAX;
-        break;
-    case F_ACTION_NAME:
-        min = 1;
-        max = AAC_EVENT_ACTION_NAME_MAX;
-        break;
-    case F_PROJECT_PATH:
-        max = AAC_EVENT_PROJECT_PATH_MAX;
-        break;
-    case F_PROJECT_NAME:
-        max = AAC_EVENT_PROJECT_NAME_MAX;
-        break;
-    case F_WORKING_DIRECTORY:
-        max = AAC_EVENT_WORKING_DIRECTORY_MAX;
-        break;
-    default:
-        return wrong_type(p, f, J_STRING);
-    }
+    char sn[64];
+    snip(sn, sizeof sn, s, n);
+    return field_fail(p, F_TIMESTAMP, AAC_REASON_INVALID_TIMESTAMP, "timestamp %s, got %s", why,
+                      sn);
+}
+
+/* A free-text field of min..max characters, stored in *dst. */
+static int text_field(aac_event_parser_t *p, enum field f, const char *s, size_t n, size_t min,
+                      size_t max, aac_str_t *dst)
+{
     size_t chars = utf8_chars(s, n);
     if (chars < min)
         return field_fail(p, f, AAC_REASON_TOO_SHORT, "%s must be %zu to %zu characters, got %zu",
@@ -851,26 +838,38 @@ static int string_field(aac_event_parser_t *p, enum field f, const char *s, size
         if (!c)
             return doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory");
         memcpy(c, s, n);
-        v.ptr = c;
+        s = c;
     }
-    switch (f) {
-    case F_AGENT_NAME:
-        ev->agent_name = v;
-        break;
-    case F_ACTION_NAME:
-        ev->action_name = v;
-        break;
-    case F_PROJECT_PATH:
-        ev->project_path = v;
-        break;
-    case F_PROJECT_NAME:
-        ev->project_name = v;
-        break;
-    default:
-        ev->working_directory = v;
-        break;
-    }
+    dst->ptr = s;
+    dst->len = n;
     return 1;
+}
+
+static int string_field(aac_event_parser_t *p, enum field f, const char *s, size_t n)
+{
+    aac_event_t *ev = p->ev;
+    switch (f) {
+    case F_EVENT_ID:
+    case F_CORRELATION_ID:
+    case F_SESSION_ID:
+        return uuid_field(p, f, s, n);
+    case F_ACTION_TYPE:
+        return action_type_field(p, s, n);
+    case F_TIMESTAMP:
+        return timestamp_field(p, s, n);
+    case F_AGENT_NAME:
+        return text_field(p, f, s, n, 1, AAC_EVENT_AGENT_NAME_MAX, &ev->agent_name);
+    case F_ACTION_NAME:
+        return text_field(p, f, s, n, 1, AAC_EVENT_ACTION_NAME_MAX, &ev->action_name);
+    case F_PROJECT_PATH:
+        return text_field(p, f, s, n, 0, AAC_EVENT_PROJECT_PATH_MAX, &ev->project_path);
+    case F_PROJECT_NAME:
+        return text_field(p, f, s, n, 0, AAC_EVENT_PROJECT_NAME_MAX, &ev->project_name);
+    case F_WORKING_DIRECTORY:
+        return text_field(p, f, s, n, 0, AAC_EVENT_WORKING_DIRECTORY_MAX, &ev->working_directory);
+    default:
+        return wrong_type(p, f, J_STRING);
+    }
 }
 
 static int number_field(aac_event_parser_t *p, enum field f, const char *s, size_t n)
@@ -1183,15 +1182,9 @@ static aac_str_t derive_project_name(aac_str_t path)
     return r;
 }
 
-static const enum field required[] = {F_CORRELATION_ID, F_AGENT_NAME, F_ACTION_TYPE, F_ACTION_NAME,
-                                      F_TIMESTAMP};
-
-aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t partition,
-                             int64_t offset, const void *value, size_t len, aac_event_t *ev,
-                             aac_event_error_t *err)
+/* Clears *ev to its defaults and *err to no error. */
+static void begin_message(aac_event_parser_t *p, aac_event_t *ev, aac_event_error_t *err)
 {
-    if (!err)
-        err = &p->scratch;
     err->reason = AAC_REASON_NONE;
     err->path[0] = '\0';
     err->message[0] = '\0';
@@ -1203,36 +1196,35 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     ev->action_details.ptr = "{}";
     ev->action_details.len = 2;
     p->ev = ev;
+}
 
-    if (len > p->max_message_bytes) {
-        doc_fail(p, AAC_REASON_TOO_LARGE, -1,
-                 "message is %zu bytes, more than the limit of %zu (event.max_message_bytes)", len,
-                 p->max_message_bytes);
-        return err->reason;
-    }
-    const unsigned char *v = value;
+/* What is checked over the whole message before yajl sees it; false when
+ * it fails (p->err says why). */
+static bool check_bytes(aac_event_parser_t *p, const unsigned char *v, size_t len)
+{
+    if (len > p->max_message_bytes)
+        return doc_fail(p, AAC_REASON_TOO_LARGE, -1,
+                        "message is %zu bytes, more than the limit of %zu "
+                        "(event.max_message_bytes)",
+                        len, p->max_message_bytes);
     size_t ws = 0;
     while (v && ws < len && (v[ws] == ' ' || v[ws] == '\t' || v[ws] == '\n' || v[ws] == '\r'))
         ws++;
-    if (!v || ws == len) {
-        doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1, "message is empty; expected a JSON object");
-        return err->reason;
-    }
+    if (!v || ws == len)
+        return doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1,
+                        "message is empty; expected a JSON object");
     /* over the whole message: yajl only checks inside strings, and a stray
      * byte between tokens must be reported as invalid_utf8, not invalid_json */
     size_t at = 0;
     aac_utf8_check_t u = aac_utf8_check(v, len, &at);
-    if (u == AAC_UTF8_NUL) {
-        doc_fail(p, AAC_REASON_NUL_CHARACTER, -1, "message contains a NUL byte at byte %zu", at);
-        return AAC_REASON_NUL_CHARACTER;
-    }
-    if (u == AAC_UTF8_INVALID) {
-        doc_fail(p, AAC_REASON_INVALID_UTF8, -1,
-                 "message is not valid UTF-8: byte 0x%02x at byte %zu begins no valid "
-                 "sequence",
-                 v[at], at);
-        return AAC_REASON_INVALID_UTF8;
-    }
+    if (u == AAC_UTF8_NUL)
+        return doc_fail(p, AAC_REASON_NUL_CHARACTER, -1, "message contains a NUL byte at byte %zu",
+                        at);
+    if (u == AAC_UTF8_INVALID)
+        return doc_fail(p, AAC_REASON_INVALID_UTF8, -1,
+                        "message is not valid UTF-8: byte 0x%02x at byte %zu begins no valid "
+                        "sequence",
+                        v[at], at);
 
     /* yajl takes a vertical tab or form feed as whitespace; JSON and
      * PostgreSQL's parser do not, and raw slices (action_details, extra)
@@ -1241,14 +1233,18 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     const unsigned char *ff = memchr(v, '\f', bad ? (size_t)(bad - v) : len);
     if (ff)
         bad = ff;
-    if (bad) {
-        doc_fail(p, AAC_REASON_INVALID_JSON, -1,
-                 "message is not valid JSON: a %s at byte %zu; JSON allows only space, tab, CR "
-                 "and LF between tokens",
-                 *bad == '\v' ? "vertical tab" : "form feed", (size_t)(bad - v));
-        return err->reason;
-    }
+    if (bad)
+        return doc_fail(p, AAC_REASON_INVALID_JSON, -1,
+                        "message is not valid JSON: a %s at byte %zu; JSON allows only space, tab, "
+                        "CR and LF between tokens",
+                        *bad == '\v' ? "vertical tab" : "form feed", (size_t)(bad - v));
+    return true;
+}
 
+/* Runs yajl over an arena copy of the message, the callbacks filling
+ * p->ev; false when the document or a field failed (p->err says why). */
+static bool run_yajl(aac_event_parser_t *p, const char *topic, const void *value, size_t len)
+{
     arena_reset(&p->arena);
     if (++p->gen == 0) {
         memset(p->keys, 0, p->keys_cap * sizeof *p->keys);
@@ -1257,10 +1253,8 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     char *copy = arena_alloc(&p->arena, len);
     yajl_alloc_funcs af = {yajl_malloc_cb, yajl_realloc_cb, yajl_free_cb, &p->arena};
     p->h = copy ? yajl_alloc(&callbacks, &af, p) : NULL;
-    if (!p->h) {
-        doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory for a %zu-byte message", len);
-        return err->reason;
-    }
+    if (!p->h)
+        return doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory for a %zu-byte message", len);
     memcpy(copy, value, len);
     /* aac_utf8_check() has covered every byte, strings included */
     yajl_config(p->h, yajl_dont_validate_strings, 1);
@@ -1286,17 +1280,57 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     p->completing = false;
     yajl_free(p->h);
     p->h = NULL;
-    if (p->doc_failed || p->field_failed)
-        return err->reason;
+    return !p->doc_failed && !p->field_failed;
+}
 
+static const enum field required[] = {F_CORRELATION_ID, F_AGENT_NAME, F_ACTION_TYPE, F_ACTION_NAME,
+                                      F_TIMESTAMP};
+
+static bool check_required(aac_event_parser_t *p)
+{
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         enum field f = required[i];
         if (!(p->seen & (1u << f)) || (p->nulled & (1u << f))) {
             field_fail(p, f, AAC_REASON_MISSING_FIELD, "%s is required, got %s", field_names[f],
                        (p->nulled & (1u << f)) ? "null" : "nothing");
-            return err->reason;
+            return false;
         }
     }
+    return true;
+}
+
+/* event_id = UUIDv5(aac_event_id_namespace, "topic/partition/offset") for
+ * an event that has none; false only when out of memory. */
+static bool derive_event_id(aac_event_parser_t *p, const char *topic, int32_t partition,
+                            int64_t offset)
+{
+    aac_event_t *ev = p->ev;
+    char name[320];
+    int n = snprintf(name, sizeof name, "%s/%ld/%lld", topic ? topic : "", (long)partition,
+                     (long long)offset);
+    if (n >= (int)sizeof name) {
+        /* topics are at most 249 bytes; stay exact for longer ones */
+        char *big = arena_alloc(&p->arena, (size_t)n + 1);
+        if (!big)
+            return doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory");
+        snprintf(big, (size_t)n + 1, "%s/%ld/%lld", topic, (long)partition, (long long)offset);
+        aac_uuid_v5(aac_event_id_namespace, big, (size_t)n, ev->event_id);
+    } else {
+        aac_uuid_v5(aac_event_id_namespace, name, (size_t)n, ev->event_id);
+    }
+    ev->event_id_derived = true;
+    return true;
+}
+
+aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t partition,
+                             int64_t offset, const void *value, size_t len, aac_event_t *ev,
+                             aac_event_error_t *err)
+{
+    if (!err)
+        err = &p->scratch;
+    begin_message(p, ev, err);
+    if (!check_bytes(p, value, len) || !run_yajl(p, topic, value, len) || !check_required(p))
+        return err->reason;
 
     if (p->extra) {
         p->extra[p->extra_len++] = '}';
@@ -1306,22 +1340,8 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     if (!ev->project_name.ptr && ev->project_path.ptr)
         ev->project_name = derive_project_name(ev->project_path);
     if (!(p->seen & (1u << F_EVENT_ID)) || (p->nulled & (1u << F_EVENT_ID))) {
-        char name[320];
-        int n = snprintf(name, sizeof name, "%s/%ld/%lld", topic ? topic : "", (long)partition,
-                         (long long)offset);
-        if (n >= (int)sizeof name) {
-            /* topics are at most 249 bytes; stay exact for longer ones */
-            char *big = arena_alloc(&p->arena, (size_t)n + 1);
-            if (!big) {
-                doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory");
-                return err->reason;
-            }
-            snprintf(big, (size_t)n + 1, "%s/%ld/%lld", topic, (long)partition, (long long)offset);
-            aac_uuid_v5(aac_event_id_namespace, big, (size_t)n, ev->event_id);
-        } else {
-            aac_uuid_v5(aac_event_id_namespace, name, (size_t)n, ev->event_id);
-        }
-        ev->event_id_derived = true;
+        if (!derive_event_id(p, topic, partition, offset))
+            return err->reason;
     }
     return AAC_REASON_NONE;
 }

@@ -135,6 +135,84 @@ static void migset_free(migset_t *set)
     set->cnt = 0;
 }
 
+/* The entry of `version` in set, appended when new; NULL (errstr set)
+ * when it exists under another name or memory runs out. */
+static mig_t *migset_slot(migset_t *set, size_t *cap, int version, const char *name, char *errstr,
+                          size_t errstr_size)
+{
+    mig_t *m;
+
+    for (size_t i = 0; i < set->cnt; i++) {
+        m = &set->m[i];
+        if (m->version != version)
+            continue;
+        if (strcmp(m->name, name) != 0) {
+            snprintf(errstr, errstr_size,
+                     "duplicate migration version %04d in \"%s\": \"%s\" and \"%s\"", version,
+                     set->dir, m->name, name);
+            return NULL;
+        }
+        return m;
+    }
+    if (set->cnt == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        mig_t *nm = realloc(set->m, ncap * sizeof(*nm));
+        if (!nm) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return NULL;
+        }
+        set->m = nm;
+        *cap = ncap;
+    }
+    m = &set->m[set->cnt++];
+    memset(m, 0, sizeof(*m));
+    m->version = version;
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    snprintf(m->up, sizeof(m->up), "%04d_%s.up.sql", version, name);
+    snprintf(m->down, sizeof(m->down), "%04d_%s.down.sql", version, name);
+    return m;
+}
+
+/* Adds one .sql file of the directory to set. */
+static int migset_add(migset_t *set, size_t *cap, const char *fn, char *errstr, size_t errstr_size)
+{
+    char name[128];
+    int version, dirn;
+    mig_t *m;
+
+    dirn = parse_name(fn, &version, name, sizeof(name));
+    if (dirn < 0) {
+        snprintf(errstr, errstr_size,
+                 "invalid migration file name \"%s\" in \"%s\": expected "
+                 "NNNN_name.up.sql or NNNN_name.down.sql (name: letters, digits, _ and -)",
+                 fn, set->dir);
+        return -1;
+    }
+    m = migset_slot(set, cap, version, name, errstr, errstr_size);
+    if (!m)
+        return -1;
+    if (dirn == 1)
+        m->have_up = 1;
+    else
+        m->have_down = 1;
+    return 0;
+}
+
+/* Every migration of a sorted set has both files. */
+static int migset_check_pairs(const migset_t *set, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < set->cnt; i++) {
+        const mig_t *m = &set->m[i];
+        if (!m->have_up || !m->have_down) {
+            snprintf(errstr, errstr_size, "migration %04d_%s in \"%s\" has no %s file \"%s\"",
+                     m->version, m->name, set->dir, m->have_up ? "down" : "up",
+                     m->have_up ? m->down : m->up);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Reads the directory into set: every pair complete, no duplicate
  * version, no malformed .sql name. */
 static int migset_load(migset_t *set, const char *dir, char *errstr, size_t errstr_size)
@@ -156,69 +234,19 @@ static int migset_load(migset_t *set, const char *dir, char *errstr, size_t errs
     while ((de = readdir(d)) != NULL) {
         const char *fn = de->d_name;
         size_t len = strlen(fn);
-        char name[128];
-        int version, dirn;
-        mig_t *m = NULL;
 
         if (fn[0] == '.' || len < 4 || strcmp(fn + len - 4, ".sql") != 0)
             continue;
-        dirn = parse_name(fn, &version, name, sizeof(name));
-        if (dirn < 0) {
-            snprintf(errstr, errstr_size,
-                     "invalid migration file name \"%s\" in \"%s\": expected "
-                     "NNNN_name.up.sql or NNNN_name.down.sql (name: letters, digits, _ and -)",
-                     fn, dir);
+        if (migset_add(set, &cap, fn, errstr, errstr_size) != 0)
             goto done;
-        }
-        for (size_t i = 0; i < set->cnt; i++) {
-            if (set->m[i].version == version) {
-                m = &set->m[i];
-                break;
-            }
-        }
-        if (m && strcmp(m->name, name) != 0) {
-            snprintf(errstr, errstr_size,
-                     "duplicate migration version %04d in \"%s\": \"%s\" and \"%s\"", version, dir,
-                     m->name, name);
-            goto done;
-        }
-        if (!m) {
-            if (set->cnt == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                mig_t *nm = realloc(set->m, ncap * sizeof(*nm));
-                if (!nm) {
-                    snprintf(errstr, errstr_size, "out of memory");
-                    goto done;
-                }
-                set->m = nm;
-                cap = ncap;
-            }
-            m = &set->m[set->cnt++];
-            memset(m, 0, sizeof(*m));
-            m->version = version;
-            snprintf(m->name, sizeof(m->name), "%s", name);
-            snprintf(m->up, sizeof(m->up), "%04d_%s.up.sql", version, name);
-            snprintf(m->down, sizeof(m->down), "%04d_%s.down.sql", version, name);
-        }
-        if (dirn == 1)
-            m->have_up = 1;
-        else
-            m->have_down = 1;
     }
     if (set->cnt == 0) {
         snprintf(errstr, errstr_size, "no migration files in \"%s\"", dir);
         goto done;
     }
     qsort(set->m, set->cnt, sizeof(*set->m), mig_cmp);
-    for (size_t i = 0; i < set->cnt; i++) {
-        const mig_t *m = &set->m[i];
-        if (!m->have_up || !m->have_down) {
-            snprintf(errstr, errstr_size, "migration %04d_%s in \"%s\" has no %s file \"%s\"",
-                     m->version, m->name, dir, m->have_up ? "down" : "up",
-                     m->have_up ? m->down : m->up);
-            goto done;
-        }
-    }
+    if (migset_check_pairs(set, errstr, errstr_size) != 0)
+        goto done;
     ret = 0;
 
 done:
@@ -586,28 +614,13 @@ static int verify_applied(PGconn *conn, const migset_t *set, const applied_list_
     return 0;
 }
 
-/* Runs one file and the bookkeeping statement in one transaction.
- * up: INSERT the row; down: DELETE it. */
-static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FILE *out,
-                   char *errstr, size_t errstr_size)
+/* Runs a migration file inside the transaction run_one opened. On
+ * failure *in_tx says whether a transaction is still open to roll back. */
+static int exec_file(PGconn *conn, const char *sql, const char *fname, int *in_tx, char *errstr,
+                     size_t errstr_size)
 {
-    const char *fname = up ? m->up : m->down;
-    char *sql = NULL, version[16], sum[65];
-    size_t len;
-    PGresult *res = NULL;
-    int in_tx = 0, ret = -1;
-    int64_t t0 = aac_mono_ms();
+    PGresult *res = PQexec(conn, sql);
 
-    sql = read_file(set->dir, fname, &len, errstr, errstr_size);
-    if (!sql)
-        goto done;
-    if (up && checksum(conn, sql, len, sum, errstr, errstr_size) != 0)
-        goto done;
-    if (exec_cmd(conn, "BEGIN", "could not begin a transaction", errstr, errstr_size) != 0)
-        goto done;
-    in_tx = 1;
-
-    res = PQexec(conn, sql);
     switch (PQresultStatus(res)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
@@ -623,24 +636,35 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
             PQclear(res);
         snprintf(errstr, errstr_size, "migration %s failed: COPY is not supported in migrations",
                  fname);
-        goto done;
+        return -1;
     default:
         file_error(res, conn, fname, sql, errstr, errstr_size);
-        goto done;
+        PQclear(res);
+        return -1;
     }
     PQclear(res);
-    res = NULL;
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
         /* Its statements before the COMMIT are committed and cannot be
          * undone from here; say so rather than pretend a rollback. */
-        in_tx = PQtransactionStatus(conn) == PQTRANS_INERROR;
+        *in_tx = PQtransactionStatus(conn) == PQTRANS_INERROR;
         snprintf(errstr, errstr_size,
                  "migration %s ended the transaction: migration files must not contain "
                  "BEGIN, COMMIT or ROLLBACK; what it ran before that is committed but not "
                  "recorded, revert it by hand",
                  fname);
-        goto done;
+        return -1;
     }
+    return 0;
+}
+
+/* up: INSERTs the schema_migrations row (with the up file's checksum
+ * `sum`); down: DELETEs it. */
+static int record_migration(PGconn *conn, const mig_t *m, int up, const char *sum, char *errstr,
+                            size_t errstr_size)
+{
+    char version[16];
+    PGresult *res;
+    int ret = 0;
 
     snprintf(version, sizeof(version), "%d", m->version);
     if (up) {
@@ -662,23 +686,56 @@ static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FI
         result_error(res, conn, sqlstate, msg, sizeof(msg));
         snprintf(errstr, errstr_size, "could not record migration %04d_%s: %s", m->version, m->name,
                  msg);
-        goto done;
+        ret = -1;
     }
     PQclear(res);
+    return ret;
+}
 
-    res = PQexec(conn, "COMMIT");
-    in_tx = 0;
+static int commit_migration(PGconn *conn, const char *fname, char *errstr, size_t errstr_size)
+{
+    PGresult *res = PQexec(conn, "COMMIT");
+    int ret = 0;
+
     if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         file_error(res, conn, fname, "", errstr, errstr_size);
-        goto done;
+        ret = -1;
     }
+    PQclear(res);
+    return ret;
+}
+
+/* Runs one file and the bookkeeping statement in one transaction.
+ * up: INSERT the row; down: DELETE it. */
+static int run_one(PGconn *conn, const migset_t *set, const mig_t *m, int up, FILE *out,
+                   char *errstr, size_t errstr_size)
+{
+    const char *fname = up ? m->up : m->down;
+    char *sql = NULL, sum[65] = "";
+    size_t len;
+    int in_tx = 0, ret = -1;
+    int64_t t0 = aac_mono_ms();
+
+    sql = read_file(set->dir, fname, &len, errstr, errstr_size);
+    if (!sql)
+        goto done;
+    if (up && checksum(conn, sql, len, sum, errstr, errstr_size) != 0)
+        goto done;
+    if (exec_cmd(conn, "BEGIN", "could not begin a transaction", errstr, errstr_size) != 0)
+        goto done;
+    in_tx = 1;
+    if (exec_file(conn, sql, fname, &in_tx, errstr, errstr_size) != 0 ||
+        record_migration(conn, m, up, sum, errstr, errstr_size) != 0)
+        goto done;
+    in_tx = 0; /* COMMIT ends it whether it succeeds or not */
+    if (commit_migration(conn, fname, errstr, errstr_size) != 0)
+        goto done;
     fprintf(out, "%s %04d_%s (%ld ms)\n", up ? "applied" : "reverted", m->version, m->name,
             (long)(aac_mono_ms() - t0));
     fflush(out);
     ret = 0;
 
 done:
-    PQclear(res);
     if (in_tx)
         PQclear(PQexec(conn, "ROLLBACK"));
     free(sql);

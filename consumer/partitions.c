@@ -326,34 +326,27 @@ static int usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
-int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
+/* A command line of `partitions`, parsed. */
+typedef struct part_args_s {
+    const char *cmd;  /* ensure, drop or list */
+    int months;       /* --months or --older-than-months; -1 when not given */
+    const char *from; /* --from as "YYYY-MM-01" (in `first`), or NULL */
+    char first[32];
+    bool dry_run;
+} part_args_t;
+
+/* Parses the options after the command into *a; returns -1 when they are
+ * good, else usage_error's exit status. */
+static int parse_options(part_args_t *a, int sub_argc, char **sub_argv)
 {
-    char errstr[1024], first[32];
-    const char *cmd, *val = NULL, *from = NULL;
-    int months = -1, rc = 0;
-    bool dry_run = false;
-    notice_ctx_t nc = {.out = stdout};
-    PGconn *conn = NULL;
-
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-    }
-    if (argc < 2)
-        return usage_error(NULL, "missing command");
-    cmd = argv[1];
-    if (strcmp(cmd, "ensure") && strcmp(cmd, "drop") && strcmp(cmd, "list"))
-        return usage_error(NULL, "unknown command \"%s\"", cmd);
-
-    /* the words after the command: "+" no reordering, ":" a missing value
-     * told apart, opterr = 0 every message ours */
+    /* "+" no reordering, ":" a missing value told apart, opterr = 0 every
+     * message ours */
+    const char *cmd = a->cmd, *val;
     const struct option *opts = !strcmp(cmd, "ensure") ? ensure_options
                                 : !strcmp(cmd, "drop") ? drop_options
                                                        : list_options;
-    int sub_argc = argc - 1, c;
-    char **sub_argv = argv + 1;
+    int c;
+
     opterr = 0;
     optind = 0; /* glibc: start afresh */
     while ((c = getopt_long(sub_argc, sub_argv, "+:", opts, NULL)) != -1) {
@@ -363,23 +356,23 @@ int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
         switch (c) {
         case O_MONTHS:
         case -O_MONTHS:
-            if (c < 0 || (months = parse_count(val, 0, 1200)) < 0)
+            if (c < 0 || (a->months = parse_count(val, 0, 1200)) < 0)
                 return usage_error(cmd, "--months needs a number from 0 to 1200");
             break;
         case O_FROM:
         case -O_FROM:
-            if (c < 0 || parse_month(val, first, sizeof(first)) != 0)
+            if (c < 0 || parse_month(val, a->first, sizeof(a->first)) != 0)
                 return usage_error(cmd, "--from needs a month YYYY-MM, got \"%s\"",
                                    c < 0 ? "" : val);
-            from = first;
+            a->from = a->first;
             break;
         case O_OLDER_THAN_MONTHS:
         case -O_OLDER_THAN_MONTHS:
-            if (c < 0 || (months = parse_count(val, 1, 1200)) < 0)
+            if (c < 0 || (a->months = parse_count(val, 1, 1200)) < 0)
                 return usage_error(cmd, "--older-than-months needs a number from 1 to 1200");
             break;
         case O_DRY_RUN:
-            dry_run = true;
+            a->dry_run = true;
             break;
         default: /* '?': not an option of this command */
             if (optopt > 0 && optopt < 0x20)
@@ -391,32 +384,60 @@ int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
     }
     if (optind < sub_argc)
         return usage_error(cmd, "unexpected argument \"%s\"", sub_argv[optind]);
-    if (!strcmp(cmd, "ensure") && months < 0)
-        months = cfg->partitions.months_ahead;
-    if (!strcmp(cmd, "drop") && months < 0) {
+    return -1;
+}
+
+/* The month count from the configuration when none was given; -1, or
+ * usage_error's exit status. */
+static int default_months(part_args_t *a, const aac_config_t *cfg)
+{
+    if (!strcmp(a->cmd, "ensure") && a->months < 0)
+        a->months = cfg->partitions.months_ahead;
+    if (!strcmp(a->cmd, "drop") && a->months < 0) {
         if (cfg->partitions.retention_months == 0)
-            return usage_error(cmd, "partitions.retention_months is 0 (keep everything): give "
-                                    "--older-than-months N");
-        months = cfg->partitions.retention_months;
+            return usage_error(a->cmd, "partitions.retention_months is 0 (keep everything): give "
+                                       "--older-than-months N");
+        a->months = cfg->partitions.retention_months;
     }
+    return -1;
+}
+
+int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
+{
+    char errstr[1024];
+    part_args_t a = {.months = -1};
+    notice_ctx_t nc = {.out = stdout};
+    PGconn *conn = NULL;
+    int rc = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    if (argc < 2)
+        return usage_error(NULL, "missing command");
+    a.cmd = argv[1];
+    if (strcmp(a.cmd, "ensure") && strcmp(a.cmd, "drop") && strcmp(a.cmd, "list"))
+        return usage_error(NULL, "unknown command \"%s\"", a.cmd);
+    if ((rc = parse_options(&a, argc - 1, argv + 1)) >= 0 || (rc = default_months(&a, cfg)) >= 0)
+        return rc;
 
     conn = open_conn(cfg, &nc, errstr, sizeof(errstr));
-    if (!conn) {
+    if (!conn)
         rc = 1;
-        goto done;
-    }
-    if (!strcmp(cmd, "ensure"))
-        rc = ensure_months(conn, from, months, stdout, errstr, sizeof(errstr)) < 0;
-    else if (!strcmp(cmd, "drop"))
-        rc = drop_older(conn, months, dry_run, stdout, errstr, sizeof(errstr)) < 0;
+    else if (!strcmp(a.cmd, "ensure"))
+        rc = ensure_months(conn, a.from, a.months, stdout, errstr, sizeof(errstr)) < 0;
+    else if (!strcmp(a.cmd, "drop"))
+        rc = drop_older(conn, a.months, a.dry_run, stdout, errstr, sizeof(errstr)) < 0;
     else
         rc = list_partitions(conn, stdout, errstr, sizeof(errstr)) != 0;
 
-done:
     PQfinish(conn);
     fflush(stdout);
     if (rc) {
-        fprintf(stderr, "partitions %s: %s\n", cmd, errstr);
+        fprintf(stderr, "partitions %s: %s\n", a.cmd, errstr);
         return 1;
     }
     return 0;

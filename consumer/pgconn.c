@@ -204,138 +204,183 @@ static void connection_error(const char *msg, const char *sqlstate, char *errstr
     }
 }
 
+/* libpq's keywords and values for one connection, and the text the values
+ * point into. `password` holds postgres.password_file's content: wiped as
+ * soon as the connection no longer needs it. */
+typedef struct conn_params_s {
+    const char *keys[24];
+    const char *vals[24];
+    int n;
+    char port[16], appname[256], password[PASSWORD_FILE_MAX];
+    char ka_idle[16], ka_interval[16], ka_count[16], user_timeout[16];
+} conn_params_t;
+
 /* Appends a keyword unless its value is empty, so libpq's default applies. */
-static void add_key(const char **keys, const char **vals, int *n, const char *key, const char *val)
+static void add_key(conn_params_t *cp, const char *key, const char *val)
 {
     if (val && *val) {
-        keys[*n] = key;
-        vals[*n] = val;
-        (*n)++;
+        cp->keys[cp->n] = key;
+        cp->vals[cp->n] = val;
+        cp->n++;
     }
 }
 
-PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlstate[6],
+/* The password, from postgres.password or else postgres.password_file;
+ * none leaves it to libpq (PGPASSWORD, ~/.pgpass). */
+static int add_password(conn_params_t *cp, const aac_config_t *cfg, char *errstr,
+                        size_t errstr_size)
+{
+    if (cfg->postgres.password && *cfg->postgres.password) {
+        add_key(cp, "password", cfg->postgres.password);
+    } else if (cfg->postgres.password_file && *cfg->postgres.password_file) {
+        if (read_password_file(cfg->postgres.password_file, cp->password, sizeof(cp->password),
+                               errstr, errstr_size) != 0)
+            return -1;
+        add_key(cp, "password", cp->password);
+    }
+    return 0;
+}
+
+/* Fills cp from the postgres section; -1 (errstr set) only when the
+ * password file cannot be used. */
+static int build_params(conn_params_t *cp, const aac_config_t *cfg, const char *purpose,
                         char *errstr, size_t errstr_size)
 {
-    const char *keys[24];
-    const char *vals[24];
-    char port[16], appname[256], password[PASSWORD_FILE_MAX];
-    char stmt_ms[16], lock_ms[16], ka_idle[16], ka_interval[16], ka_count[16], user_timeout[16];
-    PGconn *conn = NULL;
-    PGresult *res = NULL;
-    int n = 0, rc = -1;
+    const char *purp = purpose ? purpose : "";
 
-    sqlstate[0] = '\0';
-    password[0] = '\0';
-    if (errstr_size)
-        errstr[0] = '\0';
-
-    add_key(keys, vals, &n, "host", cfg->postgres.host);
+    add_key(cp, "host", cfg->postgres.host);
     if (cfg->postgres.port > 0) {
-        snprintf(port, sizeof(port), "%d", cfg->postgres.port);
-        add_key(keys, vals, &n, "port", port);
+        snprintf(cp->port, sizeof(cp->port), "%d", cfg->postgres.port);
+        add_key(cp, "port", cp->port);
     }
-    add_key(keys, vals, &n, "dbname", cfg->postgres.dbname);
-    add_key(keys, vals, &n, "user", cfg->postgres.user);
-    if (cfg->postgres.password && *cfg->postgres.password) {
-        add_key(keys, vals, &n, "password", cfg->postgres.password);
-    } else if (cfg->postgres.password_file && *cfg->postgres.password_file) {
-        if (read_password_file(cfg->postgres.password_file, password, sizeof(password), errstr,
-                               errstr_size) != 0)
-            goto done;
-        add_key(keys, vals, &n, "password", password);
-    }
-    add_key(keys, vals, &n, "sslmode", cfg->postgres.sslmode);
+    add_key(cp, "dbname", cfg->postgres.dbname);
+    add_key(cp, "user", cfg->postgres.user);
+    if (add_password(cp, cfg, errstr, errstr_size) != 0)
+        return -1;
+    add_key(cp, "sslmode", cfg->postgres.sslmode);
     if (cfg->postgres.application_name && *cfg->postgres.application_name) {
-        snprintf(appname, sizeof(appname), "%s/%s", cfg->postgres.application_name,
-                 purpose ? purpose : "");
-        add_key(keys, vals, &n, "application_name", appname);
+        snprintf(cp->appname, sizeof(cp->appname), "%s/%s", cfg->postgres.application_name, purp);
+        add_key(cp, "application_name", cp->appname);
     } else {
         /* PGAPPNAME, when set, wins over a fallback */
-        snprintf(appname, sizeof(appname), "agent-actions-consumer/%s", purpose ? purpose : "");
-        add_key(keys, vals, &n, "fallback_application_name", appname);
+        snprintf(cp->appname, sizeof(cp->appname), "agent-actions-consumer/%s", purp);
+        add_key(cp, "fallback_application_name", cp->appname);
     }
     /* A host that vanishes (network partition, frozen VM) neither closes
      * the connection nor answers: without these a blocking call waits for
      * ever (idle) or for the ~15 min of TCP retransmissions (sending). */
-    snprintf(ka_idle, sizeof(ka_idle), "%d", cfg->postgres.keepalives_idle_s);
-    snprintf(ka_interval, sizeof(ka_interval), "%d", cfg->postgres.keepalives_interval_s);
-    snprintf(ka_count, sizeof(ka_count), "%d", cfg->postgres.keepalives_count);
-    snprintf(user_timeout, sizeof(user_timeout), "%d", cfg->postgres.tcp_user_timeout_ms);
-    add_key(keys, vals, &n, "keepalives", "1");
-    add_key(keys, vals, &n, "keepalives_idle", ka_idle);
-    add_key(keys, vals, &n, "keepalives_interval", ka_interval);
-    add_key(keys, vals, &n, "keepalives_count", ka_count);
-    add_key(keys, vals, &n, "tcp_user_timeout", user_timeout);
-    keys[n] = NULL;
-    vals[n] = NULL;
+    snprintf(cp->ka_idle, sizeof(cp->ka_idle), "%d", cfg->postgres.keepalives_idle_s);
+    snprintf(cp->ka_interval, sizeof(cp->ka_interval), "%d", cfg->postgres.keepalives_interval_s);
+    snprintf(cp->ka_count, sizeof(cp->ka_count), "%d", cfg->postgres.keepalives_count);
+    snprintf(cp->user_timeout, sizeof(cp->user_timeout), "%d", cfg->postgres.tcp_user_timeout_ms);
+    add_key(cp, "keepalives", "1");
+    add_key(cp, "keepalives_idle", cp->ka_idle);
+    add_key(cp, "keepalives_interval", cp->ka_interval);
+    add_key(cp, "keepalives_count", cp->ka_count);
+    add_key(cp, "tcp_user_timeout", cp->user_timeout);
+    cp->keys[cp->n] = NULL;
+    cp->vals[cp->n] = NULL;
+    return 0;
+}
+
+/* Connects with cp's parameters within timeout_s; NULL on failure, with
+ * errstr and, when known, sqlstate set. */
+static PGconn *start_connection(const conn_params_t *cp, int timeout_s, char sqlstate[6],
+                                char *errstr, size_t errstr_size)
+{
+    PGconn *conn;
+    int rc = -1;
 
     /* Started non-blocking so that the verbosity is set before the server
      * answers (see the top of the file). */
-    conn = PQconnectStartParams(keys, vals, 0);
+    conn = PQconnectStartParams(cp->keys, cp->vals, 0);
     if (!conn) {
         snprintf(errstr, errstr_size, "could not connect to PostgreSQL: out of memory");
-        goto done;
+        return NULL;
     }
     PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
     PQsetNoticeReceiver(conn, notice_cb, NULL);
     if (PQstatus(conn) != CONNECTION_BAD)
-        rc = wait_connect(conn, cfg->postgres.connect_timeout_s);
-    explicit_bzero(password, sizeof(password));
+        rc = wait_connect(conn, timeout_s);
     if (rc == -2) {
         snprintf(errstr, errstr_size, "could not connect to PostgreSQL: timeout expired after %d s",
-                 cfg->postgres.connect_timeout_s);
-        goto fail;
+                 timeout_s);
+        PQfinish(conn);
+        return NULL;
     }
     if (rc != 0 || PQstatus(conn) != CONNECTION_OK) {
         sqlstate_from_message(PQerrorMessage(conn), sqlstate);
         if (!sqlstate[0] && PQconnectionNeedsPassword(conn))
             memcpy(sqlstate, "28P01", 6);
         connection_error(PQerrorMessage(conn), sqlstate, errstr, errstr_size);
-        goto fail;
+        PQfinish(conn);
+        return NULL;
     }
     PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+    return conn;
+}
 
-    /* The same limits on the server's end, so that the backend of a
-     * connection this side gave up on ends by itself and releases its locks
-     * instead of holding them for the server's 2 h keepalive default. A
-     * timeout of 0 keeps the server's (or the role's) default. */
+/* The same limits on the server's end, so that the backend of a
+ * connection this side gave up on ends by itself and releases its locks
+ * instead of holding them for the server's 2 h keepalive default. A
+ * timeout of 0 keeps the server's (or the role's) default. */
+static int set_session_limits(PGconn *conn, const aac_config_t *cfg, const conn_params_t *cp,
+                              char sqlstate[6], char *errstr, size_t errstr_size)
+{
+    char stmt_ms[16], lock_ms[16];
+    PGresult *res;
+    int ret = 0;
+
     snprintf(stmt_ms, sizeof(stmt_ms), "%d", cfg->postgres.statement_timeout_ms);
     snprintf(lock_ms, sizeof(lock_ms), "%d", cfg->postgres.lock_timeout_ms);
-    {
-        const char *params[6] = {cfg->postgres.statement_timeout_ms > 0 ? stmt_ms : NULL,
-                                 cfg->postgres.lock_timeout_ms > 0 ? lock_ms : NULL,
-                                 ka_idle,
-                                 ka_interval,
-                                 ka_count,
-                                 user_timeout};
+    const char *params[6] = {cfg->postgres.statement_timeout_ms > 0 ? stmt_ms : NULL,
+                             cfg->postgres.lock_timeout_ms > 0 ? lock_ms : NULL,
+                             cp->ka_idle,
+                             cp->ka_interval,
+                             cp->ka_count,
+                             cp->user_timeout};
 
-        res = PQexecParams(conn,
-                           "SELECT CASE WHEN $1::text IS NOT NULL"
-                           " THEN set_config('statement_timeout', $1, false) END,"
-                           " CASE WHEN $2::text IS NOT NULL"
-                           " THEN set_config('lock_timeout', $2, false) END,"
-                           " set_config('tcp_keepalives_idle', $3, false),"
-                           " set_config('tcp_keepalives_interval', $4, false),"
-                           " set_config('tcp_keepalives_count', $5, false),"
-                           " set_config('tcp_user_timeout', $6, false)",
-                           6, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            char msg[512];
+    res = PQexecParams(conn,
+                       "SELECT CASE WHEN $1::text IS NOT NULL"
+                       " THEN set_config('statement_timeout', $1, false) END,"
+                       " CASE WHEN $2::text IS NOT NULL"
+                       " THEN set_config('lock_timeout', $2, false) END,"
+                       " set_config('tcp_keepalives_idle', $3, false),"
+                       " set_config('tcp_keepalives_interval', $4, false),"
+                       " set_config('tcp_keepalives_count', $5, false),"
+                       " set_config('tcp_user_timeout', $6, false)",
+                       6, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char msg[512];
 
-            aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
-            snprintf(errstr, errstr_size, "could not set the session timeouts: %s", msg);
-            goto fail;
-        }
+        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        snprintf(errstr, errstr_size, "could not set the session timeouts: %s", msg);
+        ret = -1;
     }
-    goto done;
-
-fail:
-    PQfinish(conn);
-    conn = NULL;
-done:
     PQclear(res);
-    explicit_bzero(password, sizeof(password));
+    return ret;
+}
+
+PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlstate[6],
+                        char *errstr, size_t errstr_size)
+{
+    conn_params_t cp;
+    PGconn *conn = NULL;
+
+    sqlstate[0] = '\0';
+    cp.n = 0;
+    cp.password[0] = '\0';
+    if (errstr_size)
+        errstr[0] = '\0';
+
+    if (build_params(&cp, cfg, purpose, errstr, errstr_size) == 0)
+        conn =
+            start_connection(&cp, cfg->postgres.connect_timeout_s, sqlstate, errstr, errstr_size);
+    explicit_bzero(cp.password, sizeof(cp.password));
+    if (conn && set_session_limits(conn, cfg, &cp, sqlstate, errstr, errstr_size) != 0) {
+        PQfinish(conn);
+        conn = NULL;
+    }
     return conn;
 }
 

@@ -35,36 +35,44 @@ static bool digits(const char *s, size_t n, int *v)
 
 #define US_PER_DAY INT64_C(86400000000)
 
-bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t whysz)
+/* A timestamp's fields as written, before any range check. */
+typedef struct stamp_s {
+    int y, mo, d, h, mi, sec;
+    int64_t frac; /* microseconds */
+    int sign;     /* of the offset: 0 for Z */
+    int oh, om;
+} stamp_t;
+
+#define WHY_SHAPE "must be RFC 3339 like 2024-05-01T12:00:00.123Z"
+
+/* The optional fraction at s[*i]: 1 to 6 digits after a '.'. */
+static bool scan_fraction(const char *s, size_t n, size_t *i, int64_t *frac, char *why,
+                          size_t whysz)
 {
-    int y, mo, d, h, mi, sec, oh = 0, om = 0;
-    if (n < 19 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec)) {
-        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
+    *frac = 0;
+    if (*i == n || s[*i] != '.')
+        return true;
+    size_t fs = ++*i;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+        ++*i;
+    size_t fl = *i - fs;
+    if (fl == 0) {
+        snprintf(why, whysz, "has a decimal point with no digits after it");
         return false;
     }
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < n && s[i] == '.') {
-        size_t fs = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        size_t fl = i - fs;
-        if (fl == 0) {
-            snprintf(why, whysz, "has a decimal point with no digits after it");
-            return false;
-        }
-        if (fl > 6) {
-            snprintf(why, whysz, "has %zu fraction digits; at most 6 (microseconds) are allowed",
-                     fl);
-            return false;
-        }
-        for (size_t k = 0; k < 6; k++)
-            frac = frac * 10 + (k < fl ? s[fs + k] - '0' : 0);
+    if (fl > 6) {
+        snprintf(why, whysz, "has %zu fraction digits; at most 6 (microseconds) are allowed", fl);
+        return false;
     }
-    int sign = 0;
+    for (size_t k = 0; k < 6; k++)
+        *frac = *frac * 10 + (k < fl ? s[fs + k] - '0' : 0);
+    return true;
+}
+
+/* The UTC offset at s[i], which must end the text: Z, z, +hh:mm, -hh:mm. */
+static bool scan_offset(const char *s, size_t n, size_t i, stamp_t *t, char *why, size_t whysz)
+{
+    t->sign = t->oh = t->om = 0;
     if (i == n) {
         snprintf(why, whysz, "has no UTC offset; add Z or +hh:mm");
         return false;
@@ -72,49 +80,77 @@ bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t w
     if (s[i] == 'Z' || s[i] == 'z') {
         i++;
     } else if (s[i] == '+' || s[i] == '-') {
-        sign = s[i] == '-' ? -1 : 1;
-        if (n - i != 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-            !digits(s + i + 4, 2, &om)) {
+        t->sign = s[i] == '-' ? -1 : 1;
+        if (n - i != 6 || !digits(s + i + 1, 2, &t->oh) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &t->om)) {
             snprintf(why, whysz, "has a malformed UTC offset; expected +hh:mm or -hh:mm");
             return false;
         }
         i += 6;
     } else {
-        snprintf(why, whysz, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
+        snprintf(why, whysz, WHY_SHAPE);
         return false;
     }
     if (i != n) {
         snprintf(why, whysz, "has unexpected characters after the UTC offset");
         return false;
     }
+    return true;
+}
+
+/* The text's syntax into *t: date, time, fraction, offset. */
+static bool scan_stamp(const char *s, size_t n, stamp_t *t, char *why, size_t whysz)
+{
+    if (n < 19 || !digits(s, 4, &t->y) || s[4] != '-' || !digits(s + 5, 2, &t->mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &t->d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        !digits(s + 11, 2, &t->h) || s[13] != ':' || !digits(s + 14, 2, &t->mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &t->sec)) {
+        snprintf(why, whysz, WHY_SHAPE);
+        return false;
+    }
+    size_t i = 19;
+    return scan_fraction(s, n, &i, &t->frac, why, whysz) && scan_offset(s, n, i, t, why, whysz);
+}
+
+/* The calendar and the clock: every field within its range. */
+static bool check_stamp(const stamp_t *t, char *why, size_t whysz)
+{
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1) {
+    if (t->y < 1) {
         snprintf(why, whysz, "has year 0000; years 0001 to 9999 are allowed");
         return false;
     }
-    if (mo < 1 || mo > 12) {
-        snprintf(why, whysz, "has month %02d", mo);
+    if (t->mo < 1 || t->mo > 12) {
+        snprintf(why, whysz, "has month %02d", t->mo);
         return false;
     }
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int dmax = mdays[mo - 1] + (mo == 2 && leap);
-    if (d < 1 || d > dmax) {
-        snprintf(why, whysz, "has day %02d, but %04d-%02d has %d days", d, y, mo, dmax);
+    bool leap = (t->y % 4 == 0 && t->y % 100 != 0) || t->y % 400 == 0;
+    int dmax = mdays[t->mo - 1] + (t->mo == 2 && leap);
+    if (t->d < 1 || t->d > dmax) {
+        snprintf(why, whysz, "has day %02d, but %04d-%02d has %d days", t->d, t->y, t->mo, dmax);
         return false;
     }
-    if (h > 23 || mi > 59 || sec > 60) {
-        snprintf(why, whysz, "has time %02d:%02d:%02d out of range", h, mi, sec);
+    if (t->h > 23 || t->mi > 59 || t->sec > 60) {
+        snprintf(why, whysz, "has time %02d:%02d:%02d out of range", t->h, t->mi, t->sec);
         return false;
     }
-    if (oh > 23 || om > 59) {
-        snprintf(why, whysz, "has UTC offset %02d:%02d out of range", oh, om);
+    if (t->oh > 23 || t->om > 59) {
+        snprintf(why, whysz, "has UTC offset %02d:%02d out of range", t->oh, t->om);
         return false;
     }
+    return true;
+}
+
+bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t whysz)
+{
+    stamp_t st;
+    if (!scan_stamp(s, n, &st, why, whysz) || !check_stamp(&st, why, whysz))
+        return false;
     /* A leap second (:60) counts as the first instant of the next minute,
      * which is what PostgreSQL's timestamptz input does with it. */
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * US_PER_DAY +
-                ((int64_t)h * 3600 + mi * 60 + sec) * 1000000 + frac;
-    t -= (int64_t)sign * ((int64_t)oh * 3600 + om * 60) * 1000000;
+    int64_t t = days_from_civil(st.y, (unsigned)st.mo, (unsigned)st.d) * US_PER_DAY +
+                ((int64_t)st.h * 3600 + st.mi * 60 + st.sec) * 1000000 + st.frac;
+    t -= (int64_t)st.sign * ((int64_t)st.oh * 3600 + st.om * 60) * 1000000;
     /* in UTC too: PostgreSQL rejects year 0 on input, so the normalized
      * form must stay within 0001..9999 */
     if (t < days_from_civil(1, 1, 1) * US_PER_DAY ||

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang clang-format
   librdkafka-dev libpq-dev libevent-dev libcyaml-dev libyaml-dev libyajl-dev libcmocka-dev
+  uuid-dev
   postgresql postgresql-client kcat
   python3 python3-prometheus-client python3-yaml python3-jsonschema python3-confluent-kafka
   wrk docker-compose iproute2 prometheus curl systemd

@@ -99,9 +99,6 @@ void aac_uuid_v5(const uint8_t ns[16], const void *name, size_t len, uint8_t out
  * returns 0, or -1 for anything else (braces, "urn:uuid:", no hyphens). */
 int aac_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
-/* SHA-1 of `len` bytes into out[20]; exposed for the test vectors. */
-void aac_sha1(const void *data, size_t len, uint8_t out[20]);
-
 /* The namespace of derived event ids: UUIDv5(NAMESPACE_URL,
  * "https://github.com/agent-actions-consumer/event-id/v1"). Never change
  * it: a redelivered message must derive the id it derived the first time. */
