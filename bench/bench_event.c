@@ -20,6 +20,7 @@
 #include <uuid/uuid.h>
 
 #include "aac/event.h"
+#include "aac/uuid.h"
 #include "bench_gen.h"
 
 #define NUUID 4096

@@ -10,6 +10,7 @@
  * that is what makes binary COPY cheaper on the server.
  */
 #include "aac/copyrow.h"
+#include "aac/uuid.h"
 
 #include <string.h>
 

@@ -34,6 +34,7 @@
 #include "aac/event.h"
 #include "aac/rfc3339.h"
 #include "aac/utf8.h"
+#include "aac/uuid.h"
 
 /* UUIDv5(NAMESPACE_URL, "https://github.com/agent-actions-consumer/event-id/v1")
  * = 166b33e6-7310-5190-b8a6-331b4efca447 */

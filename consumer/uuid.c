@@ -19,7 +19,7 @@
 
 #include <uuid/uuid.h>
 
-#include "aac/event.h"
+#include "aac/uuid.h"
 
 void aac_uuid_v5(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16])
 {

@@ -21,6 +21,7 @@
 #include "aac/rfc3339.h"
 #include "aac/utf8.h"
 #include "aac/validate.h"
+#include "aac/uuid.h"
 
 typedef struct vopts_s {
     bool json;

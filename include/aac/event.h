@@ -89,16 +89,6 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
                              int64_t offset, const void *value, size_t len, aac_event_t *ev,
                              aac_event_error_t *err);
 
-/* Formats a UUID as 36 lowercase characters plus NUL into out[37]. */
-void aac_uuid_format(const uint8_t uuid[16], char out[37]);
-
-/* Name-based UUID version 5 (RFC 4122 section 4.3, SHA-1). */
-void aac_uuid_v5(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16]);
-
-/* Parses the canonical 8-4-4-4-12 text form, hex digits in either case;
- * returns 0, or -1 for anything else (braces, "urn:uuid:", no hyphens). */
-int aac_uuid_parse(const char *s, size_t len, uint8_t out[16]);
-
 /* The namespace of derived event ids: UUIDv5(NAMESPACE_URL,
  * "https://github.com/agent-actions-consumer/event-id/v1"). Never change
  * it: a redelivered message must derive the id it derived the first time. */

@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 
 #include "aac/copyrow.h"
+#include "aac/uuid.h"
 
 typedef struct override_s {
     bool duration, action_type, details, partition, offset;

@@ -16,6 +16,7 @@
 
 #include "aac/event.h"
 #include "aac/rfc3339.h"
+#include "aac/uuid.h"
 
 static const char *const base[][2] = {
     {"event_id", "\"0f8fad5b-d9cb-469f-a165-70867728950e\""},

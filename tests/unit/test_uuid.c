@@ -15,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "aac/event.h"
+#include "aac/uuid.h"
 
 /* libuuid's uuid_generate_sha1, which aac_uuid_v5 is, against RFC 9562's
  * example (appendix A.4) and Python's uuid.uuid5: names of no bytes, of
