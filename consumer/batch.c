@@ -5,6 +5,7 @@
  * write sends contiguous slices of it; a retry re-sends the same bytes.
  */
 #include "aac/batch.h"
+#include "aac/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +44,6 @@ struct aac_batch_s {
     uint64_t *keys;   /* scratch of aac_batch_keys_overlap: open addressing */
     size_t keys_cap;
 };
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
 
 aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format)
 {
@@ -105,7 +91,7 @@ static int encode_row(aac_batch_t *b, const aac_event_t *ev, int32_t partition, 
                       size_t *len)
 {
     size_t bound = aac_copyrow_bound(b->format, ev, b->topic_len);
-    if (grow((void **)&b->buf, &b->bcap, b->len + bound, 1) != 0)
+    if (aac_grow((void **)&b->buf, &b->bcap, b->len + bound, 1) != 0)
         return -1;
     char *start = b->buf + b->len;
     char *end = aac_copyrow_put(start, b->format, ev, b->topic, b->topic_len, partition, offset);
@@ -129,7 +115,7 @@ static int track(aac_batch_t *b, const rd_kafka_message_t *rkm)
             }
     }
     if (!pt) {
-        if (grow((void **)&b->part, &b->part_cap, b->part_cnt + 1, sizeof(*b->part)) != 0)
+        if (aac_grow((void **)&b->part, &b->part_cap, b->part_cnt + 1, sizeof(*b->part)) != 0)
             return -1;
         b->part_last = b->part_cnt;
         pt = &b->part[b->part_cnt++];
@@ -142,7 +128,7 @@ static int track(aac_batch_t *b, const rd_kafka_message_t *rkm)
 /* Takes rkm in as the next item; on failure destroys it. */
 static int add_item(aac_batch_t *b, rd_kafka_message_t *rkm, int64_t event_us)
 {
-    if (grow((void **)&b->item, &b->cap, b->cnt + 1, sizeof(*b->item)) != 0 || track(b, rkm)) {
+    if (aac_grow((void **)&b->item, &b->cap, b->cnt + 1, sizeof(*b->item)) != 0 || track(b, rkm)) {
         rd_kafka_message_destroy(rkm);
         return -1;
     }
@@ -167,7 +153,7 @@ static uint64_t row_key(const aac_event_t *ev)
 int aac_batch_add_event(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_event_t *ev)
 {
     size_t len;
-    if (grow((void **)&b->row, &b->rcap, b->rcnt + 1, sizeof(*b->row)) != 0 ||
+    if (aac_grow((void **)&b->row, &b->rcap, b->rcnt + 1, sizeof(*b->row)) != 0 ||
         encode_row(b, ev, rkm->partition, rkm->offset, &len) != 0) {
         rd_kafka_message_destroy(rkm);
         return -1;
@@ -181,7 +167,7 @@ int aac_batch_add_event(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_event
 
 static aac_batch_reject_t *new_reject(aac_batch_t *b)
 {
-    if (grow((void **)&b->rej, &b->rej_cap, b->rej_cnt + 1, sizeof(*b->rej)) != 0)
+    if (aac_grow((void **)&b->rej, &b->rej_cap, b->rej_cnt + 1, sizeof(*b->rej)) != 0)
         return NULL;
     return &b->rej[b->rej_cnt++];
 }

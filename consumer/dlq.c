@@ -28,6 +28,7 @@
 #include "aac/clock.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/mem.h"
 #include "aac/rfc3339.h"
 #include "aac/utf8.h"
 
@@ -310,14 +311,8 @@ void aac_dlq_headers_add(rd_kafka_headers_t *h, const aac_dlq_letter_t *l)
 static rec_t *rec_add(aac_dlq_t *dlq, int32_t partition, int64_t offset)
 {
     rec_t *r;
-    if (dlq->cnt == dlq->cap) {
-        size_t ncap = dlq->cap ? dlq->cap * 2 : 64;
-        rec_t **n = realloc(dlq->rec, ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        dlq->rec = n;
-        dlq->cap = ncap;
-    }
+    if (aac_grow((void **)&dlq->rec, &dlq->cap, dlq->cnt + 1, sizeof(*dlq->rec)) != 0)
+        return NULL;
     if ((dlq->cnt + 1) * 2 > dlq->slot_cnt &&
         index_rebuild(dlq, dlq->slot_cnt ? dlq->slot_cnt * 2 : 128) != 0)
         return NULL;

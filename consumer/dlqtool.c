@@ -35,6 +35,7 @@
 #include "aac/dlq.h"
 #include "aac/kafkaconf.h"
 #include "aac/log.h"
+#include "aac/mem.h"
 #include "aac/rfc3339.h"
 #include "aac/signals.h"
 #include "aac/utf8.h"
@@ -167,14 +168,8 @@ int aac_dlqtool_record_add(aac_dlqtool_record_t *rec, int key, int64_t start, in
             s->r[s->n - 1].end = end;
         return 0;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4;
-        aac_dlqtool_range_t *r = realloc(s->r, cap * sizeof(*r));
-        if (!r)
-            return -1;
-        s->r = r;
-        s->cap = cap;
-    }
+    if (aac_grow((void **)&s->r, &s->cap, s->n + 1, sizeof(*s->r)) != 0)
+        return -1;
     s->r[s->n].start = start;
     s->r[s->n].end = end;
     s->n++;
@@ -1140,14 +1135,8 @@ static long record_queue(tool_t *t, int32_t p, int key, int64_t offset, bool rec
                          entry_state_t state)
 {
     bool *open = &t->spec_open[(size_t)p * AAC_DLQTOOL_RECORD_KEYS + (size_t)key];
-    if (t->qn == t->qcap) {
-        size_t cap = t->qcap ? t->qcap * 2 : 1024;
-        entry_t *q = realloc(t->q, cap * sizeof(*q));
-        if (!q)
-            return -1;
-        t->q = q;
-        t->qcap = cap;
-    }
+    if (aac_grow((void **)&t->q, &t->qcap, t->qn + 1, sizeof(*t->q)) != 0)
+        return -1;
     t->q[t->qn] = (entry_t){.offset = offset,
                             .partition = p,
                             .key = (int16_t)key,

@@ -42,6 +42,7 @@
 #include "aac/classify.h"
 #include "aac/clock.h"
 #include "aac/log.h"
+#include "aac/mem.h"
 #include "aac/rfc3339.h"
 #include "aac/signals.h"
 #include "aac/utf8.h"
@@ -131,14 +132,8 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
     aac_http_t *h = arg;
     struct bufferevent *bev;
 
-    if (h->pending_cnt == h->pending_cap) {
-        size_t n = h->pending_cap ? h->pending_cap * 2 : 64;
-        struct bufferevent **p = realloc(h->pending, n * sizeof(*p));
-        if (!p)
-            return NULL; /* evhttp makes its own, uncounted */
-        h->pending = p;
-        h->pending_cap = n;
-    }
+    if (aac_grow((void **)&h->pending, &h->pending_cap, h->pending_cnt + 1, sizeof(*h->pending)))
+        return NULL; /* evhttp makes its own, uncounted */
     bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;

@@ -35,6 +35,7 @@
 #include "aac/classify.h"
 #include "aac/clock.h"
 #include "aac/log.h"
+#include "aac/mem.h"
 #include "aac/notify.h"
 #include "aac/pgconn.h"
 #include "aac/retry.h"
@@ -154,15 +155,9 @@ static mig_t *migset_slot(migset_t *set, size_t *cap, int version, const char *n
         }
         return m;
     }
-    if (set->cnt == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        mig_t *nm = realloc(set->m, ncap * sizeof(*nm));
-        if (!nm) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return NULL;
-        }
-        set->m = nm;
-        *cap = ncap;
+    if (aac_grow((void **)&set->m, cap, set->cnt + 1, sizeof(*set->m)) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
     }
     m = &set->m[set->cnt++];
     memset(m, 0, sizeof(*m));

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <libpq-fe.h>
 
 #include "aac/log.h"
+#include "aac/mem.h"
 #include "aac/pgconn.h"
 
 /* Batches written through the staging table after the last duplicate seen,
@@ -43,43 +45,12 @@ struct aac_pgsink_s {
     PGcancel *cancel;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-static char *put_i64(char *o, int64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    if (v < 0)
-        *o++ = '-';
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n)
-        *o++ = tmp[--n];
-    return o;
-}
-
 /* Fills s->live with the batch's live rows; returns their count, or
  * (size_t)-1 when out of memory. */
 static size_t rows_live(aac_pgsink_t *s, const aac_batch_t *b)
 {
     size_t n = 0, cnt = aac_batch_row_count(b);
-    if (grow((void **)&s->live, &s->live_cap, cnt ? cnt : 1, sizeof(size_t)))
+    if (aac_grow((void **)&s->live, &s->live_cap, cnt ? cnt : 1, sizeof(size_t)))
         return (size_t)-1;
     for (size_t i = 0; i < cnt; i++)
         if (!aac_batch_row_rejected(b, i))
@@ -242,11 +213,8 @@ static char *int_array(const int64_t *v, const int32_t *v32, size_t cnt)
     if (!buf)
         return NULL;
     *o++ = '{';
-    for (size_t i = 0; i < cnt; i++) {
-        if (i)
-            *o++ = ',';
-        o = put_i64(o, v ? v[i] : v32[i]);
-    }
+    for (size_t i = 0; i < cnt; i++) /* at most 21 bytes each, with the comma */
+        o += sprintf(o, "%s%" PRId64, i ? "," : "", v ? v[i] : (int64_t)v32[i]);
     *o++ = '}';
     *o = '\0';
     return buf;

@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 
 #include "aac/copyrow.h"
+#include "aac/mem.h"
 #include "aac/uuid.h"
 
 typedef struct override_s {
@@ -45,21 +46,6 @@ typedef struct load_s {
     size_t rows, rows_cap;
     uint8_t (*key)[24]; /* event_id and timestamp of each row */
 } load_t;
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
 
 static int64_t parse_i64(const char *s, const char *what)
 {
@@ -174,9 +160,9 @@ static size_t encode_file(load_t *l, aac_copy_format_t f, const char *path, cons
             renamed++;
         }
         size_t bound = aac_copyrow_bound(f, &ev, tlen);
-        if (grow((void **)&l->buf, &l->cap, l->len + bound, 1) ||
-            grow((void **)&l->row_end, &l->rows_cap, l->rows + 1, sizeof(size_t)) ||
-            grow((void **)&l->key, &keys_cap, l->rows + 1, 24))
+        if (aac_grow((void **)&l->buf, &l->cap, l->len + bound, 1) ||
+            aac_grow((void **)&l->row_end, &l->rows_cap, l->rows + 1, sizeof(size_t)) ||
+            aac_grow((void **)&l->key, &keys_cap, l->rows + 1, 24))
             exit(1);
         char *end = aac_copyrow_put(l->buf + l->len, f, &ev, topic, tlen, partition, offset);
         l->len = (size_t)(end - l->buf);
