@@ -44,6 +44,7 @@
 #include "aac/clock.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
+#include "aac/flow.h"
 #include "aac/kafkaconf.h"
 #include "aac/kstats.h"
 #include "aac/log.h"
@@ -53,8 +54,6 @@
 #include "aac/retry.h"
 #include "aac/signals.h"
 
-#define POLL_MAX_MS         100
-#define POLL_WRITING_MS     2      /* while a writer works: notice it finishing */
 #define MAX_PARTITIONS      100000 /* bound on partition ids this instance tracks */
 #define DLQ_WAIT_MS         5000   /* how long a commit waits for dead-letter reports */
 #define OUTAGE_MAX_DELAY_MS 5000   /* backoff cap while a dependency is down */
@@ -528,11 +527,24 @@ static void batch_give(pipeline_t *pl, aac_batch_t *b)
         aac_batch_destroy(b);
 }
 
-static bool batch_full(const pipeline_t *pl)
+/* The open batch as the flow policy sees it (flow.h). */
+static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int writing, bool drained)
 {
-    size_t max = aac_retry_batch_max(&pl->retry, (size_t)pl->cfg->batch.max_events);
-    return aac_batch_count(pl->open) >= max ||
-           aac_batch_bytes(pl->open) >= (size_t)pl->cfg->batch.max_bytes;
+    const aac_config_t *cfg = pl->cfg;
+    return (aac_flow_t){
+        .events = aac_batch_count(pl->open),
+        .bytes = aac_batch_bytes(pl->open),
+        .max_events = aac_retry_batch_max(&pl->retry, (size_t)cfg->batch.max_events),
+        .max_bytes = (size_t)cfg->batch.max_bytes,
+        .now = now,
+        .open_since = pl->open_since,
+        .linger_ms = cfg->batch.linger_ms,
+        .writers = pl->writers,
+        .writing = writing,
+        .drained = drained,
+        .backing_off = aac_retry_waiting(&pl->retry),
+        .retry_at = pl->retry.retry_at,
+    };
 }
 
 /* Batches closed and not yet settled, and those a writer is on. */
@@ -1543,23 +1555,6 @@ static void free_batches(pipeline_t *pl)
     pl->spare_cnt = 0;
 }
 
-/* Whether the open batch should close now: it is full, or a writer is
- * free and it has waited linger_ms (with no linger: once what librdkafka
- * had fetched is taken). Group commit: at low load each write carries
- * what arrived during the last one, at high load batches fill while the
- * writers are busy. Measured (docs/benchmark.md): letting the second
- * writer take non-full batches too halves the delay at 20,000 events/s,
- * as each write's round trips and WAL flush then overlap another's. */
-static bool should_close(pipeline_t *pl, int64_t now, bool drained, int writing)
-{
-    if (!aac_batch_count(pl->open))
-        return false;
-    if (batch_full(pl))
-        return true;
-    int linger = pl->cfg->batch.linger_ms;
-    return writing < pl->writers && now - pl->open_since >= linger && (drained || linger > 0);
-}
-
 /* Sets up pl for cfg: everything but the clients and the writers. */
 static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t *metrics)
 {
@@ -1676,21 +1671,6 @@ static int start_clients(pipeline_t *pl)
     return -1;
 }
 
-/* How long the next poll may wait: until the open batch's linger ends
- * when a writer could take it, briefly while writers work (to notice one
- * finishing), until the retry is due, and never over POLL_MAX_MS. */
-static int poll_timeout(pipeline_t *pl, int64_t now, int writing, bool backing_off)
-{
-    int timeout = POLL_MAX_MS;
-    if (aac_batch_count(pl->open) && writing < pl->writers)
-        timeout = (int)(pl->open_since + pl->cfg->batch.linger_ms - now);
-    else if (writing)
-        timeout = POLL_WRITING_MS;
-    if (backing_off && pl->retry.retry_at - now < timeout)
-        timeout = (int)(pl->retry.retry_at - now);
-    return timeout < 0 ? 0 : timeout > POLL_MAX_MS ? POLL_MAX_MS : timeout;
-}
-
 /* The consume thread's loop, until a signal or a fatal error: settle what
  * the writers finished, close and hand out a batch when due, poll Kafka
  * for the next message. */
@@ -1709,20 +1689,20 @@ static void consume_loop(pipeline_t *pl)
         if (aac_retry_due(&pl->retry, now))
             requeue(pl);
         flights_count(pl, &in_flight, &writing);
-        bool backing_off = aac_retry_waiting(&pl->retry);
-        if (!backing_off && in_flight < pl->max_in_flight &&
-            should_close(pl, now, drained, writing) && submit(pl, false))
+        aac_flow_t flow = flow_of(pl, now, writing, drained);
+        if (!flow.backing_off && in_flight < pl->max_in_flight && aac_flow_should_close(&flow) &&
+            submit(pl, false)) {
             flights_count(pl, &in_flight, &writing);
-
-        if (!backing_off && batch_full(pl)) {
+            flow = flow_of(pl, now, writing, drained);
+        }
+        if (!flow.backing_off && aac_flow_full(&flow)) {
             /* no room for what comes next: wait for a writer, not for
              * Kafka (librdkafka keeps fetching into its queue) */
             stamp_alive(pl);
-            wait_writers(pl, POLL_MAX_MS);
+            wait_writers(pl, AAC_FLOW_POLL_MAX_MS);
             continue;
         }
-        rd_kafka_message_t *rkm =
-            rd_kafka_consumer_poll(pl->rk, poll_timeout(pl, now, writing, backing_off));
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, aac_flow_poll_timeout(&flow));
         stamp_alive(pl);
         drained = !rkm;
         if (rkm) {
