@@ -10,9 +10,13 @@
  * that is what makes binary COPY cheaper on the server.
  */
 #include "aac/copyrow.h"
-#include "aac/uuid.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "aac/uuid.h"
 
 /* --- text --------------------------------------------------------------- */
 
@@ -332,4 +336,18 @@ const char *aac_copyrow_trailer(aac_copy_format_t f, size_t *len)
 const char *aac_copyrow_options(aac_copy_format_t f)
 {
     return f == AAC_COPY_BINARY ? " WITH (FORMAT binary)" : "";
+}
+
+size_t aac_copyrow_error_line(const char *context)
+{
+    const char *copy = context ? strstr(context, "COPY ") : NULL;
+    const char *ln = copy ? strstr(copy, ", line ") : NULL;
+    if (!ln || ln[7] < '1' || ln[7] > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(ln + 7, &end, 10);
+    if (errno || n > SIZE_MAX)
+        return 0;
+    return (size_t)n;
 }

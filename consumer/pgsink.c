@@ -337,12 +337,7 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         if (aac_classify_sqlstate_is_row_error(sqlstate)) {
             out =
                 aac_classify_sqlstate_is_duplicate_key(sqlstate) ? SEND_DUPLICATE : SEND_ROW_ERROR;
-            /* "COPY agent_actions, line N[, column c]"; a jsonb error's
-             * context starts with the JSON text's own "line 1" */
-            const char *ctx = PQresultErrorField(pr, PG_DIAG_CONTEXT);
-            const char *copy = ctx ? strstr(ctx, "COPY ") : NULL;
-            const char *ln = copy ? strstr(copy, ", line ") : NULL;
-            *bad_line = ln ? (size_t)strtoul(ln + 7, NULL, 10) : 0;
+            *bad_line = aac_copyrow_error_line(PQresultErrorField(pr, PG_DIAG_CONTEXT));
         } else {
             fail_from(s, pr, "could not COPY the batch", res);
             out = SEND_FAILED;

@@ -20,8 +20,8 @@
 #include "aac/event.h"
 #include "aac/rfc3339.h"
 #include "aac/utf8.h"
-#include "aac/validate.h"
 #include "aac/uuid.h"
+#include "aac/validate.h"
 
 typedef struct vopts_s {
     bool json;

@@ -67,4 +67,12 @@ const char *aac_copyrow_trailer(aac_copy_format_t f, size_t *len);
  * " WITH (FORMAT binary)" for binary. */
 const char *aac_copyrow_options(aac_copy_format_t f);
 
+/* The row a failed COPY names in its error's context (PG_DIAG_CONTEXT:
+ * "COPY agent_actions, line N[, column c: ...]"), counted from 1 over the
+ * rows of that COPY; 0 when the context names none (NULL, another
+ * statement, a number that does not parse). A jsonb error's context may
+ * start with the JSON text's own "line 1": only the line after "COPY "
+ * counts. */
+size_t aac_copyrow_error_line(const char *context);
+
 #endif

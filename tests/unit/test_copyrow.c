@@ -474,14 +474,45 @@ static void test_parsed_event(void **state)
     aac_event_parser_destroy(p);
 }
 
+/* The row a failed COPY names, from its error's context */
+static void test_error_line(void **state)
+{
+    (void)state;
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line 17"), 17);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line 3, column action_details: "
+                                            "\"{\"a\": 1\""),
+                     3);
+    /* a jsonb error: the JSON text's own line comes first */
+    assert_int_equal(
+        aac_copyrow_error_line("JSON data, line 1: {\"a\"...\nCOPY aac_stage, line 42, column "
+                               "action_details: \"{\"a\"\""),
+        42);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line 1"), 1);
+    /* nothing usable */
+    assert_int_equal(aac_copyrow_error_line(NULL), 0);
+    assert_int_equal(aac_copyrow_error_line(""), 0);
+    assert_int_equal(aac_copyrow_error_line("JSON data, line 1: x"), 0);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions"), 0);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line "), 0);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line 0"), 0);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line -3"), 0);
+    assert_int_equal(aac_copyrow_error_line("COPY agent_actions, line 99999999999999999999999"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_representative),    cmocka_unit_test(test_text_absent_fields),
-        cmocka_unit_test(test_text_timestamps),        cmocka_unit_test(test_binary_representative),
-        cmocka_unit_test(test_binary_absent_fields),   cmocka_unit_test(test_binary_timestamps),
-        cmocka_unit_test(test_binary_integers),        cmocka_unit_test(test_bound_worst_case),
-        cmocka_unit_test(test_header_trailer_options), cmocka_unit_test(test_parsed_event),
+        cmocka_unit_test(test_text_representative),
+        cmocka_unit_test(test_text_absent_fields),
+        cmocka_unit_test(test_text_timestamps),
+        cmocka_unit_test(test_binary_representative),
+        cmocka_unit_test(test_binary_absent_fields),
+        cmocka_unit_test(test_binary_timestamps),
+        cmocka_unit_test(test_binary_integers),
+        cmocka_unit_test(test_bound_worst_case),
+        cmocka_unit_test(test_header_trailer_options),
+        cmocka_unit_test(test_parsed_event),
+        cmocka_unit_test(test_error_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
