@@ -198,6 +198,15 @@ rc=0
 "$AAC_DEV_BROKER" --topic 'a:x' >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 2 "exit status for a bad --topic"
 "$AAC_DEV_BROKER" --help | grep -q -- "--bootstrap-file" || fail "--help lacks the options"
+# getopt_long: a missing value, an unknown option and a stray word, each
+# named in one line
+for args in "--brokers|--brokers: missing value" "--bogus|unknown argument '--bogus'" \
+  "extra|unknown argument 'extra'" "--topic=a:0|partitions must be an integer"; do
+  rc=0
+  "$AAC_DEV_BROKER" ${args%%|*} >/dev/null 2>"$TEST_DIR/args.err" || rc=$?
+  assert_eq "$rc" 2 "exit status for ${args%%|*}"
+  grep -qF -- "${args#*|}" "$TEST_DIR/args.err" || fail "${args%%|*}: $(cat "$TEST_DIR/args.err")"
+done
 
 pb=$TEST_DIR/private.bootstrap
 ps=$TEST_DIR/private.sock

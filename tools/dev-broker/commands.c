@@ -18,13 +18,6 @@
 #include <strings.h>
 #include <time.h>
 
-int64_t devbroker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int devbroker_parse_int(const char *s, long min, long max, int *out)
 {
     char *end;

@@ -52,9 +52,6 @@ struct devbroker {
     int replication;
 };
 
-/* Milliseconds on the monotonic clock. */
-int64_t devbroker_now_ms(void);
-
 /* Parses a whole decimal integer within [min, max]; no trailing junk, so
  * "3x" or "" are errors rather than 3 or 0. */
 int devbroker_parse_int(const char *s, long min, long max, int *out);

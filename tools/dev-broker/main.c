@@ -15,12 +15,14 @@
  */
 #include "devbroker.h"
 
+#include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/signals.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -39,7 +41,7 @@
  */
 static int bootstrap_probe(const char *bootstraps, char *errstr, size_t errstr_size)
 {
-    int64_t deadline = devbroker_now_ms() + AAC_DEVBROKER_READY_WAIT_MS;
+    int64_t deadline = aac_mono_ms() + AAC_DEVBROKER_READY_WAIT_MS;
     char list[4096], *save = NULL, *addr, *colon;
     struct sockaddr_in sin;
     int fd, port, ok;
@@ -73,7 +75,7 @@ static int bootstrap_probe(const char *bootstraps, char *errstr, size_t errstr_s
             close(fd);
             if (ok)
                 break;
-            if (devbroker_now_ms() > deadline) {
+            if (aac_mono_ms() > deadline) {
                 snprintf(errstr, errstr_size, "mock broker %s:%d does not accept connections: %s",
                          addr, port, strerror(errno));
                 return -1;
@@ -195,115 +197,202 @@ static void print_usage(FILE *f)
         AAC_DEVBROKER_MOCK_AUTO_PARTITIONS);
 }
 
-/* Takes "--name VALUE" or "--name=VALUE". Returns the value, or NULL when
- * argv[*i] is not this option; sets *missing if the value is absent. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+/* --topic NAME[:PARTITIONS]: appends to o->topics (partitions 0: the
+ * default, filled in once every option is read). */
+static int topic_option(struct options *o, const char *v, char *errstr, size_t errstr_size)
 {
-    size_t n = strlen(name);
+    struct topic_opt *t = &o->topics[o->ntopics];
+    const char *colon = strchr(v, ':');
+    size_t len = colon ? (size_t)(colon - v) : strlen(v);
 
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
+    if (o->ntopics == AAC_DEVBROKER_MAX_TOPICS) {
+        snprintf(errstr, errstr_size, "--topic: at most %d topics", AAC_DEVBROKER_MAX_TOPICS);
+        return -1;
     }
-    return argv[++*i];
+    if (len > AAC_DEVBROKER_TOPIC_NAME_MAX) {
+        snprintf(errstr, errstr_size, "--topic: name longer than %d characters",
+                 AAC_DEVBROKER_TOPIC_NAME_MAX);
+        return -1;
+    }
+    memcpy(t->name, v, len);
+    t->name[len] = '\0';
+    if (!devbroker_topic_name_valid(t->name)) {
+        snprintf(errstr, errstr_size, "--topic: invalid topic name '%s' (use [a-zA-Z0-9._-])",
+                 t->name);
+        return -1;
+    }
+    t->partitions = 0;
+    if (colon &&
+        devbroker_parse_int(colon + 1, 1, AAC_DEVBROKER_MAX_PARTITIONS, &t->partitions) < 0) {
+        snprintf(errstr, errstr_size, "--topic %s: partitions must be an integer from 1 to %d", v,
+                 AAC_DEVBROKER_MAX_PARTITIONS);
+        return -1;
+    }
+    o->ntopics++;
+    return 0;
+}
+
+/* One option with its value v; returns 0, or -1 with errstr. */
+static int take_option(struct options *o, int c, const char *v, char *errstr, size_t errstr_size)
+{
+    switch (c) {
+    case 'h':
+        o->help = 1;
+        return 0;
+    case 'd':
+        o->debug = 1;
+        return 0;
+    case 'b':
+        if (devbroker_parse_int(v, 1, AAC_DEVBROKER_MAX_BROKERS, &o->brokers) == 0)
+            return 0;
+        snprintf(errstr, errstr_size, "--brokers: expected an integer from 1 to %d, got '%s'",
+                 AAC_DEVBROKER_MAX_BROKERS, v);
+        return -1;
+    case 'p':
+        if (devbroker_parse_int(v, 1, AAC_DEVBROKER_MAX_PARTITIONS, &o->default_partitions) == 0)
+            return 0;
+        snprintf(errstr, errstr_size,
+                 "--default-partitions: expected an integer from 1 to %d, got '%s'",
+                 AAC_DEVBROKER_MAX_PARTITIONS, v);
+        return -1;
+    case 'f':
+        if (*v) {
+            o->bootstrap_file = v;
+            return 0;
+        }
+        snprintf(errstr, errstr_size, "--bootstrap-file: empty path");
+        return -1;
+    case 'c':
+        if (*v && strlen(v) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            o->control = v;
+            return 0;
+        }
+        snprintf(errstr, errstr_size, "--control: path must be 1 to %zu bytes",
+                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return -1;
+    default: /* 't' */
+        return topic_option(o, v, errstr, errstr_size);
+    }
 }
 
 static int parse_options(int argc, char **argv, struct options *o, char *errstr, size_t errstr_size)
 {
-    const char *v;
-    int missing = 0;
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"debug", no_argument, NULL, 'd'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"default-partitions", required_argument, NULL, 'p'},
+        {"bootstrap-file", required_argument, NULL, 'f'},
+        {"control", required_argument, NULL, 'c'},
+        {"topic", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
 
     memset(o, 0, sizeof(*o));
     o->brokers = AAC_DEVBROKER_DEFAULT_BROKERS;
     o->default_partitions = AAC_DEVBROKER_MOCK_AUTO_PARTITIONS;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            o->help = 1;
-        } else if (strcmp(arg, "--debug") == 0) {
-            o->debug = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--brokers", &missing))) {
-            if (devbroker_parse_int(v, 1, AAC_DEVBROKER_MAX_BROKERS, &o->brokers) < 0) {
-                snprintf(errstr, errstr_size,
-                         "--brokers: expected an integer from 1 to %d, got '%s'",
-                         AAC_DEVBROKER_MAX_BROKERS, v);
-                return -1;
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--default-partitions", &missing))) {
-            if (devbroker_parse_int(v, 1, AAC_DEVBROKER_MAX_PARTITIONS, &o->default_partitions) <
-                0) {
-                snprintf(errstr, errstr_size,
-                         "--default-partitions: expected an integer from 1 to %d, got '%s'",
-                         AAC_DEVBROKER_MAX_PARTITIONS, v);
-                return -1;
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--bootstrap-file", &missing))) {
-            if (!*v) {
-                snprintf(errstr, errstr_size, "--bootstrap-file: empty path");
-                return -1;
-            }
-            o->bootstrap_file = v;
-        } else if ((v = opt_value(argc, argv, &i, "--control", &missing))) {
-            if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-                snprintf(errstr, errstr_size, "--control: path must be 1 to %zu bytes",
-                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-                return -1;
-            }
-            o->control = v;
-        } else if ((v = opt_value(argc, argv, &i, "--topic", &missing))) {
-            struct topic_opt *t = &o->topics[o->ntopics];
-            const char *colon = strchr(v, ':');
-            size_t len = colon ? (size_t)(colon - v) : strlen(v);
-
-            if (o->ntopics == AAC_DEVBROKER_MAX_TOPICS) {
-                snprintf(errstr, errstr_size, "--topic: at most %d topics",
-                         AAC_DEVBROKER_MAX_TOPICS);
-                return -1;
-            }
-            if (len > AAC_DEVBROKER_TOPIC_NAME_MAX) {
-                snprintf(errstr, errstr_size, "--topic: name longer than %d characters",
-                         AAC_DEVBROKER_TOPIC_NAME_MAX);
-                return -1;
-            }
-            memcpy(t->name, v, len);
-            t->name[len] = '\0';
-            if (!devbroker_topic_name_valid(t->name)) {
-                snprintf(errstr, errstr_size,
-                         "--topic: invalid topic name '%s' (use [a-zA-Z0-9._-])", t->name);
-                return -1;
-            }
-            t->partitions = 0;
-            if (colon && devbroker_parse_int(colon + 1, 1, AAC_DEVBROKER_MAX_PARTITIONS,
-                                             &t->partitions) < 0) {
-                snprintf(errstr, errstr_size,
-                         "--topic %s: partitions must be an integer from 1 to %d", v,
-                         AAC_DEVBROKER_MAX_PARTITIONS);
-                return -1;
-            }
-            o->ntopics++;
-        } else {
-            if (missing)
-                snprintf(errstr, errstr_size, "%s: missing value", arg);
-            else
-                snprintf(errstr, errstr_size, "unknown argument '%s'", arg);
+    opterr = 0;
+    optind = 0;
+    /* ":": a missing value told apart from an unknown option */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == ':') {
+            snprintf(errstr, errstr_size, "%s: missing value", argv[optind - 1]);
             return -1;
         }
-        if (missing) {
-            snprintf(errstr, errstr_size, "%s: missing value", arg);
+        if (c == '?') {
+            snprintf(errstr, errstr_size, "unknown argument '%s'", argv[optind - 1]);
             return -1;
         }
+        if (take_option(o, c, optarg, errstr, errstr_size) < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        snprintf(errstr, errstr_size, "unknown argument '%s'", argv[optind]);
+        return -1;
     }
     for (int i = 0; i < o->ntopics; i++) {
         if (o->topics[i].partitions == 0)
             o->topics[i].partitions = o->default_partitions;
     }
+    return 0;
+}
+
+/* Creates the librdkafka handle, the mock cluster and the topics of
+ * --topic in db. Returns 0, or -1 after logging why. */
+static int cluster_start(struct devbroker *db, const struct options *o)
+{
+    char errstr[512];
+    rd_kafka_resp_err_t err;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    if (rd_kafka_conf_set(conf, "client.id", "aac-dev-broker", errstr, sizeof(errstr)) ||
+        (o->debug && rd_kafka_conf_set(conf, "debug", "mock", errstr, sizeof(errstr)))) {
+        rd_kafka_conf_destroy(conf);
+        aac_error("could not configure librdkafka", AAC_KV_STR("reason", errstr));
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(conf, rdkafka_log_cb);
+    /* The mock cluster needs a handle for bookkeeping only; this producer
+     * never produces. rd_kafka_new() owns conf only when it succeeds. */
+    db->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!db->rk) {
+        rd_kafka_conf_destroy(conf);
+        aac_error("could not create librdkafka handle", AAC_KV_STR("reason", errstr));
+        return -1;
+    }
+    db->mc = rd_kafka_mock_cluster_new(db->rk, o->brokers);
+    if (!db->mc) {
+        aac_error("could not create mock cluster", AAC_KV_INT("brokers", o->brokers),
+                  AAC_KV_STR("hint", "see the librdkafka log"));
+        return -1;
+    }
+    if (o->default_partitions != AAC_DEVBROKER_MOCK_AUTO_PARTITIONS)
+        aac_warn("auto-created topics keep the mock's partition count",
+                 AAC_KV_INT("default_partitions", o->default_partitions),
+                 AAC_KV_INT("auto_create_partitions", AAC_DEVBROKER_MOCK_AUTO_PARTITIONS),
+                 AAC_KV_STR("reason", "librdkafka 2.0.2 has no setting for it"));
+    for (int i = 0; i < o->ntopics; i++) {
+        err = rd_kafka_mock_topic_create(db->mc, o->topics[i].name, o->topics[i].partitions,
+                                         db->replication);
+        if (err) {
+            aac_error("could not create topic", AAC_KV_STR("topic", o->topics[i].name),
+                      AAC_KV_INT("partitions", o->topics[i].partitions),
+                      AAC_KV_STR("error", rd_kafka_err2name(err)));
+            return -1;
+        }
+        aac_info("topic created", AAC_KV_STR("topic", o->topics[i].name),
+                 AAC_KV_INT("partitions", o->topics[i].partitions),
+                 AAC_KV_INT("replication", db->replication));
+    }
+    return 0;
+}
+
+/* Tells where the brokers listen, once they accept connections: the
+ * bootstrap file (*wrote_file set), stdout and the log. Returns 0, or -1
+ * after logging why. */
+static int announce(const struct devbroker *db, const struct options *o, int *wrote_file)
+{
+    char errstr[512], bootstraps[4096], line[4098];
+
+    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(db->mc));
+    if (bootstrap_probe(bootstraps, errstr, sizeof(errstr)) < 0) {
+        aac_error("mock cluster not reachable", AAC_KV_STR("reason", errstr));
+        return -1;
+    }
+    snprintf(line, sizeof(line), "%s\n", bootstraps);
+    if (o->bootstrap_file) {
+        if (write_file_atomic(o->bootstrap_file, line, errstr, sizeof(errstr)) < 0) {
+            aac_error("could not write bootstrap file", AAC_KV_STR("reason", errstr));
+            return -1;
+        }
+        *wrote_file = 1;
+    }
+    fputs(line, stdout);
+    fflush(stdout);
+    aac_info("dev broker ready", AAC_KV_STR("bootstrap", bootstraps),
+             AAC_KV_INT("brokers", o->brokers), AAC_KV_INT("topics", o->ntopics),
+             AAC_KV_STR("control", o->control ? o->control : ""));
     return 0;
 }
 
@@ -316,9 +405,7 @@ static int run(const struct options *o)
 {
     struct devbroker db = {.brokers = o->brokers, .replication = o->brokers < 3 ? o->brokers : 3};
     struct ctl_server *srv = NULL;
-    char errstr[512], bootstraps[4096], line[4098];
-    rd_kafka_conf_t *conf;
-    rd_kafka_resp_err_t err;
+    char errstr[512];
     int wrote_file = 0, rc = 1;
 
     if (o->debug)
@@ -331,68 +418,8 @@ static int run(const struct options *o)
         aac_error("could not open control socket", AAC_KV_STR("reason", errstr));
         goto out;
     }
-
-    conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "client.id", "aac-dev-broker", errstr, sizeof(errstr)) ||
-        (o->debug && rd_kafka_conf_set(conf, "debug", "mock", errstr, sizeof(errstr)))) {
-        rd_kafka_conf_destroy(conf);
-        aac_error("could not configure librdkafka", AAC_KV_STR("reason", errstr));
-        goto out;
-    }
-    rd_kafka_conf_set_log_cb(conf, rdkafka_log_cb);
-    /* The mock cluster needs a handle for bookkeeping only; this producer
-     * never produces. rd_kafka_new() owns conf only when it succeeds. */
-    db.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!db.rk) {
-        rd_kafka_conf_destroy(conf);
-        aac_error("could not create librdkafka handle", AAC_KV_STR("reason", errstr));
-        goto out;
-    }
-    db.mc = rd_kafka_mock_cluster_new(db.rk, o->brokers);
-    if (!db.mc) {
-        aac_error("could not create mock cluster", AAC_KV_INT("brokers", o->brokers),
-                  AAC_KV_STR("hint", "see the librdkafka log"));
-        goto out;
-    }
-    if (o->default_partitions != AAC_DEVBROKER_MOCK_AUTO_PARTITIONS)
-        aac_warn("auto-created topics keep the mock's partition count",
-                 AAC_KV_INT("default_partitions", o->default_partitions),
-                 AAC_KV_INT("auto_create_partitions", AAC_DEVBROKER_MOCK_AUTO_PARTITIONS),
-                 AAC_KV_STR("reason", "librdkafka 2.0.2 has no setting for it"));
-    for (int i = 0; i < o->ntopics; i++) {
-        err = rd_kafka_mock_topic_create(db.mc, o->topics[i].name, o->topics[i].partitions,
-                                         db.replication);
-        if (err) {
-            aac_error("could not create topic", AAC_KV_STR("topic", o->topics[i].name),
-                      AAC_KV_INT("partitions", o->topics[i].partitions),
-                      AAC_KV_STR("error", rd_kafka_err2name(err)));
-            goto out;
-        }
-        aac_info("topic created", AAC_KV_STR("topic", o->topics[i].name),
-                 AAC_KV_INT("partitions", o->topics[i].partitions),
-                 AAC_KV_INT("replication", db.replication));
-    }
-
-    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(db.mc));
-    if (bootstrap_probe(bootstraps, errstr, sizeof(errstr)) < 0) {
-        aac_error("mock cluster not reachable", AAC_KV_STR("reason", errstr));
-        goto out;
-    }
-    snprintf(line, sizeof(line), "%s\n", bootstraps);
-    if (o->bootstrap_file) {
-        if (write_file_atomic(o->bootstrap_file, line, errstr, sizeof(errstr)) < 0) {
-            aac_error("could not write bootstrap file", AAC_KV_STR("reason", errstr));
-            goto out;
-        }
-        wrote_file = 1;
-    }
-    fputs(line, stdout);
-    fflush(stdout);
-    aac_info("dev broker ready", AAC_KV_STR("bootstrap", bootstraps),
-             AAC_KV_INT("brokers", o->brokers), AAC_KV_INT("topics", o->ntopics),
-             AAC_KV_STR("control", o->control ? o->control : ""));
-
-    if (devbroker_serve(&db, srv) < 0)
+    if (cluster_start(&db, o) < 0 || announce(&db, o, &wrote_file) < 0 ||
+        devbroker_serve(&db, srv) < 0)
         goto out;
     aac_info("dev broker stopping");
     rc = 0;
