@@ -56,22 +56,8 @@ int main(int argc, char **argv)
     double seconds = 1.0;
     int runs = 5;
     size_t nev = 4096;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
-            nev = (size_t)atol(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_copyrow [--seconds S] [--runs N] [--events N]\n");
-            return 2;
-        }
-    }
-    if (seconds <= 0 || runs < 1 || nev < 1) {
-        fprintf(stderr, "bench_copyrow: bad arguments\n");
+    if (bench_options(argc, argv, "bench_copyrow", &seconds, &runs, &nev) != 0)
         return 2;
-    }
     bench_msg_t *msgs = calloc(nev, sizeof *msgs);
     aac_event_t *ev = calloc(nev, sizeof *ev);
     aac_event_parser_t *p = aac_event_parser_new(NULL);

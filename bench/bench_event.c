@@ -97,22 +97,8 @@ int main(int argc, char **argv)
     double seconds = 1.0;
     int runs = 5;
     size_t nev = 4096;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
-            nev = (size_t)atol(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_event [--seconds S] [--runs N] [--events N]\n");
-            return 2;
-        }
-    }
-    if (seconds <= 0 || runs < 1 || nev < 1) {
-        fprintf(stderr, "bench_event: bad arguments\n");
+    if (bench_options(argc, argv, "bench_event", &seconds, &runs, &nev) != 0)
         return 2;
-    }
     bench_msg_t *msgs = calloc(nev, sizeof *msgs);
     if (!msgs)
         return 1;

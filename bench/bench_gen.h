@@ -8,6 +8,7 @@
 #ifndef AAC_BENCH_GEN_H
 #define AAC_BENCH_GEN_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,38 @@ static void bench_free(bench_msg_t *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(msgs[i].buf);
+}
+
+/* The micro-benchmarks' common options: --seconds S (per run), --runs N
+ * and, when events is not NULL, --events N. Returns 0, or 2 (the exit
+ * status) after the usage line on stderr. */
+static int bench_options(int argc, char **argv, const char *name, double *seconds, int *runs,
+                         size_t *events)
+{
+    static const struct option opts[] = {
+        {"seconds", required_argument, NULL, 's'},
+        {"runs", required_argument, NULL, 'r'},
+        {"events", required_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's')
+            *seconds = atof(optarg);
+        else if (c == 'r')
+            *runs = atoi(optarg);
+        else if (c == 'e' && events)
+            *events = (size_t)atol(optarg);
+        else
+            break;
+    }
+    if (c != -1 || optind < argc || *seconds <= 0 || *runs < 1 || (events && *events < 1)) {
+        fprintf(stderr, "usage: %s [--seconds S] [--runs N]%s\n", name,
+                events ? " [--events N]" : "");
+        return 2;
+    }
+    return 0;
 }
 
 static double bench_now(void)

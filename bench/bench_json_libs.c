@@ -153,16 +153,8 @@ int main(int argc, char **argv)
 {
     double seconds = 1.0;
     int runs = 3;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_json_libs [--seconds S] [--runs N]\n");
-            return 2;
-        }
-    }
+    if (bench_options(argc, argv, "bench_json_libs", &seconds, &runs, NULL) != 0)
+        return 2;
     bench_generate(msgs, NEV);
     size_t bytes = 0;
     for (size_t i = 0; i < NEV; i++)
