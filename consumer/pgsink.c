@@ -169,12 +169,19 @@ int aac_pgsink_ping(aac_pgsink_t *s, aac_pgsink_result_t *res)
 
 int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
+    /* CASE, not AND: only CASE guarantees has_table_privilege() is not
+     * called on a table that is missing (it would raise 42P01 itself).
+     * One privilege per call: given a list, it answers whether the user
+     * holds any of them. */
     static const char sql[] =
         "SELECT to_regclass('agent_actions') IS NOT NULL, "
         "       to_regclass('consumer_offsets') IS NOT NULL, "
-        "       to_regclass('agent_actions') IS NOT NULL AND "
-        "         has_table_privilege('agent_actions', 'INSERT') AND "
-        "         has_table_privilege('consumer_offsets', 'SELECT, INSERT, UPDATE')";
+        "       CASE WHEN to_regclass('agent_actions') IS NOT NULL "
+        "            THEN has_table_privilege('agent_actions', 'INSERT') END, "
+        "       CASE WHEN to_regclass('consumer_offsets') IS NOT NULL "
+        "            THEN has_table_privilege('consumer_offsets', 'SELECT') AND "
+        "                 has_table_privilege('consumer_offsets', 'INSERT') AND "
+        "                 has_table_privilege('consumer_offsets', 'UPDATE') END";
     memset(res, 0, sizeof(*res));
     if (aac_pgsink_connect(s, res) != 0)
         return -1;
@@ -186,21 +193,22 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
     }
     bool have_actions = PQgetvalue(pr, 0, 0)[0] == 't';
     bool have_offsets = PQgetvalue(pr, 0, 1)[0] == 't';
-    bool may_write = PQgetvalue(pr, 0, 2)[0] == 't';
+    bool write_actions = PQgetvalue(pr, 0, 2)[0] == 't';
+    bool write_offsets = PQgetvalue(pr, 0, 3)[0] == 't';
     PQclear(pr);
+    /* what to do is the fatal line's action (classify) */
     if (!have_actions || !have_offsets) {
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42P01");
         res->cls = aac_classify_sqlstate(res->sqlstate);
-        /* what to do is the fatal line's action (classify) */
         snprintf(res->errstr, sizeof(res->errstr), "relation \"%s\" does not exist",
                  have_actions ? "consumer_offsets" : "agent_actions");
         return -1;
     }
-    if (!may_write) {
+    if (!write_actions || !write_offsets) {
         snprintf(res->sqlstate, sizeof(res->sqlstate), "42501");
         res->cls = aac_classify_sqlstate(res->sqlstate);
-        snprintf(res->errstr, sizeof(res->errstr),
-                 "permission denied for table agent_actions or consumer_offsets");
+        snprintf(res->errstr, sizeof(res->errstr), "permission denied for table %s",
+                 write_actions ? "consumer_offsets" : "agent_actions");
         return -1;
     }
     return 0;

@@ -8,7 +8,9 @@
 # stopping" line whose action names the user and its password, and never
 # prints the password (neither the wrong one nor the right one) anywhere in
 # its output; nothing is consumed, so nothing is dead-lettered. The right
-# password is checked to work, so the failure is the password's.
+# password is checked to work, so the failure is the password's. Then,
+# with the right password and UPDATE on consumer_offsets revoked, the
+# fatal line names that table and its action the grant.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
 private_pg_start
@@ -62,4 +64,16 @@ for v in "${variants[@]}"; do
 done
 assert_eq "$(sql "SELECT count(*) FROM agent_actions")" 0 "rows"
 assert_eq "$(topic_count "$TOPIC.dlq")" 0 "dead letters"
-pass "wrong password (config, file, PGPASSWORD): exit 3, one line saying what to do, no password printed"
+
+# the right password, a privilege missing: the table is named, the grant
+# said once, in the action
+sql "REVOKE UPDATE ON consumer_offsets FROM aac_app" >/dev/null
+start_consumer priv AAC_POSTGRES_USER=aac_app AAC_POSTGRES_PASSWORD="$right"
+wait_exit priv 20
+assert_eq "$EXIT_STATUS" 3 "exit status without UPDATE on consumer_offsets"
+check_fatal priv "grant the database user"
+grep 'msg="fatal error, stopping"' "$TEST_DIR/priv.log" |
+  grep -qF 'error="permission denied for table consumer_offsets"' ||
+  fail "the missing privilege's table is not named: $(grep fatal "$TEST_DIR/priv.log")"
+assert_eq "$(sql "SELECT count(*) FROM agent_actions")" 0 "rows without the privilege"
+pass "wrong password (config, file, PGPASSWORD), then a missing privilege: exit 3, one line saying what to do, no password printed"
