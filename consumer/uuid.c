@@ -15,11 +15,11 @@
  *   format         aac_uuid_format 9-12, uuid_unparse_lower 18-26: ours,
  *                  a 16-byte loop. Every COPY text row formats three.
  */
+#include "aac/uuid.h"
+
 #include <stdint.h>
 
 #include <uuid/uuid.h>
-
-#include "aac/uuid.h"
 
 void aac_uuid_v5(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16])
 {
