@@ -10,7 +10,7 @@ bool aac_flow_full(const aac_flow_t *f)
 
 bool aac_flow_should_close(const aac_flow_t *f)
 {
-    if (!f->events)
+    if (!f->events || f->backing_off || f->in_flight >= f->max_in_flight)
         return false;
     if (aac_flow_full(f))
         return true;
@@ -21,9 +21,11 @@ bool aac_flow_should_close(const aac_flow_t *f)
 int aac_flow_poll_timeout(const aac_flow_t *f)
 {
     int64_t t = AAC_FLOW_POLL_MAX_MS;
-    if (f->events && f->writing < f->writers)
+    bool could_close =
+        f->events && f->writing < f->writers && f->in_flight < f->max_in_flight && !f->backing_off;
+    if (could_close)
         t = f->open_since + f->linger_ms - f->now;
-    else if (f->writing)
+    else if (f->writing || f->in_flight)
         t = AAC_FLOW_POLL_WRITING_MS;
     if (f->backing_off && f->retry_at - f->now < t)
         t = f->retry_at - f->now;

@@ -528,7 +528,8 @@ static void batch_give(pipeline_t *pl, aac_batch_t *b)
 }
 
 /* The open batch as the flow policy sees it (flow.h). */
-static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int writing, bool drained)
+static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int in_flight, int writing,
+                          bool drained)
 {
     const aac_config_t *cfg = pl->cfg;
     return (aac_flow_t){
@@ -541,6 +542,8 @@ static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int writing, bool d
         .linger_ms = cfg->batch.linger_ms,
         .writers = pl->writers,
         .writing = writing,
+        .in_flight = in_flight,
+        .max_in_flight = pl->max_in_flight,
         .drained = drained,
         .backing_off = aac_retry_waiting(&pl->retry),
         .retry_at = pl->retry.retry_at,
@@ -1689,11 +1692,10 @@ static void consume_loop(pipeline_t *pl)
         if (aac_retry_due(&pl->retry, now))
             requeue(pl);
         flights_count(pl, &in_flight, &writing);
-        aac_flow_t flow = flow_of(pl, now, writing, drained);
-        if (!flow.backing_off && in_flight < pl->max_in_flight && aac_flow_should_close(&flow) &&
-            submit(pl, false)) {
+        aac_flow_t flow = flow_of(pl, now, in_flight, writing, drained);
+        if (aac_flow_should_close(&flow) && submit(pl, false)) {
             flights_count(pl, &in_flight, &writing);
-            flow = flow_of(pl, now, writing, drained);
+            flow = flow_of(pl, now, in_flight, writing, drained);
         }
         if (!flow.backing_off && aac_flow_full(&flow)) {
             /* no room for what comes next: wait for a writer, not for

@@ -28,6 +28,7 @@ typedef struct aac_flow_s {
     int64_t now, open_since;      /* monotonic ms; open_since: the batch's first event */
     int linger_ms;                /* batch.linger_ms */
     int writers, writing;         /* writer threads, and those on a batch */
+    int in_flight, max_in_flight; /* batches closed and not settled; batch.max_in_flight */
     bool drained;                 /* the last poll returned nothing */
     bool backing_off;             /* a failed batch waits for its retry */
     int64_t retry_at;             /* monotonic ms of that retry */
@@ -36,12 +37,16 @@ typedef struct aac_flow_s {
 /* No room for one more event. */
 bool aac_flow_full(const aac_flow_t *f);
 
-/* The open batch should close now (see above); never when it is empty. */
+/* The open batch should close now (see above); never when it is empty,
+ * while a failed batch waits for its retry, or with max_in_flight batches
+ * in flight. */
 bool aac_flow_should_close(const aac_flow_t *f);
 
 /* How long the next poll may wait, in [0, AAC_FLOW_POLL_MAX_MS]: until the
- * open batch's linger ends when a writer could take it, briefly while a
- * writer works, and not past a due retry. */
+ * open batch's linger ends when it could close, briefly while batches are
+ * in flight (to notice one settling), and not past a due retry. A batch
+ * that cannot close never makes it 0: the loop would spin on an empty
+ * queue. */
 int aac_flow_poll_timeout(const aac_flow_t *f);
 
 #endif

@@ -11,7 +11,8 @@
 
 #include "aac/flow.h"
 
-/* 10 events opened at t=1000, two writers, both free, 5 ms linger. */
+/* 10 events opened at t=1000, two writers, both free, nothing in flight
+ * (at most 2), 5 ms linger. */
 static aac_flow_t base(void)
 {
     return (aac_flow_t){.events = 10,
@@ -22,7 +23,9 @@ static aac_flow_t base(void)
                         .open_since = 1000,
                         .linger_ms = 5,
                         .writers = 2,
-                        .writing = 0};
+                        .writing = 0,
+                        .in_flight = 0,
+                        .max_in_flight = 2};
 }
 
 static void test_full(void **state)
@@ -122,6 +125,32 @@ static void test_poll_timeout(void **state)
     assert_int_equal(aac_flow_poll_timeout(&f), AAC_FLOW_POLL_MAX_MS);
 }
 
+/* A batch that cannot close (max_in_flight reached, or a retry pending)
+ * neither closes nor makes the poll return at once: with an empty queue
+ * the consume loop would spin. */
+static void test_cannot_close_does_not_spin(void **state)
+{
+    (void)state;
+    aac_flow_t f = base();
+    f.now = 1009; /* linger spent */
+    f.in_flight = 2;
+    f.writing = 1; /* one written, one waiting for the commit order */
+    assert_false(aac_flow_should_close(&f));
+    assert_int_equal(aac_flow_poll_timeout(&f), AAC_FLOW_POLL_WRITING_MS);
+    f.writing = 0; /* both done, not yet settled */
+    assert_int_equal(aac_flow_poll_timeout(&f), AAC_FLOW_POLL_WRITING_MS);
+    /* full still closes nothing past max_in_flight */
+    f.events = 5000;
+    assert_false(aac_flow_should_close(&f));
+
+    f = base();
+    f.now = 1009;
+    f.backing_off = true;
+    f.retry_at = f.now + 30;
+    assert_false(aac_flow_should_close(&f));
+    assert_int_equal(aac_flow_poll_timeout(&f), 30); /* until the retry, not 0 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_linger),
         cmocka_unit_test(test_no_linger_closes_when_drained),
         cmocka_unit_test(test_poll_timeout),
+        cmocka_unit_test(test_cannot_close_does_not_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
