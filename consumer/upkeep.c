@@ -77,6 +77,8 @@ static void *upkeep_main(void *arg)
     int64_t now = aac_mono_ms();
     int64_t ensure_at = now + (int64_t)u->cfg->partitions.upkeep_interval_s * 1000;
     int64_t count_at = now;
+    int64_t every = (int64_t)u->cfg->partitions.upkeep_interval_s * 1000;
+    int64_t count_every = every < AAC_UPKEEP_COUNT_EVERY_MS ? every : AAC_UPKEEP_COUNT_EVERY_MS;
     for (;;) {
         if (sleep_until(u, ensure_at < count_at ? ensure_at : count_at))
             break;
@@ -85,7 +87,7 @@ static void *upkeep_main(void *arg)
             ensure_at = ensure(u);
         if (now >= count_at) {
             count_default(u);
-            count_at = aac_mono_ms() + AAC_UPKEEP_COUNT_EVERY_MS;
+            count_at = aac_mono_ms() + count_every;
         }
     }
     return NULL;

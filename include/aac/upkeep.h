@@ -2,8 +2,8 @@
  * upkeep: the database housekeeping the service does while it runs, on a
  * thread and a schedule of its own, whatever the load: the monthly
  * partitions ahead of the events (partitions.h) every
- * partitions.upkeep_interval_s, and every AAC_UPKEEP_COUNT_EVERY_MS the
- * number of rows that landed in agent_actions_default (a month without a
+ * partitions.upkeep_interval_s, and every AAC_UPKEEP_COUNT_EVERY_MS (or
+ * that interval, when shorter) the number of rows that landed in agent_actions_default (a month without a
  * partition), for the metric aac_default_partition_rows.
  *
  * Before, upkeep ran on the consume thread when it was idle, so a steady
