@@ -49,7 +49,7 @@ static void test_order(void **state)
     static const char *const defaults[][2] = {{"client.id", "default-id"},
                                               {"socket.timeout.ms", "1111"}};
     char k1[] = "socket.timeout.ms", v1[] = "2222", k2[] = "no.such.property", v2[] = "1";
-    aac_kv_t own_kv[] = {{k1, v1}};
+    aac_kv_t own_kv[] = {{.key = k1, .value = v1}};
     aac_kvlist_t own = {own_kv, 1};
     rd_kafka_conf_t *c = aac_kafkaconf_new(cfg, defaults, 2, &own, err, sizeof(err));
     assert_non_null(c);
@@ -58,7 +58,7 @@ static void test_order(void **state)
     expect(c, "bootstrap.servers", cfg->kafka.bootstrap_servers);
     rd_kafka_conf_destroy(c);
 
-    aac_kv_t bad_kv[] = {{k2, v2}};
+    aac_kv_t bad_kv[] = {{.key = k2, .value = v2}};
     aac_kvlist_t bad = {bad_kv, 1};
     assert_null(aac_kafkaconf_new(cfg, defaults, 2, &bad, err, sizeof(err)));
     assert_non_null(strstr(err, "no.such.property"));
