@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format
   librdkafka-dev libpq-dev libevent-dev libcyaml-dev libyaml-dev libyajl-dev libcmocka-dev
   uuid-dev
-  postgresql postgresql-client kcat
+  postgresql postgresql-client kcat openssl
   python3 python3-prometheus-client python3-yaml python3-jsonschema python3-confluent-kafka
   wrk docker-compose iproute2 prometheus curl systemd
   libjansson-dev libjson-c-dev gnuplot-nox
