@@ -119,7 +119,7 @@ static int track(aac_batch_t *b, const rd_kafka_message_t *rkm)
             return -1;
         b->part_last = b->part_cnt;
         pt = &b->part[b->part_cnt++];
-        *pt = (aac_batch_part_t){rkm->partition, rkm->offset, rkm->offset + 1, -1};
+        *pt = (aac_batch_part_t){rkm->partition, rkm->offset, rkm->offset + 1, -1, false};
     }
     pt->next = rkm->offset + 1;
     return 0;

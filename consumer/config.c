@@ -121,6 +121,8 @@ static const param_t params[] = {
      600000, 0},
     {"partitions", "months_ahead", P_INT, OFF(partitions.months_ahead), "3", 0, 120, 0},
     {"partitions", "retention_months", P_INT, OFF(partitions.retention_months), "0", 0, 1200, 0},
+    {"partitions", "upkeep_interval_s", P_INT, OFF(partitions.upkeep_interval_s), "21600", 1,
+     604800, 0},
 };
 #define PARAM_CNT (sizeof(params) / sizeof(params[0]))
 

@@ -420,6 +420,11 @@ static void render_group(struct evbuffer *b, const aac_metrics_snapshot_t *s)
     counter(b, "aac_kafka_commit_errors_total",
             "Failed asynchronous offset commits to Kafka (PostgreSQL holds the offsets).",
             s->counter[AAC_M_KAFKA_COMMIT_ERRORS]);
+    if (s->default_rows >= 0)
+        gauge(b, "aac_default_partition_rows",
+              "Rows in agent_actions_default (months without a partition), counted every "
+              "minute up to 1000000.",
+              (double)s->default_rows);
 }
 
 static void render_health(struct evbuffer *b, const aac_health_t *st,

@@ -26,6 +26,7 @@ struct aac_metrics_s {
     _Atomic uint64_t retries[AAC_CLASS__CNT];
     hist_t batch_size, batch_seconds, delay_seconds;
     _Atomic double last_poll_at;
+    _Atomic long long default_rows; /* -1: not counted yet */
 
     pthread_mutex_t lock;          /* guards everything below */
     aac_metrics_snapshot_t health; /* only the health fields are used */
@@ -44,6 +45,7 @@ aac_metrics_t *aac_metrics_new(void)
     pthread_mutex_init(&m->lock, NULL);
     m->health.started_at = aac_now();
     m->health.broker_up = true;
+    atomic_init(&m->default_rows, -1);
     return m;
 }
 
@@ -92,6 +94,11 @@ void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_secon
 void aac_metrics_observe_delay(aac_metrics_t *m, double seconds)
 {
     observe(&m->delay_seconds, aac_metrics_seconds_bounds, seconds);
+}
+
+void aac_metrics_set_default_rows(aac_metrics_t *m, long long rows)
+{
+    atomic_store_explicit(&m->default_rows, rows, memory_order_relaxed);
 }
 
 void aac_metrics_polled(aac_metrics_t *m, double now)
@@ -205,6 +212,7 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out)
     snap_hist(&m->batch_seconds, &out->batch_seconds);
     snap_hist(&m->delay_seconds, &out->delay_seconds);
     out->last_poll_at = atomic_load_explicit(&m->last_poll_at, memory_order_relaxed);
+    out->default_rows = atomic_load_explicit(&m->default_rows, memory_order_relaxed);
 }
 
 void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liveness_timeout_ms,

@@ -156,6 +156,33 @@ int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errst
     return rc;
 }
 
+long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, char *errstr,
+                                      size_t errstr_size)
+{
+    /* bounded: an alert needs "some", not the exact count of a flood */
+    static const char sql[] =
+        "SELECT count(*) FROM (SELECT 1 FROM agent_actions_default LIMIT $1::bigint) d";
+    notice_ctx_t nc = {.out = NULL};
+    char arg[24], sqlstate[6], msg[512];
+    const char *params[1] = {arg};
+    long long n = -1;
+    PGconn *conn = open_conn(cfg, &nc, errstr, errstr_size);
+
+    if (!conn)
+        return -1;
+    snprintf(arg, sizeof(arg), "%lld", cap);
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    } else {
+        aac_pgconn_result_error(res, conn, sqlstate, msg, sizeof(msg));
+        snprintf(errstr, errstr_size, "could not count the rows of agent_actions_default: %s", msg);
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return n;
+}
+
 /* Drops the monthly partitions whose whole month lies before the current
  * UTC month minus `months`; with dry_run, reports them and rolls back.
  * Prints "dropped NAME" (or "would drop NAME") per partition. Returns the

@@ -268,6 +268,10 @@ static int build_params(conn_params_t *cp, const aac_config_t *cfg, const char *
     add_key(cp, "sslcert", cfg->postgres.sslcert);
     add_key(cp, "sslkey", cfg->postgres.sslkey);
     add_key(cp, "sslcrl", cfg->postgres.sslcrl);
+    /* Events are UTF-8 and COPY sends them as they are: whatever the
+     * database's encoding or PGCLIENTENCODING says, the connection speaks
+     * UTF-8 (the server converts, or refuses a character it cannot store) */
+    add_key(cp, "client_encoding", "UTF8");
     if (cfg->postgres.application_name && *cfg->postgres.application_name) {
         snprintf(cp->appname, sizeof(cp->appname), "%s/%s", cfg->postgres.application_name, purp);
         add_key(cp, "application_name", cp->appname);

@@ -40,9 +40,11 @@ struct aac_pgsink_s {
     size_t staged_live, staged_inserted; /* of the open transaction */
     bool staged_through_stage;
     bool begin_pending; /* the next COPY opens the transaction: one round trip less */
+    bool turn_held;     /* a session advisory lock of aac_pgsink_take_turn */
     /* a cancel request may come from another thread (shutdown) */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;
+    bool cancelled; /* under cancel_lock: every later statement is refused */
 };
 
 /* Fills s->live with the batch's live rows; returns their count, or
@@ -81,6 +83,7 @@ static void disconnect(aac_pgsink_t *s)
         PQfinish(s->conn);
     s->conn = NULL;
     s->stage_ready = false;
+    s->turn_held = false; /* the session's advisory locks went with it */
 }
 
 void aac_pgsink_destroy(aac_pgsink_t *s)
@@ -97,6 +100,7 @@ void aac_pgsink_cancel(aac_pgsink_t *s)
 {
     char err[256];
     pthread_mutex_lock(&s->cancel_lock);
+    s->cancelled = true;
     if (s->cancel && !PQcancel(s->cancel, err, sizeof(err)))
         aac_debug("could not cancel the write", AAC_KV_STR("error", err));
     pthread_mutex_unlock(&s->cancel_lock);
@@ -105,6 +109,21 @@ void aac_pgsink_cancel(aac_pgsink_t *s)
 static bool connected(const aac_pgsink_t *s)
 {
     return s->conn && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+/* Once cancelled, a sink sends nothing more: a cancel that came between
+ * two statements is not lost on the next one. */
+static bool refused(aac_pgsink_t *s, aac_pgsink_result_t *res)
+{
+    pthread_mutex_lock(&s->cancel_lock);
+    bool c = s->cancelled;
+    pthread_mutex_unlock(&s->cancel_lock);
+    if (c && res) {
+        snprintf(res->sqlstate, sizeof(res->sqlstate), "57014");
+        snprintf(res->errstr, sizeof(res->errstr), "cancelled: the writers are stopping");
+        res->cls = AAC_CLASS_TRANSIENT;
+    }
+    return c;
 }
 
 /* Fills res from a failed result (NULL: the connection failed) and drops
@@ -128,6 +147,8 @@ static void fail_from(aac_pgsink_t *s, const PGresult *pr, const char *what,
 int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
     char err[400];
+    if (refused(s, res))
+        return -1;
     if (connected(s))
         return 0;
     disconnect(s);
@@ -148,6 +169,8 @@ int aac_pgsink_connect(aac_pgsink_t *s, aac_pgsink_result_t *res)
 /* Runs a command; returns 0 or -1 with *res filled. */
 static int exec_cmd(aac_pgsink_t *s, const char *sql, const char *what, aac_pgsink_result_t *res)
 {
+    if (refused(s, res))
+        return -1;
     PGresult *pr = PQexec(s->conn, sql);
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_COMMAND_OK && PQresultStatus(pr) != PGRES_TUPLES_OK) {
@@ -302,6 +325,8 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     snprintf(sql, sizeof(sql), "%sCOPY %s (" COLUMNS ") FROM STDIN%s",
              s->begin_pending ? "BEGIN; " : "", table, aac_copyrow_options(fmt));
     s->begin_pending = false;
+    if (refused(s, res))
+        return SEND_FAILED;
     pr = PQexec(s->conn, sql);
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_COPY_IN) {
@@ -375,6 +400,8 @@ static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     send_t r = copy_rows(s, b, lo, hi, "aac_stage", bad_line, sqlstate, msg, msg_size, res);
     if (r != SEND_OK)
         return r;
+    if (refused(s, res))
+        return SEND_FAILED;
     PGresult *pr = PQexec(s->conn, "INSERT INTO agent_actions (" COLUMNS ") SELECT " COLUMNS
                                    " FROM aac_stage ON CONFLICT DO NOTHING");
     res->round_trips++;
@@ -449,18 +476,37 @@ static size_t bisect(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t hi
     return good;
 }
 
+/* Formats a PostgreSQL array literal of booleans. */
+static char *bool_array(const aac_batch_part_t *part, size_t cnt)
+{
+    char *buf = malloc(cnt * 2 + 3), *o = buf;
+    if (!buf)
+        return NULL;
+    *o++ = '{';
+    for (size_t i = 0; i < cnt; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = part[i].rewind ? 't' : 'f';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return buf;
+}
+
 /* Stores the batch's offsets in the open transaction. */
 static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
                          const char *topic, aac_pgsink_result_t *res)
 {
     /* The fence: a partition's row is updated only while it still holds the
-     * offset this instance last read or wrote; a partition new to the table
-     * is inserted only if nobody inserted it meanwhile. */
+     * offset this instance last read or wrote, and never to a smaller
+     * offset (unless the log started over: r); a partition new to the
+     * table is inserted only if nobody inserted it meanwhile. */
     static const char sql[] =
-        "WITH t AS (SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS t(p, n, s)),"
+        "WITH t AS (SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bool[])"
+        "           AS t(p, n, s, r)),"
         " u AS (UPDATE consumer_offsets c SET next_offset = t.n, updated_at = now() FROM t"
         "       WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = t.p"
-        "         AND c.next_offset = t.s RETURNING 1),"
+        "         AND c.next_offset = t.s AND (t.n >= c.next_offset OR t.r) RETURNING 1),"
         " i AS (INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, "
         "next_offset)"
         "       SELECT $1, $2, t.p, t.n FROM t WHERE t.s < 0"
@@ -470,7 +516,7 @@ static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *grou
     const aac_batch_part_t *part = aac_batch_parts_const(b);
     int32_t *parts = malloc(n * sizeof(*parts));
     int64_t *next = malloc(n * sizeof(*next)), *old = malloc(n * sizeof(*old));
-    char *a = NULL, *bb = NULL, *c = NULL;
+    char *a = NULL, *bb = NULL, *c = NULL, *r = NULL;
     int rc = -1;
     if (!parts || !next || !old)
         goto oom;
@@ -486,10 +532,13 @@ static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *grou
     a = int_array(NULL, parts, cnt);
     bb = int_array(next, NULL, cnt);
     c = int_array(old, NULL, cnt);
-    if (!a || !bb || !c)
+    r = bool_array(part, cnt);
+    if (!a || !bb || !c || !r)
         goto oom;
-    const char *params[5] = {group, topic, a, bb, c};
-    PGresult *pr = PQexecParams(s->conn, sql, 5, NULL, params, NULL, NULL, 0);
+    if (refused(s, res))
+        goto out;
+    const char *params[6] = {group, topic, a, bb, c, r};
+    PGresult *pr = PQexecParams(s->conn, sql, 6, NULL, params, NULL, NULL, 0);
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
         fail_from(s, pr, "could not store the offsets", res);
@@ -502,8 +551,9 @@ static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *grou
         res->fenced = true;
         res->cls = AAC_CLASS_TRANSIENT;
         snprintf(res->errstr, sizeof(res->errstr),
-                 "stored offsets changed under this instance (%zu of %zu partitions matched): "
-                 "another consumer wrote them; the batch is dropped",
+                 "stored offsets changed under this instance (%zu of %zu partitions matched "
+                 "the offset this instance expected, moving forward): another consumer wrote "
+                 "them; the batch is dropped",
                  stored, cnt);
         goto out;
     }
@@ -519,6 +569,7 @@ out:
     free(a);
     free(bb);
     free(c);
+    free(r);
     return rc;
 }
 
@@ -532,7 +583,7 @@ static int out_of_memory(aac_pgsink_result_t *res)
 /* Rolls back whatever is open; the connection stays when it still works. */
 static void rollback(aac_pgsink_t *s)
 {
-    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE && !refused(s, NULL))
         PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
@@ -578,8 +629,10 @@ int aac_pgsink_stage(aac_pgsink_t *s, aac_batch_t *b, aac_pgsink_result_t *res)
             bad = line - 1;
         } else {
             bad = bisect(s, b, 0, live, staging, st, msg, sizeof(msg), res);
-            if (bad == (size_t)-1)
+            if (bad == (size_t)-1) {
+                rollback(s); /* a probe's transaction may be open, aborted */
                 return -1;
+            }
             if (bad >= live)
                 continue; /* passed this time: write it */
         }
@@ -604,8 +657,11 @@ int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, 
         rollback(s);
         return -1;
     }
-    if (exec_cmd(s, "COMMIT", "could not commit", res) != 0)
+    /* the turn goes with the commit: no round trip of its own */
+    if (exec_cmd(s, s->turn_held ? "COMMIT; SELECT pg_advisory_unlock_all()" : "COMMIT",
+                 "could not commit", res) != 0)
         return -1;
+    s->turn_held = false;
     res->inserted = s->staged_inserted;
     res->duplicates = s->staged_live - s->staged_inserted;
     if (s->staged_through_stage)
@@ -616,4 +672,60 @@ int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, 
 void aac_pgsink_rollback(aac_pgsink_t *s)
 {
     rollback(s);
+}
+
+int aac_pgsink_take_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
+                         aac_pgsink_result_t *res)
+{
+    char k1[16], k2[16];
+    snprintf(k1, sizeof(k1), "%" PRId32, instance);
+    snprintf(k2, sizeof(k2), "%" PRId32, (int32_t)(uint32_t)batch);
+    const char *params[2] = {k1, k2};
+    if (aac_pgsink_connect(s, res) != 0)
+        return -1;
+    PGresult *pr = PQexecParams(s->conn, "SELECT pg_advisory_lock($1::int, $2::int)", 2, NULL,
+                                params, NULL, NULL, 0);
+    res->round_trips++;
+    if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
+        fail_from(s, pr, "could not take the batch's turn", res);
+        PQclear(pr);
+        return -1;
+    }
+    PQclear(pr);
+    s->turn_held = true;
+    return 0;
+}
+
+int aac_pgsink_await_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
+                          aac_pgsink_result_t *res)
+{
+    char k1[16], k2[16];
+    snprintf(k1, sizeof(k1), "%" PRId32, instance);
+    snprintf(k2, sizeof(k2), "%" PRId32, (int32_t)(uint32_t)batch);
+    const char *params[2] = {k1, k2};
+    if (aac_pgsink_connect(s, res) != 0)
+        return -1;
+    /* shared, and let go at once: several may wait for the same turn */
+    PGresult *pr = PQexecParams(s->conn,
+                                "SELECT pg_advisory_lock_shared($1::int, $2::int), "
+                                "pg_advisory_unlock_shared($1::int, $2::int)",
+                                2, NULL, params, NULL, NULL, 0);
+    res->round_trips++;
+    if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
+        fail_from(s, pr, "could not wait for the earlier batch", res);
+        PQclear(pr);
+        return -1;
+    }
+    PQclear(pr);
+    return 0;
+}
+
+void aac_pgsink_release_turn(aac_pgsink_t *s)
+{
+    if (!s->turn_held)
+        return;
+    s->turn_held = false;
+    /* a connection that is gone took the lock with it */
+    if (connected(s) && !refused(s, NULL))
+        PQclear(PQexec(s->conn, "SELECT pg_advisory_unlock_all()"));
 }

@@ -1,40 +1,32 @@
 /*
- * pipeline: the consume loop and its writers (see pipeline.h).
+ * pipeline: the consume loop (see pipeline.h).
  *
  * The consume thread polls Kafka, parses and validates each message into
  * the open batch, and closes the batch when it is full or when a writer is
- * free (group commit: at low load a write carries what has arrived, at
- * high load batches fill while the previous one is written). A closed
- * batch goes to the writer threads, each with its own PostgreSQL
- * connection; at most batch.max_in_flight batches are closed and not yet
- * committed, so memory stays bounded. write_batch() follows one batch from
- * its rows to its commit.
+ * free (flow.h: group commit). A closed batch goes to the writers
+ * (writers.h), which write each in one transaction with its partitions'
+ * offsets and commit them in the order they were closed. This file holds
+ * what the consume thread does around that:
+ * - messages: which to take, skip or fetch again (positions.h owns the
+ *   rule that a partition only moves forward);
+ * - settling: what committed moves the stored offsets and is forgotten;
+ *   what did not is decided on by failpolicy.h and carried out here
+ *   (write again, pause and wait, drop and re-read, dead-letter, stop);
+ * - rebalances: what holds a partition being revoked is written or
+ *   dropped before it goes; an assigned partition starts at the offset
+ *   PostgreSQL stores;
+ * - the lifecycle: start, the loop, the drain at shutdown.
  *
- * Order: batches commit in the order they were closed. A writer does not
- * commit a batch while an earlier one is unsettled, and rolls it back when
- * an earlier one failed: no partition's offset ever moves past a batch
- * that was not written. Two batches sharing a primary key are never
- * written at once (their transactions would wait for each other).
- *
- * The consume thread owns everything else: the consumer, the partitions'
- * positions, the retry state, and what happens after a write (settle).
- * librdkafka calls the rebalance callback from rd_kafka_consumer_poll() on
- * that thread. Per partition the loop keeps `next` (the next offset to
- * process), `stored` (what consumer_offsets holds, as far as this instance
- * knows) and `pending` (what it will hold once the batches in flight
- * commit: the fence of the next batch). A batch that cannot be written is
- * retried, or dropped with every later one, its partitions rewound to the
- * first offsets dropped. Nothing is ever committed that was not written.
+ * librdkafka calls the rebalance callback from rd_kafka_consumer_poll(),
+ * on this thread. Nothing is ever committed that was not written.
  */
 #include "aac/pipeline.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -44,6 +36,7 @@
 #include "aac/clock.h"
 #include "aac/dlq.h"
 #include "aac/event.h"
+#include "aac/failpolicy.h"
 #include "aac/flow.h"
 #include "aac/kafkaconf.h"
 #include "aac/kstats.h"
@@ -51,97 +44,44 @@
 #include "aac/notify.h"
 #include "aac/partitions.h"
 #include "aac/pgsink.h"
+#include "aac/positions.h"
 #include "aac/retry.h"
 #include "aac/signals.h"
+#include "aac/upkeep.h"
+#include "aac/writers.h"
 
-#define MAX_PARTITIONS      100000 /* bound on partition ids this instance tracks */
-#define DLQ_WAIT_MS         5000   /* how long a commit waits for dead-letter reports */
-#define OUTAGE_MAX_DELAY_MS 5000   /* backoff cap while a dependency is down */
-#define PING_IDLE_MS        5000   /* check PostgreSQL when nothing was written for this long */
-#define PARTITIONS_EVERY_MS (6 * 3600 * 1000) /* partitions ahead: at start and then */
-#define MAX_WRITERS         8
+#define OUTAGE_MAX_DELAY_MS 5000 /* backoff cap while a dependency is down */
+#define PING_IDLE_MS        5000 /* check PostgreSQL when nothing was written for this long */
+#define REVOKE_WAIT_MS      50   /* a revocation's wait for the writers, per turn */
+#define DRAIN_WAIT_MS       20   /* the shutdown's wait for the writers, per turn */
 
-typedef struct part_s {
-    bool assigned;
-    bool need_offset;  /* stored offset not yet read from PostgreSQL */
-    bool check_gap;    /* first message since assignment or seek */
-    int64_t next;      /* next offset to process, -1: take what comes */
-    int64_t stored;    /* consumer_offsets' value as far as we know, -1: none */
-    int64_t pending;   /* its value once the batches in flight commit, -1: stored */
-    int64_t resume_at; /* seek here on resume: messages were discarded */
-} part_t;
-
-typedef enum {
-    FLIGHT_QUEUED,  /* closed, waiting for a writer */
-    FLIGHT_WRITING, /* a writer has it */
-    FLIGHT_DONE,    /* written or not: see committed */
-} flight_state_t;
-
-/* A closed batch on its way to PostgreSQL. The writer that takes it owns
- * it until FLIGHT_DONE; the consume thread reads it only then. */
-typedef struct flight_s {
-    aac_batch_t *batch;
-    flight_state_t state;
-    bool after_previous; /* shares a key with an earlier batch: written after it */
-    bool committed;
-    bool cancelled;            /* rolled back because an earlier batch failed */
-    bool dead_letters_pending; /* its dead letters were not confirmed */
-    bool waited;               /* its commit waited for an earlier batch being written */
-    int writer;                /* which writer had it last */
-    aac_pgsink_result_t res;
-    double secs; /* spent writing */
-} flight_t;
-
-typedef struct pipeline_s pipeline_t;
-
-typedef struct writer_s {
-    pipeline_t *pl;
-    aac_pgsink_t *sink;
-    pthread_t thread;
-    bool started;
-    bool busy;          /* under pl->mu */
-    int64_t busy_since; /* monotonic ms its batch was taken, under pl->mu */
-} writer_t;
-
-struct pipeline_s {
+typedef struct pipeline_s {
     const aac_config_t *cfg;
     aac_metrics_t *metrics;
     rd_kafka_t *rk;
     aac_dlq_t *dlq;
     aac_pgsink_t *sink; /* the consume thread's: offsets, pings */
     aac_event_parser_t *parser;
-
-    part_t *part;
-    int32_t part_cap;
+    aac_positions_t pos;
+    aac_writers_t *ws;
+    aac_upkeep_t *upkeep;
 
     aac_batch_t *open;  /* being built */
     int64_t open_since; /* monotonic ms of its first event */
     aac_batch_t **spare;
-    int spare_cnt;
-
-    /* the batches in flight, in the order they were closed, and the
-     * writers; pl->mu guards ring, ring_head, ring_cnt, halted, stopping
-     * and the flights' state */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    flight_t *ring;
-    int ring_cap, ring_head, ring_cnt;
-    int max_in_flight;
-    bool halted;   /* a batch failed: writers take no new one */
-    bool stopping; /* writers exit */
-    writer_t writer[MAX_WRITERS];
-    int writers;
+    int spare_cnt, spare_max;
+    int writers, max_in_flight;
 
     aac_retry_state_t retry;   /* writes */
-    aac_retry_state_t offsets; /* reads of stored offsets */
+    aac_retry_state_t offsets; /* reads of stored offsets and seeks tried again */
     bool paused;               /* partitions paused by this loop */
     int fatal;                 /* set: stop with AAC_EXIT_FATAL */
     int64_t last_pg_ok;        /* monotonic ms of the last PostgreSQL success */
-    int64_t partitions_at;     /* monotonic ms of the next partition upkeep */
     bool ever_assigned;        /* the group has completed a join for this member */
-    bool offsets_wanted;       /* some assigned partition waits for its stored offset */
     bool broker_up;            /* what the metrics were last told */
-};
+    bool writers_stopped;      /* nothing is written any more */
+    int64_t deadline;          /* monotonic ms the shutdown must end by, 0: running */
+} pipeline_t;
 
 /* A consumer left to the process's exit (see close_consumer): kept
  * reachable so that leak checkers do not report it. */
@@ -149,48 +89,29 @@ static rd_kafka_t *abandoned_rk;
 
 /* --- partitions ---------------------------------------------------------- */
 
-static part_t *part_get(pipeline_t *pl, int32_t p)
-{
-    if (p < 0 || p >= MAX_PARTITIONS)
-        return NULL;
-    if (p >= pl->part_cap) {
-        int32_t n = pl->part_cap ? pl->part_cap : 16;
-        while (n <= p)
-            n *= 2;
-        part_t *np = realloc(pl->part, (size_t)n * sizeof(*np));
-        if (!np)
-            return NULL;
-        for (int32_t i = pl->part_cap; i < n; i++)
-            np[i] = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
-        pl->part = np;
-        pl->part_cap = n;
-    }
-    return &pl->part[p];
-}
-
 static void publish_partitions(pipeline_t *pl)
 {
     aac_partition_state_t st[AAC_METRICS_MAX_PARTITIONS];
     size_t n = 0;
-    for (int32_t p = 0; p < pl->part_cap && n < AAC_METRICS_MAX_PARTITIONS; p++) {
-        if (!pl->part[p].assigned)
+    for (int32_t p = 0; p < pl->pos.cap && n < AAC_METRICS_MAX_PARTITIONS; p++) {
+        if (!aac_positions_assigned(&pl->pos, p))
             continue;
         st[n++] = (aac_partition_state_t){.partition = p,
                                           .assigned = true,
-                                          .paused = pl->paused || pl->part[p].need_offset,
+                                          .paused = pl->paused || !aac_positions_ready(&pl->pos, p),
                                           .lag = -1,
-                                          .committed_offset = pl->part[p].stored};
+                                          .committed_offset = pl->pos.p[p].stored};
     }
     aac_metrics_set_partitions(pl->metrics, st, n);
     aac_metrics_set_joined(pl->metrics, n > 0);
 }
 
-/* A list of the assigned partitions matching `want` (NULL: all). */
-static rd_kafka_topic_partition_list_t *assigned_list(pipeline_t *pl, bool (*want)(const part_t *))
+/* The assigned partitions, those ready only when `ready`. */
+static rd_kafka_topic_partition_list_t *assigned_list(pipeline_t *pl, bool ready)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-    for (int32_t p = 0; p < pl->part_cap; p++)
-        if (pl->part[p].assigned && (!want || want(&pl->part[p])))
+    for (int32_t p = 0; p < pl->pos.cap; p++)
+        if (ready ? aac_positions_ready(&pl->pos, p) : aac_positions_assigned(&pl->pos, p))
             rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
     return l;
 }
@@ -199,7 +120,7 @@ static void set_paused(pipeline_t *pl, bool paused)
 {
     if (pl->paused == paused)
         return;
-    rd_kafka_topic_partition_list_t *l = assigned_list(pl, NULL);
+    rd_kafka_topic_partition_list_t *l = assigned_list(pl, false);
     if (paused)
         rd_kafka_pause_partitions(pl->rk, l);
     else
@@ -209,9 +130,21 @@ static void set_paused(pipeline_t *pl, bool paused)
     publish_partitions(pl);
 }
 
-/* Schedules the next read of stored offsets: after the outage backoff's
- * next delay, but never sooner than 100 ms, and never later than a read
- * already scheduled. */
+/* Pauses or resumes one partition. */
+static void pause_one(pipeline_t *pl, int32_t p, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
+    if (pause)
+        rd_kafka_pause_partitions(pl->rk, l);
+    else
+        rd_kafka_resume_partitions(pl->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Schedules the next read of stored offsets or seek tried again: after
+ * the outage backoff's next delay, but never sooner than 100 ms, and never
+ * later than one already scheduled. */
 static void offsets_retry_later(pipeline_t *pl)
 {
     int64_t now = aac_mono_ms(), was = pl->offsets.retry_at;
@@ -222,31 +155,13 @@ static void offsets_retry_later(pipeline_t *pl)
         pl->offsets.retry_at = was;
 }
 
-/* Holds partition p back (paused, position unknown) until load_offsets()
- * reads its stored offset again and seeks there, or to `offset` when
- * none is stored: used when a seek did not take effect, so that fetching
- * never runs on from wherever librdkafka happens to be (Kafka's committed
- * offset may be below PostgreSQL's). */
-static void hold(pipeline_t *pl, int32_t p, int64_t offset)
-{
-    part_t *pt = &pl->part[p];
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
-    rd_kafka_pause_partitions(pl->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    pt->need_offset = true;
-    if (offset >= 0 && (pt->resume_at < 0 || offset < pt->resume_at))
-        pt->resume_at = offset;
-    pl->offsets_wanted = true;
-    offsets_retry_later(pl);
-}
-
 /* Seeks partition p to `offset`, synchronously: librdkafka then drops
  * the messages it had already fetched for the partition. A seek can fail
  * for one partition while the call succeeds (librdkafka answers __STATE
  * while the partition's fetcher has not started, e.g. while Kafka's
- * committed offset is still being fetched): then the partition is held
- * and the seek tried again later. Returns true when the seek took effect. */
+ * committed offset is still being fetched): then the partition is paused,
+ * keeps its position, and the seek is tried again later to the same
+ * offset (positions.h). Returns true when the seek took effect. */
 static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
 {
     char err[256] = "";
@@ -260,12 +175,15 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
         snprintf(err, sizeof(err), "%s", rd_kafka_err2str(l->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
-    pl->part[p].check_gap = true;
-    if (!err[0])
+    if (!err[0]) {
+        aac_positions_sought(&pl->pos, p);
         return true;
+    }
     aac_warn("could not seek, partition held back", AAC_KV_INT("partition", p),
              AAC_KV_INT("offset", offset), AAC_KV_STR("error", err));
-    hold(pl, p, offset);
+    aac_positions_seek_failed(&pl->pos, p, offset);
+    pause_one(pl, p, true);
+    offsets_retry_later(pl);
     publish_partitions(pl);
     return false;
 }
@@ -289,221 +207,7 @@ static bool dlq_fatal(pipeline_t *pl)
     return true;
 }
 
-/* --- writing: on the writer threads --------------------------------------- */
-
-static flight_t *flight_at(pipeline_t *pl, int i)
-{
-    return &pl->ring[(pl->ring_head + i) % pl->ring_cap];
-}
-
-/* f's place in the ring: how many batches were closed before it and are
- * not yet settled. Under pl->mu. */
-static int flight_pos(pipeline_t *pl, const flight_t *f)
-{
-    int idx = (int)(f - pl->ring);
-    return (idx - pl->ring_head + pl->ring_cap) % pl->ring_cap;
-}
-
-/* Waits until every batch closed before f is written or not; returns
- * whether all of them committed. Under pl->mu. */
-static bool wait_earlier(pipeline_t *pl, flight_t *f)
-{
-    for (;;) {
-        bool settled = true, committed = true;
-        int pos = flight_pos(pl, f);
-        for (int i = 0; i < pos; i++) {
-            const flight_t *e = flight_at(pl, i);
-            if (e->state != FLIGHT_DONE)
-                settled = false;
-            else if (!e->committed)
-                committed = false;
-        }
-        if (!committed)
-            return false; /* no need to wait: f cannot commit now */
-        if (settled)
-            return true;
-        f->waited = true;
-        pthread_cond_wait(&pl->cv, &pl->mu);
-    }
-}
-
-static bool earlier_committed(pipeline_t *pl, flight_t *f)
-{
-    pthread_mutex_lock(&pl->mu);
-    bool ok = wait_earlier(pl, f);
-    pthread_mutex_unlock(&pl->mu);
-    return ok;
-}
-
-/* Makes sure every dead letter of the batch is delivered: the invalid
- * events, the rows the database refused, the events whose retries ran
- * out. Returns 0, or -1 when some are not confirmed in DLQ_WAIT_MS (or
- * can never be: the producer's fatal error). Without `wait`, only sends
- * what is not yet on its way and returns 0. */
-static int confirm_dead_letters(pipeline_t *pl, const aac_batch_t *b, bool wait)
-{
-    int64_t deadline = aac_mono_ms() + DLQ_WAIT_MS;
-    size_t n = aac_batch_reject_count(b);
-
-    for (;;) {
-        size_t pending = 0;
-        for (size_t i = 0; i < n; i++) {
-            const aac_batch_reject_t *rj = aac_batch_reject(b, i);
-            const rd_kafka_message_t *rkm = aac_batch_message(b, rj->item);
-            if (aac_dlq_state(pl->dlq, rkm->partition, rkm->offset) == AAC_DLQ_DELIVERED)
-                continue;
-            pending++;
-            char msg[sizeof(rj->message) + 32];
-            aac_dlq_reason_t why = {aac_classify_reason(rj->reason), rj->reason, rj->path,
-                                    rj->message, rj->attempts};
-            if (rj->reason == AAC_REASON_DB_REJECTED ||
-                rj->reason == AAC_REASON_RETRIES_EXHAUSTED) {
-                snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", rj->message,
-                         rj->sqlstate[0] ? rj->sqlstate : "none");
-                why.cls = AAC_CLASS_PERMANENT;
-                why.message = msg;
-            }
-            aac_dlq_send(pl->dlq, rkm, &why); /* no-op while in flight */
-        }
-        if (!pending || !wait)
-            return 0;
-        if (aac_dlq_fatal(pl->dlq, NULL, 0, NULL))
-            return -1; /* never delivered now: the consume thread stops */
-        if (aac_mono_ms() >= deadline) {
-            int err = aac_dlq_last_error(pl->dlq);
-            aac_warn(
-                "dead letters not confirmed", AAC_KV_UINT("pending", pending),
-                AAC_KV_STR("error", err ? rd_kafka_err2name((rd_kafka_resp_err_t)err) : "timeout"));
-            return -1;
-        }
-        /* briefly: the consume thread polls the producer too, and may
-         * serve the report this call would have waited for */
-        aac_dlq_poll(pl->dlq, 1);
-    }
-}
-
-/* One batch from its rows to its commit. The outcome is left in f for
- * the consume thread (settle_flights). */
-static void write_batch(pipeline_t *pl, writer_t *w, flight_t *f)
-{
-    aac_batch_t *b = f->batch;
-    aac_pgsink_result_t *res = &f->res;
-    int64_t t0 = aac_mono_ms();
-
-    memset(res, 0, sizeof(*res));
-    f->committed = f->cancelled = f->dead_letters_pending = f->waited = false;
-    f->writer = (int)(w - pl->writer);
-    /* a key an earlier batch also inserts: its transaction and ours would
-     * wait for each other, so this one starts once that one is through */
-    if (f->after_previous && !earlier_committed(pl, f)) {
-        f->cancelled = true;
-        goto out;
-    }
-    /* the invalid events' dead letters travel while the rows are copied */
-    confirm_dead_letters(pl, b, false);
-    if (aac_pgsink_stage(w->sink, b, res) != 0)
-        goto out;
-    if (confirm_dead_letters(pl, b, true) != 0) {
-        aac_pgsink_rollback(w->sink);
-        f->dead_letters_pending = true;
-        res->cls = AAC_CLASS_TRANSIENT;
-        snprintf(res->errstr, sizeof(res->errstr),
-                 "dead letters of the batch not confirmed yet: not committing");
-        goto out;
-    }
-    /* commits in the order the batches were closed, never past one that
-     * was not written */
-    if (!earlier_committed(pl, f)) {
-        aac_pgsink_rollback(w->sink);
-        f->cancelled = true;
-        goto out;
-    }
-    f->committed =
-        aac_pgsink_commit(w->sink, b, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, res) == 0;
-out:
-    f->secs = (double)(aac_mono_ms() - t0) / 1000.0;
-}
-
-/* The oldest batch waiting for a writer, unless a failure halted them.
- * Under pl->mu. */
-static flight_t *next_queued(pipeline_t *pl)
-{
-    if (pl->halted)
-        return NULL;
-    for (int i = 0; i < pl->ring_cnt; i++)
-        if (flight_at(pl, i)->state == FLIGHT_QUEUED)
-            return flight_at(pl, i);
-    return NULL;
-}
-
-static void *writer_main(void *arg)
-{
-    writer_t *w = arg;
-    pipeline_t *pl = w->pl;
-    aac_pgsink_result_t res;
-    /* connected from the start: an instance holds its connections for
-     * good, and a failure here is only tried again with the first batch */
-    aac_pgsink_connect(w->sink, &res);
-    pthread_mutex_lock(&pl->mu);
-    for (;;) {
-        flight_t *f;
-        while (!pl->stopping && !(f = next_queued(pl)))
-            pthread_cond_wait(&pl->cv, &pl->mu);
-        if (pl->stopping)
-            break;
-        f->state = FLIGHT_WRITING;
-        w->busy = true;
-        w->busy_since = aac_mono_ms();
-        pthread_mutex_unlock(&pl->mu);
-
-        write_batch(pl, w, f);
-
-        pthread_mutex_lock(&pl->mu);
-        f->state = FLIGHT_DONE;
-        w->busy = false;
-        if (!f->committed)
-            pl->halted = true; /* nothing later may start before the consume thread decides */
-        pthread_cond_broadcast(&pl->cv);
-    }
-    pthread_mutex_unlock(&pl->mu);
-    return NULL;
-}
-
-static int start_writers(pipeline_t *pl)
-{
-    for (int i = 0; i < pl->writers; i++) {
-        writer_t *w = &pl->writer[i];
-        w->pl = pl;
-        if (!(w->sink = aac_pgsink_new(pl->cfg)))
-            return -1;
-        if (aac_signals_thread_create(&w->thread, writer_main, w) != 0)
-            return -1;
-        w->started = true;
-    }
-    return 0;
-}
-
-/* Stops the writers once they are done with what they write (cancelled
- * first when `cancel`), and closes their connections. */
-static void stop_writers(pipeline_t *pl, bool cancel)
-{
-    pthread_mutex_lock(&pl->mu);
-    pl->stopping = true;
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-    for (int i = 0; i < pl->writers; i++) {
-        writer_t *w = &pl->writer[i];
-        if (cancel && w->sink)
-            aac_pgsink_cancel(w->sink);
-        if (w->started)
-            pthread_join(w->thread, NULL);
-        w->started = false;
-        aac_pgsink_destroy(w->sink);
-        w->sink = NULL;
-    }
-}
-
-/* --- batches: on the consume thread ---------------------------------------- */
+/* --- batches ------------------------------------------------------------- */
 
 static aac_copy_format_t copy_format(const aac_config_t *cfg)
 {
@@ -521,7 +225,7 @@ static aac_batch_t *batch_take(pipeline_t *pl)
 static void batch_give(pipeline_t *pl, aac_batch_t *b)
 {
     aac_batch_reset(b);
-    if (pl->spare_cnt < pl->ring_cap + 1)
+    if (pl->spare_cnt < pl->spare_max)
         pl->spare[pl->spare_cnt++] = b;
     else
         aac_batch_destroy(b);
@@ -550,54 +254,50 @@ static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int in_flight, int 
     };
 }
 
-/* Batches closed and not yet settled, and those a writer is on. */
-static void flights_count(pipeline_t *pl, int *in_flight, int *writing)
+/* Drops the open batch (the batches in flight go on): its partitions go
+ * back to where it began. */
+static void drop_open(pipeline_t *pl, const char *why)
 {
-    int w = 0;
-    pthread_mutex_lock(&pl->mu);
-    *in_flight = pl->ring_cnt;
-    for (int i = 0; i < pl->ring_cnt; i++)
-        if (flight_at(pl, i)->state != FLIGHT_DONE)
-            w++;
-    pthread_mutex_unlock(&pl->mu);
-    *writing = w;
+    aac_batch_t *b = pl->open;
+    if (!aac_batch_count(b))
+        return;
+    aac_warn("batch dropped unwritten", AAC_KV_UINT("events", aac_batch_count(b)),
+             AAC_KV_STR("reason", why));
+    const aac_batch_part_t *bp = aac_batch_parts_const(b);
+    for (size_t k = 0; k < aac_batch_part_count(b); k++) {
+        aac_positions_rewind(&pl->pos, bp[k].partition, bp[k].first, false);
+        if (aac_positions_ready(&pl->pos, bp[k].partition))
+            seek_to(pl, bp[k].partition, bp[k].first);
+    }
+    aac_batch_reset(b);
 }
 
 /* Closes the open batch and hands it to the writers. Each of its
  * partitions' commit expects what the batch before it will store. `extra`
  * allows one batch over max_in_flight (a revocation or shutdown writes
- * what it holds). Returns false when there is no room. */
+ * what it holds). Returns false when there is no room, or when out of
+ * memory. */
 static bool submit(pipeline_t *pl, bool extra)
 {
     aac_batch_t *b = pl->open;
+    int in_flight, writing;
+    /* only this thread adds batches: room seen now is room at submit */
+    aac_writers_counts(pl->ws, &in_flight, &writing);
+    if (in_flight >= pl->max_in_flight + (extra ? 1 : 0))
+        return false;
     aac_batch_t *next = batch_take(pl);
     if (!next)
         return false; /* out of memory: try again later */
-    pthread_mutex_lock(&pl->mu);
-    if (pl->ring_cnt >= pl->max_in_flight + (extra ? 1 : 0)) {
-        pthread_mutex_unlock(&pl->mu);
+    if (aac_positions_submit(&pl->pos, aac_batch_parts(b), aac_batch_part_count(b)) != 0) {
+        /* the positions refuse a batch that would store an offset below
+         * its predecessor's: never written, read again */
+        aac_error("batch would move a stored offset backwards, dropped",
+                  AAC_KV_UINT("events", aac_batch_count(b)));
         batch_give(pl, next);
+        drop_open(pl, "offsets out of order");
         return false;
     }
-    aac_batch_part_t *bp = aac_batch_parts(b);
-    for (size_t i = 0; i < aac_batch_part_count(b); i++) {
-        part_t *pt = &pl->part[bp[i].partition];
-        bp[i].expected_old = pt->pending >= 0 ? pt->pending : pt->stored;
-        pt->pending = bp[i].next;
-    }
-    bool after = false;
-    for (int i = 0; i < pl->ring_cnt && !after && pl->writers > 1; i++)
-        after = aac_batch_keys_overlap(b, flight_at(pl, i)->batch);
-    flight_t *f = &pl->ring[(pl->ring_head + pl->ring_cnt++) % pl->ring_cap];
-    memset(f, 0, sizeof(*f));
-    f->batch = b;
-    f->state = FLIGHT_QUEUED;
-    f->after_previous = after;
-    int in_flight = pl->ring_cnt;
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-    aac_debug("batch closed", AAC_KV_UINT("events", aac_batch_count(b)),
-              AAC_KV_INT("in_flight", in_flight), AAC_KV_BOOL("shared_keys", after));
+    aac_writers_submit(pl->ws, b, extra);
     pl->open = next;
     return true;
 }
@@ -623,33 +323,24 @@ static void resume(pipeline_t *pl)
 {
     aac_metrics_set_paused_outage(pl->metrics, false);
     set_paused(pl, false);
-    /* messages discarded while waiting (paused or not) are fetched again */
-    for (int32_t p = 0; p < pl->part_cap; p++) {
-        part_t *pt = &pl->part[p];
-        if (pt->need_offset || pt->resume_at < 0)
-            continue; /* held: load_offsets() seeks it */
-        int64_t to = pt->next >= 0 ? pt->next : pt->resume_at;
-        pt->resume_at = -1;
-        if (pt->assigned)
+    for (int32_t p = 0; p < pl->pos.cap; p++) {
+        int64_t to = aac_positions_resume(&pl->pos, p);
+        if (to >= 0)
             seek_to(pl, p, to);
     }
 }
 
 /* A batch committed: its offsets are stored, its dead letters delivered. */
-static void settle_committed(pipeline_t *pl, flight_t *f)
+static void settle_committed(pipeline_t *pl, const aac_flight_t *f)
 {
     aac_batch_t *b = f->batch;
     const aac_batch_part_t *bp = aac_batch_parts_const(b);
     size_t n = aac_batch_part_count(b);
     double now = aac_now();
 
-    for (size_t i = 0; i < n; i++) {
-        part_t *pt = &pl->part[bp[i].partition];
-        pt->stored = bp[i].next;
-        if (pt->pending == bp[i].next)
-            pt->pending = -1; /* nothing later in flight for it */
+    aac_positions_committed(&pl->pos, bp, n);
+    for (size_t i = 0; i < n; i++)
         aac_dlq_forget(pl->dlq, bp[i].partition, bp[i].next);
-    }
     commit_to_kafka(pl, b);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, f->res.inserted);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, f->res.duplicates);
@@ -679,23 +370,34 @@ static void settle_committed(pipeline_t *pl, flight_t *f)
     publish_partitions(pl);
 }
 
-/* Drops every batch in flight (none is being written) and the open one:
- * their partitions go back to the first offset dropped, sought there at
- * once when `seek` (else load_offsets() seeks), so the messages are
- * consumed again. */
+/* Settles every batch that committed, oldest first. */
+static void settle_all(pipeline_t *pl)
+{
+    aac_flight_t done;
+    while (aac_writers_settle(pl->ws, &done)) {
+        settle_committed(pl, &done);
+        batch_give(pl, done.batch);
+    }
+}
+
+/* Drops every batch in flight (no writer writes: the oldest failed) and
+ * the open one: their partitions go back to the first offset dropped,
+ * sought there at once when `seek` (else when their offsets are read), so
+ * the messages are consumed again. */
 static void drop_all(pipeline_t *pl, const char *why, bool seek)
 {
-    size_t events = aac_batch_count(pl->open);
-    pthread_mutex_lock(&pl->mu);
-    int cnt = pl->ring_cnt;
-    aac_batch_t *drop[cnt + 1];
-    for (int i = 0; i < cnt; i++)
-        drop[i] = flight_at(pl, i)->batch;
-    pl->ring_cnt = 0;
-    pl->halted = false;
-    pthread_mutex_unlock(&pl->mu);
+    aac_batch_t *drop[pl->max_in_flight + 2];
+    int cnt = aac_writers_drop(pl->ws, drop);
+    if (cnt < 0) {
+        /* writers.h refuses while a writer writes: a caller's mistake,
+         * and resetting the batch would corrupt what is being sent */
+        aac_error("cannot drop the batches in flight while a writer writes them",
+                  AAC_KV_STR("reason", why));
+        return;
+    }
     drop[cnt] = pl->open;
-    for (int i = 0; i < cnt; i++)
+    size_t events = 0;
+    for (int i = 0; i <= cnt; i++)
         events += aac_batch_count(drop[i]);
     if (events)
         aac_warn("batch dropped unwritten", AAC_KV_UINT("events", events),
@@ -704,20 +406,16 @@ static void drop_all(pipeline_t *pl, const char *why, bool seek)
     /* the latest first: the earliest batch's first offset is the lowest */
     for (int i = cnt; i >= 0; i--) {
         const aac_batch_part_t *bp = aac_batch_parts_const(drop[i]);
-        for (size_t k = 0; k < aac_batch_part_count(drop[i]); k++) {
-            part_t *pt = &pl->part[bp[k].partition];
-            pt->next = bp[k].first;
-            pt->pending = -1;
-        }
+        for (size_t k = 0; k < aac_batch_part_count(drop[i]); k++)
+            aac_positions_rewind(&pl->pos, bp[k].partition, bp[k].first, true);
     }
     if (seek)
-        for (int32_t p = 0; p < pl->part_cap; p++) {
-            part_t *pt = &pl->part[p];
+        for (int32_t p = 0; p < pl->pos.cap; p++) {
             bool dropped = false;
             for (int i = 0; i <= cnt && !dropped; i++)
                 dropped = aac_batch_part(drop[i], p) != NULL;
-            if (dropped && pt->assigned && !pt->need_offset)
-                seek_to(pl, p, pt->next);
+            if (dropped && aac_positions_ready(&pl->pos, p))
+                seek_to(pl, p, pl->pos.p[p].next);
         }
     for (int i = 0; i < cnt; i++)
         batch_give(pl, drop[i]);
@@ -731,64 +429,43 @@ static void drop_all(pipeline_t *pl, const char *why, bool seek)
 
 /* After a fence another instance has written our partitions: drop the
  * batches, and re-read every assigned partition's stored offset before
- * going on; a partition with nothing stored any more starts where its
- * first dropped batch began. */
+ * going on. */
 static void refence(pipeline_t *pl)
 {
     drop_all(pl, "fenced", false);
-    for (int32_t p = 0; p < pl->part_cap; p++) {
-        part_t *pt = &pl->part[p];
-        if (!pt->assigned)
-            continue;
-        if (pt->next >= 0 && (pt->resume_at < 0 || pt->next < pt->resume_at))
-            pt->resume_at = pt->next;
-        pt->need_offset = true;
-        pl->offsets_wanted = true;
-    }
+    for (int32_t p = 0; p < pl->pos.cap; p++)
+        if (aac_positions_assigned(&pl->pos, p)) {
+            aac_positions_refence(&pl->pos, p);
+            pause_one(pl, p, true);
+        }
     pl->offsets.retry_at = 0;
     aac_metrics_add(pl->metrics, AAC_M_FENCED, 1);
+    publish_partitions(pl);
 }
 
 /* Writes the failed batch and every later one again, now. */
 static void requeue(pipeline_t *pl)
 {
     aac_retry_begin(&pl->retry);
-    pthread_mutex_lock(&pl->mu);
-    for (int i = 0; i < pl->ring_cnt; i++)
-        if (flight_at(pl, i)->state == FLIGHT_DONE)
-            flight_at(pl, i)->state = FLIGHT_QUEUED;
-    pl->halted = false;
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-}
-
-/* How many batches after the oldest were rolled back for its failure. */
-static int later_cancelled(pipeline_t *pl)
-{
-    int n = 0;
-    pthread_mutex_lock(&pl->mu);
-    for (int i = 1; i < pl->ring_cnt; i++)
-        n += flight_at(pl, i)->state == FLIGHT_DONE && flight_at(pl, i)->cancelled;
-    pthread_mutex_unlock(&pl->mu);
-    return n;
+    if (aac_writers_requeue(pl->ws) != 0)
+        aac_error("cannot write the batches again while a writer writes them");
 }
 
 /* f failed retry.max_attempts times for reasons that may be its rows'
  * own: each of its rows goes to the dead-letter topic, the rest of the
- * work is requeued at once. */
-static void give_up(pipeline_t *pl, flight_t *f)
+ * work is requeued at once. No writer writes (f is the failure). */
+static void give_up(pipeline_t *pl, const aac_flight_t *f)
 {
-    aac_pgsink_result_t *res = &f->res;
     aac_batch_t *b = f->batch;
     char msg[300];
-    snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->retry.attempts, res->errstr);
+    snprintf(msg, sizeof(msg), "write failed %d times: %.250s", pl->retry.attempts, f->res.errstr);
     for (size_t r = 0; r < aac_batch_row_count(b); r++) {
         if (aac_batch_row_rejected(b, r))
             continue;
         const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, r));
         aac_warn("event dead-lettered after its retries", AAC_KV_INT("partition", rkm->partition),
                  AAC_KV_INT("offset", rkm->offset), AAC_KV_INT("attempts", pl->retry.attempts));
-        if (aac_batch_reject_row(b, r, AAC_REASON_RETRIES_EXHAUSTED, res->sqlstate, msg,
+        if (aac_batch_reject_row(b, r, AAC_REASON_RETRIES_EXHAUSTED, f->res.sqlstate, msg,
                                  pl->retry.attempts) != 0) {
             aac_error("out of memory, dropping the batch");
             drop_all(pl, "out of memory", true);
@@ -798,100 +475,90 @@ static void give_up(pipeline_t *pl, flight_t *f)
     requeue(pl); /* the rest goes at once */
 }
 
-/* The oldest batch in flight failed (f), and no writer is on any batch.
- * Decides: stop, drop, or retry (at once when `urgent`: a revocation or
- * shutdown waits for it). */
-static void failed(pipeline_t *pl, flight_t *f, bool urgent)
+/* Tells metrics and the log that a batch is written again, now or at the
+ * retry's time. */
+static void note_retry(pipeline_t *pl, const aac_flight_t *f, const aac_fail_decision_t *d,
+                       int delay_ms)
 {
-    aac_pgsink_result_t *res = &f->res;
-    if (f->dead_letters_pending && dlq_fatal(pl))
-        return;
-    if (res->cls == AAC_CLASS_FATAL) {
-        char what[700];
-        snprintf(what, sizeof(what), "%s", res->errstr);
-        go_fatal(pl, what, aac_classify_sqlstate_action(res->sqlstate));
-        return;
+    aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
+    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, d->why, f->res.errstr);
+    if (d->outage) {
+        aac_metrics_set_paused_outage(pl->metrics, true);
+        if (f->res.outage && !f->dead_letters_pending)
+            aac_metrics_set_pg_up(pl->metrics, false);
     }
-    if (res->fenced) {
-        aac_warn("batch fenced", AAC_KV_STR("detail", res->errstr));
+    aac_warn("batch not written, retrying", AAC_KV_UINT("events", aac_batch_count(f->batch)),
+             AAC_KV_STR("reason", d->why),
+             AAC_KV_INT("later_rolled_back", aac_writers_later_cancelled(pl->ws)),
+             AAC_KV_INT("attempt", d->counted ? pl->retry.attempts : pl->retry.outage_attempts),
+             AAC_KV_INT("delay_ms", delay_ms),
+             AAC_KV_STR("error", f->res.errstr[0] ? f->res.errstr : "unknown"));
+}
+
+/* The oldest batch in flight did not commit (f), and no writer writes:
+ * decides (failpolicy.h) and carries the decision out. */
+static void on_failure(pipeline_t *pl, aac_flight_t *f, aac_failmode_t mode)
+{
+    aac_failure_t in = {.cls = f->res.cls,
+                        .fenced = f->res.fenced,
+                        .outage = f->res.outage,
+                        .cancelled = f->cancelled,
+                        .dead_letters_pending = f->dead_letters_pending,
+                        .dlq_fatal =
+                            f->dead_letters_pending && aac_dlq_fatal(pl->dlq, NULL, 0, NULL),
+                        .counted = f->counted,
+                        .live = aac_batch_live_rows(f->batch)};
+    memcpy(in.sqlstate, f->res.sqlstate, sizeof(in.sqlstate));
+    aac_fail_decision_t d = aac_failpolicy_decide(&in, mode, &pl->retry, aac_mono_ms());
+    switch (d.action) {
+    case AAC_FAIL_STOP:
+        if (!(in.dlq_fatal && dlq_fatal(pl)))
+            go_fatal(pl, f->res.errstr, aac_classify_sqlstate_action(f->res.sqlstate));
+        return;
+    case AAC_FAIL_REFENCE:
+        aac_warn("batch fenced", AAC_KV_STR("detail", f->res.errstr));
         refence(pl);
         return;
-    }
-    if (f->cancelled) { /* never the oldest's own outcome; retried */
+    case AAC_FAIL_REQUEUE:
+        if (!in.cancelled) {
+            note_retry(pl, f, &d, 0);
+            set_paused(pl, true);
+        }
         requeue(pl);
         return;
-    }
-    bool counted = !res->outage && !f->dead_letters_pending &&
-                   aac_classify_sqlstate_counts_against_message(res->sqlstate);
-    const char *why = f->dead_letters_pending ? "dead_letter_unavailable"
-                      : res->outage           ? "postgres_unavailable"
-                      : counted               ? "write_failed"
-                                              : "postgres_contention";
-    size_t live = aac_batch_live_rows(f->batch);
-    int64_t now = aac_mono_ms();
-    aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
-    aac_metrics_set_error(pl->metrics, AAC_CLASS_TRANSIENT, why, res->errstr);
-    switch (
-        aac_retry_failed(&pl->retry, counted ? AAC_RETRY_COUNTED : AAC_RETRY_OUTAGE, live, now)) {
-    case AAC_RETRY_HALVE:
+    case AAC_FAIL_WAIT:
+        if (!in.counted) {
+            note_retry(pl, f, &d, pl->retry.delay_ms);
+            aac_writers_failure_counted(pl->ws);
+        }
+        set_paused(pl, true);
+        return;
+    case AAC_FAIL_HALVE:
         aac_warn("batch keeps failing, retrying it in smaller batches",
                  AAC_KV_UINT("events", aac_batch_count(f->batch)),
                  AAC_KV_INT("attempts", pl->retry.policy.max_attempts),
                  AAC_KV_INT("next_batch_max", pl->retry.cap_events),
-                 AAC_KV_STR("error", res->errstr));
+                 AAC_KV_STR("error", f->res.errstr));
         drop_all(pl, "retries exhausted, halving", true);
         return;
-    case AAC_RETRY_GIVE_UP:
+    case AAC_FAIL_GIVE_UP:
         give_up(pl, f);
         return;
-    case AAC_RETRY_WAIT:
-        break;
+    case AAC_FAIL_DROP:
+        drop_all(pl, d.why, true);
+        return;
     }
-    if (!counted) {
-        aac_metrics_set_paused_outage(pl->metrics, true);
-        if (res->outage && !f->dead_letters_pending)
-            aac_metrics_set_pg_up(pl->metrics, false);
-    }
-    aac_warn("batch not written, retrying", AAC_KV_UINT("events", aac_batch_count(f->batch)),
-             AAC_KV_STR("reason", why), AAC_KV_INT("later_rolled_back", later_cancelled(pl)),
-             AAC_KV_INT("attempt", counted ? pl->retry.attempts : pl->retry.outage_attempts),
-             AAC_KV_INT("delay_ms", urgent ? 0 : pl->retry.delay_ms),
-             AAC_KV_STR("error", res->errstr[0] ? res->errstr : "unknown"));
-    set_paused(pl, true);
-    if (urgent)
-        requeue(pl);
-    return;
 }
 
-/* Settles the batches the writers committed, oldest first. Returns the
- * oldest batch when it failed and no writer is on any batch any more (the
- * caller decides: failed()), else NULL. */
-static flight_t *settle_flights(pipeline_t *pl)
+/* Settles what committed; decides on the oldest batch's failure once (in
+ * the loop and the drain: a failure waiting for its retry is not decided
+ * on again). */
+static void settle(pipeline_t *pl)
 {
-    for (;;) {
-        flight_t done, *failure = NULL;
-        bool have = false;
-        pthread_mutex_lock(&pl->mu);
-        if (pl->ring_cnt && flight_at(pl, 0)->state == FLIGHT_DONE) {
-            if (flight_at(pl, 0)->committed) {
-                done = *flight_at(pl, 0);
-                pl->ring_head = (pl->ring_head + 1) % pl->ring_cap;
-                pl->ring_cnt--;
-                have = true;
-                pthread_cond_broadcast(&pl->cv);
-            } else {
-                failure = flight_at(pl, 0);
-                for (int i = 0; i < pl->ring_cnt; i++)
-                    if (flight_at(pl, i)->state == FLIGHT_WRITING)
-                        failure = NULL; /* it finishes first */
-            }
-        }
-        pthread_mutex_unlock(&pl->mu);
-        if (!have)
-            return failure;
-        settle_committed(pl, &done);
-        batch_give(pl, done.batch);
-    }
+    settle_all(pl);
+    aac_flight_t *f = aac_writers_failure(pl->ws);
+    if (f && !f->counted)
+        on_failure(pl, f, AAC_FAILMODE_LOOP);
 }
 
 /* Tells /health and the systemd watchdog that the service is alive: the
@@ -901,117 +568,98 @@ static flight_t *settle_flights(pipeline_t *pl)
  * itself wrote. */
 static void stamp_alive(pipeline_t *pl)
 {
-    int64_t now = aac_mono_ms(), since = now;
-    pthread_mutex_lock(&pl->mu);
-    for (int i = 0; i < pl->writers; i++)
-        if (pl->writer[i].busy && pl->writer[i].busy_since < since)
-            since = pl->writer[i].busy_since;
-    pthread_mutex_unlock(&pl->mu);
+    int64_t now = aac_mono_ms(), since = aac_writers_busy_since(pl->ws, now);
     aac_metrics_polled(pl->metrics, aac_now() - (double)(now - since) / 1000.0);
     aac_notify_alive(since); /* WATCHDOG=1 from this loop, never a timer */
 }
 
-/* Waits up to timeout_ms for a writer to finish a batch. */
-static void wait_writers(pipeline_t *pl, int timeout_ms)
+static int in_flight(pipeline_t *pl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)timeout_ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_mutex_lock(&pl->mu);
-    bool any = false;
-    for (int i = 0; i < pl->ring_cnt && !any; i++)
-        any = flight_at(pl, i)->state == FLIGHT_WRITING ||
-              (flight_at(pl, i)->state == FLIGHT_QUEUED && !pl->halted);
-    if (any)
-        pthread_cond_timedwait(&pl->cv, &pl->mu, &ts);
-    pthread_mutex_unlock(&pl->mu);
+    int n, writing;
+    aac_writers_counts(pl->ws, &n, &writing);
+    return n;
 }
 
-static int ring_count(pipeline_t *pl)
+/* Stops the writers (cancelling what they write): past the shutdown's
+ * deadline, nothing more is written. */
+static void stop_writing(pipeline_t *pl)
 {
-    pthread_mutex_lock(&pl->mu);
-    int cnt = pl->ring_cnt;
-    pthread_mutex_unlock(&pl->mu);
-    return cnt;
+    if (pl->writers_stopped)
+        return;
+    aac_writers_stop(pl->ws);
+    pl->writers_stopped = true;
 }
 
 /* Writes whatever holds the partitions being revoked (or every batch, for
  * an eager revocation) before they go: the open batch is closed and the
  * batches in flight are waited for; a failure is tried once more at once,
- * then the batches are dropped. */
+ * then the batches are dropped. During a shutdown, not past its
+ * deadline. */
 static void write_before_revoke(pipeline_t *pl)
 {
     int failures = 0;
-    if (pl->stopping)
+    if (pl->writers_stopped)
         return; /* closing after the writers stopped: nothing is written */
     if (aac_batch_count(pl->open) && !submit(pl, true))
-        drop_all(pl, "out of memory", true);
-    while (!pl->fatal && ring_count(pl)) {
-        flight_t *f = settle_flights(pl);
-        if (f && failures++ == 0) {
-            failed(pl, f, true);
+        drop_open(pl, "out of memory"); /* the batches in flight go on */
+    while (!pl->fatal) {
+        settle_all(pl);
+        if (!in_flight(pl))
+            return;
+        aac_flight_t *f = aac_writers_failure(pl->ws);
+        if (f) {
+            aac_failmode_t mode = failures++ ? AAC_FAILMODE_REVOKE_LAST : AAC_FAILMODE_REVOKE;
+            on_failure(pl, f, mode);
             continue;
         }
-        if (f) {
-            if (f->res.fenced || f->res.cls == AAC_CLASS_FATAL)
-                failed(pl, f, false); /* drops all after a fence, or stops */
-            else if (!(f->dead_letters_pending && dlq_fatal(pl)))
-                drop_all(pl, "partitions revoked", true);
-            break;
+        /* a stop asked for while the revocation waits starts the
+         * shutdown's clock: the wait keeps to its deadline */
+        if (!pl->deadline && aac_signals_received())
+            pl->deadline = aac_mono_ms() + pl->cfg->service.shutdown_timeout_ms;
+        if (pl->deadline && aac_mono_ms() >= pl->deadline) {
+            aac_warn("shutdown deadline reached during a revocation: batches dropped unwritten",
+                     AAC_KV_INT("batches", in_flight(pl)));
+            stop_writing(pl);
+            settle_all(pl);
+            drop_all(pl, "shutdown deadline", false);
+            return;
         }
         stamp_alive(pl);
-        wait_writers(pl, 50);
+        aac_writers_wait(pl->ws, REVOKE_WAIT_MS);
     }
 }
 
 /* Whether a batch in flight or the open one holds one of `parts`. */
 static bool holds_any(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
 {
-    bool any = false;
-    pthread_mutex_lock(&pl->mu);
-    for (int i = 0; i <= pl->ring_cnt && !any; i++) {
-        const aac_batch_t *b = i < pl->ring_cnt ? flight_at(pl, i)->batch : pl->open;
-        for (int k = 0; k < parts->cnt && !any; k++)
-            any = aac_batch_part(b, parts->elems[k].partition) != NULL;
+    int32_t ids[parts->cnt > 0 ? parts->cnt : 1];
+    for (int k = 0; k < parts->cnt; k++) {
+        ids[k] = parts->elems[k].partition;
+        if (aac_batch_part(pl->open, ids[k]))
+            return true;
     }
-    pthread_mutex_unlock(&pl->mu);
-    return any;
+    return aac_writers_hold_any(pl->ws, ids, (size_t)parts->cnt);
 }
 
 /* --- stored offsets ------------------------------------------------------ */
 
-static bool wants_offset(const part_t *pt)
-{
-    return pt->need_offset;
-}
-
-/* Reads the stored offsets of the assigned partitions that still need
- * them, of those in `only` when given (an assignment being applied: the
- * partitions held back earlier keep their own retry). Returns the number
- * read (ids/offs filled), 0 when none waits, -1 when PostgreSQL could not
- * be read (the partitions stay held back). */
+/* Reads the stored offsets of the assigned partitions that need them, of
+ * those in `only` when given (an assignment being applied: the partitions
+ * held back earlier keep their own retry). Returns the number read
+ * (ids/offs filled), 0 when none waits, -1 when PostgreSQL could not be
+ * read (the partitions stay held back). */
 static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *only, int32_t *ids,
                          int64_t *offs, size_t max)
 {
-    size_t n = 0, waiting = 0;
+    size_t n = 0;
     aac_pgsink_result_t res;
 
-    if (!pl->offsets_wanted)
-        return 0; /* the common case, checked on every loop */
-    for (int32_t p = 0; p < pl->part_cap; p++)
-        if (pl->part[p].assigned && pl->part[p].need_offset) {
-            waiting++;
-            if (!only && n < max)
-                ids[n++] = p;
-        }
-    for (int i = 0; only && i < only->cnt && n < max; i++) {
-        part_t *pt = part_get(pl, only->elems[i].partition);
-        if (pt && pt->assigned && pt->need_offset)
+    for (int32_t p = 0; !only && p < pl->pos.cap && n < max; p++)
+        if (aac_positions_wants_offset(&pl->pos, p))
+            ids[n++] = p;
+    for (int i = 0; only && i < only->cnt && n < max; i++)
+        if (aac_positions_wants_offset(&pl->pos, only->elems[i].partition))
             ids[n++] = only->elems[i].partition;
-    }
-    pl->offsets_wanted = waiting > n; /* others wait, or more than one call's worth */
     if (!n)
         return 0;
     if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
@@ -1020,15 +668,13 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
             go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
             return -1;
         }
-        aac_retry_failed(&pl->offsets, AAC_RETRY_OUTAGE, 0, aac_mono_ms());
-        int delay = pl->offsets.delay_ms;
+        offsets_retry_later(pl);
         aac_metrics_retry(pl->metrics, AAC_CLASS_TRANSIENT);
         aac_metrics_set_pg_up(pl->metrics, false);
         aac_metrics_set_paused_outage(pl->metrics, true);
         aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
-        pl->offsets_wanted = true;
         aac_warn("could not read stored offsets, partitions held back",
-                 AAC_KV_UINT("partitions", n), AAC_KV_INT("delay_ms", delay),
+                 AAC_KV_UINT("partitions", n), AAC_KV_INT("delay_ms", pl->offsets.delay_ms),
                  AAC_KV_STR("error", res.errstr));
         return -1;
     }
@@ -1036,71 +682,58 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
     aac_metrics_set_pg_up(pl->metrics, true);
     if (!aac_retry_waiting(&pl->retry))
         aac_metrics_set_paused_outage(pl->metrics, false);
-    for (size_t i = 0; i < n; i++) {
-        part_t *pt = &pl->part[ids[i]];
-        pt->need_offset = false;
-        pt->stored = offs[i];
-        pt->next = offs[i];
-        pt->check_gap = true;
-        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
-                 AAC_KV_INT("stored_offset", offs[i]));
-    }
     return (int)n;
 }
 
-/* For partitions held back (assigned while PostgreSQL could not be read,
- * after a fence, or after a seek that did not take effect): read the
- * stored offsets, seek there and let them run. */
-static void load_offsets(pipeline_t *pl)
+/* Lets a held-back partition run again (unless the whole loop is
+ * paused). */
+static void release(pipeline_t *pl, int32_t p)
+{
+    if (!pl->paused)
+        pause_one(pl, p, false);
+}
+
+/* For partitions held back: those whose position is not known (assigned
+ * while PostgreSQL could not be read, or after a fence) get their stored
+ * offset read and are sought there; those whose seek did not take effect
+ * are sought again to the position they keep. */
+static void restore_positions(pipeline_t *pl)
 {
     int32_t ids[1024];
     int64_t offs[1024];
     int n = fetch_offsets(pl, NULL, ids, offs, 1024);
-    if (n <= 0)
-        return;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++) {
-        part_t *pt = &pl->part[ids[i]];
         /* none stored: where discarding began (or where a dropped batch
          * began), else where the assignment already points (Kafka's
          * committed offset, else auto.offset.reset) */
-        int64_t to = offs[i] >= 0 ? offs[i] : pt->resume_at;
-        pt->resume_at = -1;
+        int64_t to = aac_positions_loaded(&pl->pos, ids[i], offs[i]);
+        if (to == -2) { /* positions.h refuses while a batch of it is in flight */
+            aac_error("stored offset read while a batch is in flight, ignored",
+                      AAC_KV_INT("partition", ids[i]));
+            continue;
+        }
+        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
+                 AAC_KV_INT("stored_offset", offs[i]));
         if (to >= 0 && !seek_to(pl, ids[i], to))
             continue; /* held again, retried later */
-        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, ids[i]);
+        release(pl, ids[i]);
     }
-    if (!pl->paused && l->cnt)
-        rd_kafka_resume_partitions(pl->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    for (int32_t p = 0; p < pl->pos.cap; p++) {
+        int64_t to = aac_positions_seek_due(&pl->pos, p);
+        if (to >= 0 && seek_to(pl, p, to))
+            release(pl, p);
+    }
+    if (aac_positions_held(&pl->pos) == 0)
+        aac_retry_succeeded(&pl->offsets);
     publish_partitions(pl);
 }
 
-/* --- the open batch ------------------------------------------------------- */
-
-/* Drops the open batch (the batches in flight go on): its partitions go
- * back to where it began. */
-static void drop_open(pipeline_t *pl, const char *why)
-{
-    aac_batch_t *b = pl->open;
-    if (!aac_batch_count(b))
-        return;
-    aac_warn("batch dropped unwritten", AAC_KV_UINT("events", aac_batch_count(b)),
-             AAC_KV_STR("reason", why));
-    const aac_batch_part_t *bp = aac_batch_parts_const(b);
-    for (size_t k = 0; k < aac_batch_part_count(b); k++) {
-        part_t *pt = &pl->part[bp[k].partition];
-        pt->next = bp[k].first;
-        if (pt->assigned && !pt->need_offset)
-            seek_to(pl, bp[k].partition, bp[k].first);
-    }
-    aac_batch_reset(b);
-}
+/* --- messages ------------------------------------------------------------ */
 
 /* Takes ownership of rkm. A message that could not be added (out of
- * memory) drops the batches, rewound to include it, so nothing is
+ * memory) drops the open batch, rewound to include it, so nothing is
  * skipped. */
-static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
+static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm)
 {
     aac_event_t ev;
     aac_event_error_t err;
@@ -1124,147 +757,124 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, part_t *pt)
         aac_error("out of memory, dropping the batch");
         drop_open(pl, "out of memory");
         /* the batch may not list this message: rewind to it too */
-        if (pt->next < 0 || offset < pt->next) {
-            pt->next = offset;
-            if (!pt->need_offset)
+        const aac_position_t *pt = aac_positions_find(&pl->pos, partition);
+        if (pt && (pt->next < 0 || offset < pt->next)) {
+            aac_positions_rewind(&pl->pos, partition, offset, false);
+            if (aac_positions_ready(&pl->pos, partition))
                 seek_to(pl, partition, offset);
         }
         return;
     }
     if (aac_batch_count(pl->open) == 1)
         pl->open_since = aac_mono_ms();
-    pt->next = offset + 1;
+    aac_positions_took(&pl->pos, partition, offset);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
 }
 
-/* --- messages ------------------------------------------------------------ */
-
-/* Called for a message whose offset is not the next one expected. When
- * the broker deleted messages before they were consumed (retention),
+/* Called for a message whose offset is not the next one expected: reads
+ * the broker's watermarks and follows positions.h's verdict. When the
+ * broker deleted messages before they were consumed (retention),
  * librdkafka resets the position to the earliest offset and the stream
- * jumps: the low watermark, cached from fetch responses, is then above the
- * offset we expected. Other jumps (transaction markers, compaction) are
- * normal and not reported. A message below the expected offset is
- * followed only when the log really starts over (its end is below what
- * we stored: the topic was recreated); otherwise the fetch position is
- * wrong, and the partition is sought back: the stored offset never moves
- * backwards. Returns true when the message must be dropped. */
-static bool check_gap(pipeline_t *pl, part_t *pt, const rd_kafka_message_t *rkm)
+ * jumps: that is counted. Returns true when the message must be
+ * dropped. */
+static bool check_jump(pipeline_t *pl, const rd_kafka_message_t *rkm)
 {
-    int64_t lo = -1, hi = -1;
-    if (rkm->offset < pt->next) {
-        if (rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi,
-                                             2000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            hi >= pt->next) {
-            aac_warn("fetched below the stored offset, seeking back",
-                     AAC_KV_INT("partition", rkm->partition),
-                     AAC_KV_INT("expected_offset", pt->next),
-                     AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
-            seek_to(pl, rkm->partition, pt->next);
-            return true;
-        }
-        /* the partition's log starts over below what we stored */
+    const char *topic = pl->cfg->kafka.topic;
+    int32_t p = rkm->partition;
+    int64_t lo = -1, hi = -1, next = pl->pos.p[p].next;
+    if (rkm->offset < next) {
+        if (rd_kafka_query_watermark_offsets(pl->rk, topic, p, &lo, &hi, 2000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            lo = hi = -1;
+    } else if (rd_kafka_get_watermark_offsets(pl->rk, topic, p, &lo, &hi) !=
+                   RD_KAFKA_RESP_ERR_NO_ERROR ||
+               lo < 0) {
+        rd_kafka_query_watermark_offsets(pl->rk, topic, p, &lo, &hi, 2000);
+    }
+    switch (aac_positions_jump(&pl->pos, p, rkm->offset, lo, hi)) {
+    case AAC_JUMP_SEEK_BACK:
+        aac_warn("fetched below the stored offset, seeking back", AAC_KV_INT("partition", p),
+                 AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset),
+                 AAC_KV_INT("high_watermark", hi));
+        seek_to(pl, p, next);
+        return true;
+    case AAC_JUMP_RESTART:
         aac_error("partition offsets went backwards (topic recreated?), following the broker",
-                  AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
+                  AAC_KV_INT("partition", p), AAC_KV_INT("expected_offset", next),
                   AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
-        pt->next = rkm->offset;
+        aac_positions_restart(&pl->pos, p, rkm->offset);
+        return false;
+    case AAC_JUMP_LOST: {
+        int64_t gap = aac_positions_lost(&pl->pos, p, rkm->offset, lo);
+        aac_warn("offsets lost to retention before they were consumed", AAC_KV_INT("partition", p),
+                 AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset),
+                 AAC_KV_INT("gap", gap), AAC_KV_INT("low_watermark", lo));
+        aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
         return false;
     }
-    if (rd_kafka_get_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        lo < 0)
-        rd_kafka_query_watermark_offsets(pl->rk, pl->cfg->kafka.topic, rkm->partition, &lo, &hi,
-                                         2000);
-    if (lo <= pt->next) {
-        aac_debug("offsets skipped (transaction markers or compaction)",
-                  AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
-                  AAC_KV_INT("actual_offset", rkm->offset));
+    case AAC_JUMP_FORWARD:
+        aac_debug("offsets skipped (transaction markers or compaction)", AAC_KV_INT("partition", p),
+                  AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset));
         return false;
     }
-    int64_t gap = (lo < rkm->offset ? lo : rkm->offset) - pt->next;
-    aac_warn("offsets lost to retention before they were consumed",
-             AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("expected_offset", pt->next),
-             AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("gap", gap),
-             AAC_KV_INT("low_watermark", lo));
-    aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
     return false;
+}
+
+/* A consumer error: logged and reported; a fatal one stops the service. */
+static void consumer_error(pipeline_t *pl, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_resp_err_t err = rkm->err;
+    if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return;
+    aac_class_t cls = aac_classify_kafka(err);
+    aac_warn("consumer error", AAC_KV_STR("error", rd_kafka_err2name(err)),
+             AAC_KV_STR("detail", rd_kafka_message_errstr(rkm)),
+             AAC_KV_STR("class", aac_class_str(cls)));
+    if (cls == AAC_CLASS_FATAL) {
+        char what[512];
+        snprintf(what, sizeof(what), "kafka: %s", rd_kafka_message_errstr(rkm));
+        go_fatal(pl, what,
+                 "check the Kafka credentials and that the consumer may read the topic and use "
+                 "the group");
+    } else {
+        aac_metrics_set_error(pl->metrics, cls, rd_kafka_err2name(err),
+                              rd_kafka_message_errstr(rkm));
+    }
 }
 
 /* Takes ownership of rkm. */
 static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
 {
     if (rkm->err) {
-        rd_kafka_resp_err_t err = rkm->err;
-        if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            aac_class_t cls = aac_classify_kafka(err);
-            aac_warn("consumer error", AAC_KV_STR("error", rd_kafka_err2name(err)),
-                     AAC_KV_STR("detail", rd_kafka_message_errstr(rkm)),
-                     AAC_KV_STR("class", aac_class_str(cls)));
-            if (cls == AAC_CLASS_FATAL) {
-                char what[512];
-                snprintf(what, sizeof(what), "kafka: %s", rd_kafka_message_errstr(rkm));
-                go_fatal(pl, what,
-                         "check the Kafka credentials and that the consumer may read the topic "
-                         "and use the group");
-            } else {
-                aac_metrics_set_error(pl->metrics, cls, rd_kafka_err2name(err),
-                                      rd_kafka_message_errstr(rkm));
-            }
-        }
+        consumer_error(pl, rkm);
         rd_kafka_message_destroy(rkm);
         return;
     }
-    part_t *pt = part_get(pl, rkm->partition);
-    if (!pt || !pt->assigned) {
-        rd_kafka_message_destroy(rkm);
-        return;
-    }
-    if (pt->need_offset || aac_retry_waiting(&pl->retry)) {
-        /* not processed now (position unknown, or backing off): remember
-         * where discarding began, to be fetched again from there */
-        if (pt->resume_at < 0)
-            pt->resume_at = pt->next >= 0 ? pt->next : rkm->offset;
-        rd_kafka_message_destroy(rkm);
-        return;
-    }
-    bool first = pt->check_gap;
-    pt->check_gap = false;
+    int32_t p = rkm->partition;
+    const aac_position_t *pt = aac_positions_find(&pl->pos, p);
+    bool first = pt && pt->check_gap;
     /* nothing stored for this group: it starts where the log does */
-    if (first && pt->next < 0 && rkm->offset > 0)
+    if (first && pt->next < 0 && rkm->offset > 0 && !aac_retry_waiting(&pl->retry))
         aac_info("partition starts above offset 0: earlier messages were deleted before this "
                  "group stored any",
-                 AAC_KV_INT("partition", rkm->partition), AAC_KV_INT("first_offset", rkm->offset));
-    /* a jump forward, or a first message below the stored position */
-    if (pt->next >= 0 && (rkm->offset > pt->next || (first && rkm->offset < pt->next)) &&
-        check_gap(pl, pt, rkm)) {
-        rd_kafka_message_destroy(rkm);
+                 AAC_KV_INT("partition", p), AAC_KV_INT("first_offset", rkm->offset));
+    switch (aac_positions_admit(&pl->pos, p, rkm->offset, aac_retry_waiting(&pl->retry))) {
+    case AAC_ADMIT_CHECK:
+        if (check_jump(pl, rkm))
+            break;
+        /* fall through */
+    case AAC_ADMIT_TAKE:
+        batch_add(pl, rkm);
         return;
+    case AAC_ADMIT_SKIP:    /* already processed */
+    case AAC_ADMIT_DISCARD: /* fetched again later */
+    case AAC_ADMIT_IGNORE:  /* not ours (any more) */
+        break;
     }
-    if (pt->next >= 0 && rkm->offset < pt->next) {
-        rd_kafka_message_destroy(rkm); /* already processed */
-        return;
-    }
-    batch_add(pl, rkm, pt);
+    rd_kafka_message_destroy(rkm);
 }
 
 /* --- rebalance ----------------------------------------------------------- */
-
-/* librdkafka keeps a partition paused by the application across its
- * revocation and a later assignment: a partition assigned again after it
- * was held back would stay paused for good. Resumes those of `parts`
- * whose position is known. */
-static void resume_ready(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
-    for (int i = 0; i < parts->cnt; i++) {
-        part_t *pt = part_get(pl, parts->elems[i].partition);
-        if (pt && pt->assigned && !pt->need_offset)
-            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, parts->elems[i].partition);
-    }
-    if (l->cnt)
-        rd_kafka_resume_partitions(pl->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-}
 
 /* An assignment: each partition starts where PostgreSQL's stored offset
  * says, or is held back until that is known. */
@@ -1273,19 +883,12 @@ static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
 {
     rd_kafka_error_t *e = NULL;
     for (int i = 0; i < parts->cnt; i++) {
-        part_t *pt = part_get(pl, parts->elems[i].partition);
-        if (!pt)
-            continue;
-        *pt = (part_t){.assigned = true,
-                       .need_offset = true,
-                       .next = -1,
-                       .stored = -1,
-                       .pending = -1,
-                       .resume_at = -1};
+        if (aac_positions_assign(&pl->pos, parts->elems[i].partition) != 0)
+            aac_error("partition id out of range, not consumed",
+                      AAC_KV_INT("partition", parts->elems[i].partition));
         /* no stored offset: Kafka's committed one, else auto.offset.reset */
         parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
     }
-    pl->offsets_wanted = true;
     /* PostgreSQL's offsets are the truth: start each partition there */
     int32_t ids[1024];
     int64_t offs[1024];
@@ -1293,21 +896,33 @@ static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
     for (int i = 0; i < n; i++) {
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
+        aac_positions_loaded(&pl->pos, ids[i], offs[i]);
         if (tp && offs[i] >= 0)
             tp->offset = offs[i];
+        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
+                 AAC_KV_INT("stored_offset", offs[i]));
     }
     if (cooperative)
         e = rd_kafka_incremental_assign(rk, parts);
     else
         rd_kafka_assign(rk, parts);
-    /* unknown position (PostgreSQL down): held back until it is known */
-    rd_kafka_topic_partition_list_t *held = assigned_list(pl, wants_offset);
+    /* librdkafka keeps a partition paused by the application across its
+     * revocation and a later assignment: each of `parts` is paused or
+     * resumed here, by what this instance knows of it now */
+    rd_kafka_topic_partition_list_t *ready = rd_kafka_topic_partition_list_new(parts->cnt);
+    rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        if (!aac_positions_assigned(&pl->pos, p))
+            continue;
+        bool go = !pl->paused && aac_positions_ready(&pl->pos, p);
+        rd_kafka_topic_partition_list_add(go ? ready : held, pl->cfg->kafka.topic, p);
+    }
     if (held->cnt)
         rd_kafka_pause_partitions(rk, held);
-    if (pl->paused)
-        rd_kafka_pause_partitions(rk, parts);
-    else
-        resume_ready(pl, parts);
+    if (ready->cnt)
+        rd_kafka_resume_partitions(rk, ready);
+    rd_kafka_topic_partition_list_destroy(ready);
     rd_kafka_topic_partition_list_destroy(held);
     aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
              AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
@@ -1324,11 +939,8 @@ static rd_kafka_error_t *on_revoke(pipeline_t *pl, rd_kafka_t *rk, rd_kafka_resp
     if (!cooperative || holds_any(pl, parts))
         write_before_revoke(pl);
     for (int i = 0; i < parts->cnt; i++) {
-        part_t *pt = part_get(pl, parts->elems[i].partition);
-        if (!pt)
-            continue;
         aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
-        *pt = (part_t){.next = -1, .stored = -1, .pending = -1, .resume_at = -1};
+        aac_positions_revoke(&pl->pos, parts->elems[i].partition);
     }
     if (cooperative)
         e = rd_kafka_incremental_unassign(rk, parts);
@@ -1360,28 +972,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /* While idle: tell readiness whether PostgreSQL still answers (an outage
- * would otherwise show only with the next write), and keep monthly
- * partitions created ahead of the events. */
-static void idle_upkeep(pipeline_t *pl, int64_t now)
+ * would otherwise show only with the next write). */
+static void idle_ping(pipeline_t *pl, int64_t now)
 {
     aac_pgsink_result_t res;
-    if (now - pl->last_pg_ok >= PING_IDLE_MS) {
-        pl->last_pg_ok = now; /* at most one ping per interval, failed or not */
-        bool up = aac_pgsink_ping(pl->sink, &res) == 0;
-        aac_metrics_set_pg_up(pl->metrics, up);
-        if (!up)
-            aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
-    }
-    if (now >= pl->partitions_at) {
-        char err[512];
-        pl->partitions_at = now + PARTITIONS_EVERY_MS;
-        int n = aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, err, sizeof(err));
-        if (n < 0)
-            /* the default partition still takes every row: not fatal */
-            aac_warn("could not create partitions ahead, retrying later", AAC_KV_STR("error", err));
-        else if (n > 0)
-            aac_info("partitions created ahead", AAC_KV_INT("count", n));
-    }
+    if (now - pl->last_pg_ok < PING_IDLE_MS)
+        return;
+    pl->last_pg_ok = now; /* at most one ping per interval, failed or not */
+    bool up = aac_pgsink_ping(pl->sink, &res) == 0;
+    aac_metrics_set_pg_up(pl->metrics, up);
+    if (!up)
+        aac_metrics_set_error(pl->metrics, res.cls, "postgres_unavailable", res.errstr);
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -1480,29 +1081,31 @@ fail:
 /* On shutdown: write what was consumed if it can be done in time. */
 static void drain(pipeline_t *pl, int64_t deadline)
 {
+    pl->deadline = deadline;
     set_paused(pl, true);
     if (aac_batch_count(pl->open) && !submit(pl, true))
         drop_open(pl, "out of memory");
-    while (ring_count(pl) && !pl->fatal && aac_mono_ms() < deadline) {
-        flight_t *f = settle_flights(pl);
-        if (f && !aac_retry_waiting(&pl->retry))
-            failed(pl, f, false);
+    while (in_flight(pl) && !pl->fatal && aac_mono_ms() < deadline) {
+        settle(pl);
         if (aac_retry_due(&pl->retry, aac_mono_ms()))
             requeue(pl);
-        /* stays in the group meanwhile; nothing new is processed */
+        /* stays in the group meanwhile; nothing new is processed (a
+         * revocation now keeps to the deadline too) */
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
         if (rkm)
             rd_kafka_message_destroy(rkm);
         aac_dlq_poll(pl->dlq, 0);
         stamp_alive(pl);
-        wait_writers(pl, 20);
+        /* a batch waiting for its retry finishes nothing: this waits
+         * anyway, and the loop does not spin */
+        aac_writers_wait(pl->ws, DRAIN_WAIT_MS);
     }
-    int left = ring_count(pl);
-    if (left && !pl->fatal) {
-        /* a write still going is cancelled: its transaction rolls back */
-        stop_writers(pl, true);
-        settle_flights(pl);
-        if ((left = ring_count(pl)))
+    if (in_flight(pl) && !pl->fatal) {
+        /* what is still being written is cancelled: it rolls back */
+        stop_writing(pl);
+        settle_all(pl);
+        int left = in_flight(pl);
+        if (left)
             aac_warn("shutdown: batch not written in time, left uncommitted",
                      AAC_KV_INT("batches", left));
     }
@@ -1535,30 +1138,18 @@ static void close_consumer(pipeline_t *pl, int64_t deadline)
     pl->rk = NULL;
 }
 
-/* Forgets every batch, unwritten; the writers are stopped. */
-static void discard_all(pipeline_t *pl)
+/* Forgets every batch, unwritten, and the messages they hold; the
+ * writers are stopped. */
+static void discard_batches(pipeline_t *pl)
 {
-    for (int i = 0; i < pl->ring_cnt; i++)
-        batch_give(pl, flight_at(pl, i)->batch);
-    pl->ring_cnt = 0;
-    if (pl->open)
-        aac_batch_reset(pl->open);
+    aac_batch_t *drop[pl->max_in_flight + 2];
+    int cnt = aac_writers_drop(pl->ws, drop);
+    for (int i = 0; i < cnt; i++)
+        batch_give(pl, drop[i]);
+    aac_batch_reset(pl->open);
 }
 
-/* Frees every batch; the writers are stopped. */
-static void free_batches(pipeline_t *pl)
-{
-    for (int i = 0; i < pl->ring_cnt; i++)
-        aac_batch_destroy(flight_at(pl, i)->batch);
-    pl->ring_cnt = 0;
-    aac_batch_destroy(pl->open);
-    pl->open = NULL;
-    for (int i = 0; i < pl->spare_cnt; i++)
-        aac_batch_destroy(pl->spare[i]);
-    pl->spare_cnt = 0;
-}
-
-/* Sets up pl for cfg: everything but the clients and the writers. */
+/* Sets up pl for cfg: everything but the clients and the threads. */
 static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t *metrics)
 {
     aac_event_limits_t lim = {(size_t)cfg->event.max_message_bytes, cfg->event.max_depth};
@@ -1568,23 +1159,21 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
     memset(pl, 0, sizeof(*pl));
     pl->cfg = cfg;
     pl->metrics = metrics;
+    aac_positions_init(&pl->pos);
     aac_retry_state_init(&pl->retry, &policy, OUTAGE_MAX_DELAY_MS, seed);
     aac_retry_state_init(&pl->offsets, &policy, OUTAGE_MAX_DELAY_MS, seed * 7u + 1u);
     pl->broker_up = true; /* as aac_metrics_new() starts it */
-    pl->writers = cfg->batch.writers < 1             ? 1
-                  : cfg->batch.writers > MAX_WRITERS ? MAX_WRITERS
-                                                     : cfg->batch.writers;
+    pl->writers = cfg->batch.writers < 1                 ? 1
+                  : cfg->batch.writers > AAC_WRITERS_MAX ? AAC_WRITERS_MAX
+                                                         : cfg->batch.writers;
     pl->max_in_flight = cfg->batch.max_in_flight < 1 ? 1 : cfg->batch.max_in_flight;
-    pl->ring_cap = pl->max_in_flight + 2; /* a revocation or shutdown may add one */
-    pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->cv, NULL);
+    pl->spare_max = pl->max_in_flight + 2;
 
     pl->parser = aac_event_parser_new(&lim);
     pl->sink = aac_pgsink_new(cfg);
-    pl->ring = calloc((size_t)pl->ring_cap, sizeof(*pl->ring));
-    pl->spare = calloc((size_t)pl->ring_cap + 1, sizeof(*pl->spare));
+    pl->spare = calloc((size_t)pl->spare_max, sizeof(*pl->spare));
     pl->open = aac_batch_new(cfg->kafka.topic, copy_format(cfg));
-    if (!pl->parser || !pl->sink || !pl->ring || !pl->spare || !pl->open) {
+    if (!pl->parser || !pl->sink || !pl->spare || !pl->open) {
         aac_error("out of memory");
         return -1;
     }
@@ -1593,24 +1182,26 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
 
 static void pipeline_free(pipeline_t *pl)
 {
-    stop_writers(pl, true);
-    free_batches(pl);
+    aac_upkeep_stop(pl->upkeep);
+    aac_writers_destroy(pl->ws);
+    aac_batch_destroy(pl->open);
+    for (int i = 0; i < pl->spare_cnt; i++)
+        aac_batch_destroy(pl->spare[i]);
     aac_dlq_destroy(pl->dlq);
     aac_pgsink_destroy(pl->sink);
     aac_event_parser_destroy(pl->parser);
-    free(pl->ring);
     free(pl->spare);
-    free(pl->part);
-    pthread_cond_destroy(&pl->cv);
-    pthread_mutex_destroy(&pl->mu);
+    aac_positions_free(&pl->pos);
 }
 
 /* Waits until PostgreSQL answers and the schema is there, so that a wrong
- * password or a missing schema is found before joining. Returns -1 when
- * it does, else the exit status (fatal, or a signal while waiting). */
+ * password or a missing schema is found before joining; then makes sure
+ * of the partitions ahead before the first event. Returns -1 when all is
+ * there, else the exit status (fatal, or a signal while waiting). */
 static int wait_for_postgres(pipeline_t *pl)
 {
     aac_pgsink_result_t res;
+    char err[512];
     while (aac_pgsink_check_schema(pl->sink, &res) != 0) {
         if (res.cls == AAC_CLASS_FATAL) {
             go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
@@ -1632,12 +1223,17 @@ static int wait_for_postgres(pipeline_t *pl)
     aac_retry_succeeded(&pl->retry);
     aac_metrics_set_pg_up(pl->metrics, true);
     pl->last_pg_ok = aac_mono_ms();
-    idle_upkeep(pl, pl->last_pg_ok); /* partitions ahead before the first event */
+    int n = aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, err, sizeof(err));
+    if (n < 0) /* the default partition still takes every row: not fatal */
+        aac_warn("could not create partitions ahead, retrying later", AAC_KV_STR("error", err));
+    else if (n > 0)
+        aac_info("partitions created ahead", AAC_KV_INT("count", n));
     return -1;
 }
 
-/* Creates the dead-letter producer, the writers and the consumer, and
- * subscribes. Returns -1 when all is up, else the exit status. */
+/* Creates the dead-letter producer, the writers, the upkeep thread and
+ * the consumer, and subscribes. Returns -1 when all is up, else the exit
+ * status. */
 static int start_clients(pipeline_t *pl)
 {
     const aac_config_t *cfg = pl->cfg;
@@ -1647,8 +1243,14 @@ static int start_clients(pipeline_t *pl)
         aac_error("could not create the dead-letter producer", AAC_KV_STR("error", errstr));
         return AAC_EXIT_FATAL;
     }
-    if (start_writers(pl) != 0) {
+    pl->ws = aac_writers_new(cfg, pl->dlq, pl->writers, pl->max_in_flight);
+    if (!pl->ws || aac_writers_start(pl->ws) != 0) {
         aac_error("could not start the writers");
+        return AAC_EXIT_FAILURE;
+    }
+    pl->upkeep = aac_upkeep_start(cfg, pl->metrics);
+    if (!pl->upkeep) {
+        aac_error("could not start the partition upkeep");
         return AAC_EXIT_FAILURE;
     }
     pl->rk = consumer_new(pl, errstr, sizeof(errstr));
@@ -1684,24 +1286,22 @@ static void consume_loop(pipeline_t *pl)
         int64_t now = aac_mono_ms();
         int in_flight, writing;
 
-        flight_t *f = settle_flights(pl);
-        if (f && !aac_retry_waiting(&pl->retry))
-            failed(pl, f, false);
+        settle(pl);
         if (pl->fatal)
             break;
         if (aac_retry_due(&pl->retry, now))
             requeue(pl);
-        flights_count(pl, &in_flight, &writing);
+        aac_writers_counts(pl->ws, &in_flight, &writing);
         aac_flow_t flow = flow_of(pl, now, in_flight, writing, drained);
         if (aac_flow_should_close(&flow) && submit(pl, false)) {
-            flights_count(pl, &in_flight, &writing);
+            aac_writers_counts(pl->ws, &in_flight, &writing);
             flow = flow_of(pl, now, in_flight, writing, drained);
         }
         if (!flow.backing_off && aac_flow_full(&flow)) {
             /* no room for what comes next: wait for a writer, not for
              * Kafka (librdkafka keeps fetching into its queue) */
             stamp_alive(pl);
-            wait_writers(pl, AAC_FLOW_POLL_MAX_MS);
+            aac_writers_wait(pl->ws, AAC_FLOW_POLL_MAX_MS);
             continue;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, aac_flow_poll_timeout(&flow));
@@ -1716,13 +1316,13 @@ static void consume_loop(pipeline_t *pl)
             break;
 
         now = aac_mono_ms();
-        if (pl->offsets.retry_at <= now)
-            load_offsets(pl);
-        /* joined, and every assigned partition's stored offset read */
-        if (pl->ever_assigned && !pl->offsets_wanted)
+        if (aac_positions_held(&pl->pos) && pl->offsets.retry_at <= now)
+            restore_positions(pl);
+        /* joined, and every assigned partition's position known */
+        if (pl->ever_assigned && !aac_positions_held(&pl->pos))
             aac_notify_ready("consuming");
         if (!in_flight && !aac_batch_count(pl->open) && !aac_retry_waiting(&pl->retry))
-            idle_upkeep(pl, now);
+            idle_ping(pl, now);
     }
 }
 
@@ -1744,15 +1344,19 @@ int aac_pipeline_run(const aac_config_t *cfg, aac_metrics_t *metrics)
     aac_notify_stopping(pl->fatal ? "stopping: fatal error" : "stopping: shutdown requested");
     if (!pl->fatal) {
         aac_info("shutting down", AAC_KV_UINT("events_in_batch", aac_batch_count(pl->open)),
-                 AAC_KV_INT("batches_in_flight", ring_count(pl)));
+                 AAC_KV_INT("batches_in_flight", in_flight(pl)));
         drain(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
     status = AAC_EXIT_OK;
 out:
     if (pl->rk) {
-        /* what is left is not written: the revocation finds nothing */
-        stop_writers(pl, true);
-        discard_all(pl);
+        /* what is left is not written: the revocation finds nothing, and
+         * no batch holds a message of the consumer when it is destroyed
+         * (rd_kafka_destroy waits for every one) */
+        if (pl->ws) {
+            stop_writing(pl);
+            discard_batches(pl);
+        }
         close_consumer(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
     pipeline_free(pl);

@@ -162,6 +162,15 @@ bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t w
     return true;
 }
 
+bool aac_rfc3339_parse_ms(const char *s, size_t n, int64_t *ms, char *why, size_t whysz)
+{
+    int64_t us;
+    if (!aac_rfc3339_parse(s, n, &us, why, whysz))
+        return false;
+    *ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+    return true;
+}
+
 /* Days since 1970-01-01 to a civil date (H. Hinnant). */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {

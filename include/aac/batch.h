@@ -32,6 +32,7 @@ typedef struct aac_batch_part_s {
     int64_t first;        /* offset of the batch's first message of the partition */
     int64_t next;         /* the offset to store: its last message's + 1 */
     int64_t expected_old; /* what consumer_offsets must hold at commit, -1: none */
+    bool rewind;          /* `next` may be below expected_old: the log started over */
 } aac_batch_part_t;
 
 typedef struct aac_batch_reject_s {

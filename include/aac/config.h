@@ -119,8 +119,9 @@ typedef struct aac_config_s {
         int shutdown_timeout_ms;
     } service;
     struct {
-        int months_ahead;     /* monthly partitions kept ready after the current one */
-        int retention_months; /* `partitions drop` keeps this many past months; 0: keep all */
+        int months_ahead;      /* monthly partitions kept ready after the current one */
+        int retention_months;  /* `partitions drop` keeps this many past months; 0: keep all */
+        int upkeep_interval_s; /* partitions ensured ahead this often, whatever the load */
     } partitions;
 } aac_config_t;
 

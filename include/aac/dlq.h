@@ -69,7 +69,7 @@ typedef struct aac_dlq_header_info_s {
 extern const aac_dlq_header_info_t aac_dlq_headers[AAC_DLQ_H__CNT];
 
 /* What every header the service or its tools add begins with; the replay
- * drops the headers that do (dlqtool.h). */
+ * drops the headers that do (dlqletter.h). */
 #define AAC_DLQ_HEADER_PREFIX "aac."
 
 /* aac.error.path and aac.error.message are cut at this many bytes (at a

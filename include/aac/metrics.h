@@ -54,10 +54,11 @@ typedef struct aac_metrics_snapshot_s {
     aac_hist_snapshot_t batch_size, batch_seconds, delay_seconds;
     /* health */
     double started_at, last_poll_at, last_batch_at, last_commit_at; /* unix seconds, 0 never */
-    bool joined;        /* the consumer holds an assignment or joined its group */
-    bool broker_up;     /* not all brokers down */
-    bool pg_up;         /* the last PostgreSQL contact succeeded */
-    bool paused_outage; /* consumption paused by an outage */
+    long long default_rows; /* rows in agent_actions_default (upkeep.h), -1: not counted yet */
+    bool joined;            /* the consumer holds an assignment or joined its group */
+    bool broker_up;         /* not all brokers down */
+    bool pg_up;             /* the last PostgreSQL contact succeeded */
+    bool paused_outage;     /* consumption paused by an outage */
     char last_error_class[16];
     char last_error_reason[64];
     char last_error_message[256];
@@ -81,6 +82,8 @@ void aac_metrics_retry(aac_metrics_t *m, aac_class_t cls);
 void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_seconds);
 void aac_metrics_observe_delay(aac_metrics_t *m, double seconds);
 void aac_metrics_polled(aac_metrics_t *m, double now);
+/* Rows counted in agent_actions_default (upkeep.h). */
+void aac_metrics_set_default_rows(aac_metrics_t *m, long long rows);
 
 /* Health state, under the mutex. */
 void aac_metrics_set_joined(aac_metrics_t *m, bool joined);

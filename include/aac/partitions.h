@@ -25,7 +25,7 @@
 
 /* Makes sure the monthly partitions of the current UTC month and the
  * `months_ahead` months after it exist (the service calls it at start and
- * once a day with cfg->partitions.months_ahead). Each month is created in
+ * then every partitions.upkeep_interval_s, upkeep.h). Each month is created in
  * its own transaction under a transaction-level advisory lock, so several
  * instances may call it at once. Rows of a new month already sitting in
  * the default partition are moved into it. Logs one info line per
@@ -35,6 +35,11 @@
  * without a partition land in agent_actions_default. */
 int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errstr,
                           size_t errstr_size) __attribute__((warn_unused_result));
+
+/* How many rows sit in agent_actions_default (rows of a month with no
+ * partition), counted up to `cap`. Returns the count, or -1 with errstr. */
+long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, char *errstr,
+                                      size_t errstr_size) __attribute__((warn_unused_result));
 
 /* `agent-actions-consumer partitions ensure|drop|list ...`: argv[0] is
  * "partitions". Returns the process exit status (0 ok, 1 failure, 2

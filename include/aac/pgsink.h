@@ -56,7 +56,8 @@ aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg);
 void aac_pgsink_destroy(aac_pgsink_t *s); /* NULL-safe; closes the connection */
 
 /* Asks the server to cancel what the sink's connection is running (from
- * any thread): the call in progress then fails as TRANSIENT. */
+ * any thread): the call in progress then fails as TRANSIENT, and so does
+ * every later call (a cancel is for good: it stops a writer). */
 void aac_pgsink_cancel(aac_pgsink_t *s);
 
 /* Connects when not connected. Returns 0, or -1 with *res describing the
@@ -90,5 +91,16 @@ int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, 
 
 /* Rolls back the open transaction, if any. */
 void aac_pgsink_rollback(aac_pgsink_t *s);
+
+/* Turns (see writers.h): a session advisory lock on (instance, batch),
+ * taken before a batch's first statement and let go by the commit that
+ * ends it, or by aac_pgsink_release_turn(); another writer waits for it
+ * inside PostgreSQL with aac_pgsink_await_turn(). Each returns 0, or -1
+ * with *res (a lock or statement timeout, a deadlock, an outage). */
+int aac_pgsink_take_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
+                         aac_pgsink_result_t *res);
+int aac_pgsink_await_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
+                          aac_pgsink_result_t *res);
+void aac_pgsink_release_turn(aac_pgsink_t *s); /* no-op when none is held */
 
 #endif

@@ -23,6 +23,11 @@
  * Z or +hh:mm"). */
 bool aac_rfc3339_parse(const char *s, size_t n, int64_t *us, char *why, size_t whysz);
 
+/* The same in milliseconds since the epoch, floored (1969-12-31T23:59:59.9995Z
+ * is -1): the dlq commands' --since/--until and a dead letter's
+ * aac.failed.at. */
+bool aac_rfc3339_parse_ms(const char *s, size_t n, int64_t *ms, char *why, size_t whysz);
+
 /* Writes us (microseconds since the epoch) in UTC as
  * YYYY-MM-DDThh:mm:ss, a fraction of frac_digits digits (3 or 6; any other
  * value: none, truncated, never rounded), then Z; NUL-terminated. Years

@@ -6,11 +6,12 @@ Writes "key<TAB>value" lines for `kcat -K '\t'` on stdout and, with
 check that each is stored exactly once.
 
   gen_events.py --count N [--start K] [--invalid-every M] [--seed S]
-                [--poison-every P] [--ids FILE]
+                [--poison-every P] [--month YYYY-MM] [--ids FILE]
 
 Event i (from --start) is invalid when M divides i+1 (missing
 correlation_id), and carries action_name "poison" (valid JSON, rejected by a
-test's CHECK constraint) when P divides i+1.
+test's CHECK constraint) when P divides i+1. Timestamps fall in 2026-11, or
+in the month --month names.
 """
 import argparse
 import json
@@ -19,7 +20,7 @@ import uuid
 NS = uuid.UUID("5d1f7a52-2b1e-4f0e-9a52-8f3c7c1d0b11")
 
 
-def event(i, seed):
+def event(i, seed, month="2026-11"):
     eid = uuid.uuid5(NS, f"{seed}/{i}")
     session = uuid.uuid5(NS, f"{seed}/session/{i % 97}")
     return session, {
@@ -34,7 +35,7 @@ def event(i, seed):
         "duration_ms": i % 5000,
         "debug_mode": i % 2 == 0,
         "project_path": f"/home/dev/project-{i % 5}",
-        "timestamp": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}.{i % 1000000:06d}Z",
+        "timestamp": f"{month}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}.{i % 1000000:06d}Z",
     }
 
 
@@ -45,12 +46,13 @@ def main():
     ap.add_argument("--invalid-every", type=int, default=0)
     ap.add_argument("--poison-every", type=int, default=0)
     ap.add_argument("--seed", default="s")
+    ap.add_argument("--month", default="2026-11")
     ap.add_argument("--ids")
     a = ap.parse_args()
     ids = open(a.ids, "a") if a.ids else None
     out = []
     for i in range(a.start, a.start + a.count):
-        session, ev = event(i, a.seed)
+        session, ev = event(i, a.seed, a.month)
         invalid = a.invalid_every and (i + 1) % a.invalid_every == 0
         poison = not invalid and a.poison_every and (i + 1) % a.poison_every == 0
         if invalid:

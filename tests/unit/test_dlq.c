@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "aac/dlq.h"
-#include "aac/dlqtool.h"
+#include "aac/dlqletter.h"
 
 /* 2026-11-21T10:00:00.123456Z */
 #define FAILED_AT_US INT64_C(1795255200123456)
@@ -129,7 +129,7 @@ static void test_table(void **state)
         const aac_dlq_header_info_t *a = &aac_dlq_headers[i];
         assert_non_null(a->name);
         assert_non_null(a->field);
-        assert_true(aac_dlqtool_is_own_header(a->name));
+        assert_true(aac_dlqletter_is_own_header(a->name));
         for (int j = 0; j < i; j++) {
             assert_string_not_equal(a->name, aac_dlq_headers[j].name);
             assert_string_not_equal(a->field, aac_dlq_headers[j].field);
@@ -141,7 +141,7 @@ static void test_table(void **state)
     assert_true(aac_dlq_headers[AAC_DLQ_H_ATTEMPTS].integer);
     assert_false(aac_dlq_headers[AAC_DLQ_H_ORIGINAL_TOPIC].integer);
     assert_false(aac_dlq_headers[AAC_DLQ_H_FAILED_AT].integer);
-    assert_false(aac_dlqtool_is_own_header("traceparent"));
+    assert_false(aac_dlqletter_is_own_header("traceparent"));
 }
 
 /* NULL strings are written as empty values, never left out: a reader
@@ -246,8 +246,8 @@ static void test_after_original_headers(void **state)
     assert_string_equal(value_at(h, 2, &name), "agent-actions");
     assert_string_equal(name, "aac.original.topic");
     /* a reader takes the last one of a name: ours */
-    aac_dlqtool_letter_t d;
-    aac_dlqtool_letter_read(&d, h, -1);
+    aac_dlqletter_t d;
+    aac_dlqletter_read_headers(&d, h, -1);
     assert_string_equal(d.reason, "missing_field");
     rd_kafka_headers_destroy(h);
 }
@@ -285,29 +285,29 @@ static void test_round_trip(void **state)
     aac_dlq_letter_t l = sample();
     rd_kafka_headers_t *h = rd_kafka_headers_new(0);
     aac_dlq_headers_add(h, &l);
-    aac_dlqtool_letter_t d;
-    aac_dlqtool_letter_read(&d, h, 42);
+    aac_dlqletter_t d;
+    aac_dlqletter_read_headers(&d, h, 42);
     assert_string_equal(d.reason, "missing_field");
     assert_string_equal(d.cls, "permanent");
     assert_string_equal(d.orig_topic, "agent-actions");
     assert_string_equal(d.failed_at, "2026-11-21T10:00:00.123Z");
     assert_true(d.failed_at_ms == FAILED_AT_US / 1000); /* not the timestamp given */
     assert_int_equal(d.replay_count, 0);
-    rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAY_COUNT, -1, "2", -1);
-    aac_dlqtool_letter_read(&d, h, 42);
+    rd_kafka_header_add(h, AAC_DLQLETTER_H_REPLAY_COUNT, -1, "2", -1);
+    aac_dlqletter_read_headers(&d, h, 42);
     assert_int_equal(d.replay_count, 2);
     rd_kafka_headers_destroy(h);
 
     /* an unreadable aac.failed.at: the dead letter's own timestamp */
     h = rd_kafka_headers_new(0);
     rd_kafka_header_add(h, "aac.failed.at", -1, "yesterday", -1);
-    aac_dlqtool_letter_read(&d, h, 42);
+    aac_dlqletter_read_headers(&d, h, 42);
     assert_true(d.failed_at_ms == 42);
-    aac_dlqtool_letter_read(&d, h, -1);
+    aac_dlqletter_read_headers(&d, h, -1);
     assert_true(d.failed_at_ms == INT64_MIN);
     rd_kafka_headers_destroy(h);
     /* no headers at all */
-    aac_dlqtool_letter_read(&d, NULL, 7);
+    aac_dlqletter_read_headers(&d, NULL, 7);
     assert_string_equal(d.reason, "");
     assert_string_equal(d.orig_topic, "");
     assert_true(d.failed_at_ms == 7);
@@ -327,7 +327,7 @@ static void test_round_trip_json(void **state)
     size_t size = 0;
     FILE *f = open_memstream(&out, &size);
     assert_non_null(f);
-    aac_dlqtool_json_headers(f, h);
+    aac_dlqletter_json_headers(f, h);
     fclose(f);
     assert_string_equal(out, ",\"original_topic\":\"agent-actions\""
                              ",\"original_partition\":7"
@@ -348,10 +348,10 @@ static void test_round_trip_json(void **state)
     /* absent headers and a number that is not one: null */
     h = rd_kafka_headers_new(0);
     rd_kafka_header_add(h, "aac.attempts", -1, "3x", -1);
-    rd_kafka_header_add(h, AAC_DLQTOOL_H_REPLAYED_FROM, -1, "0:12", -1);
+    rd_kafka_header_add(h, AAC_DLQLETTER_H_REPLAYED_FROM, -1, "0:12", -1);
     f = open_memstream(&out, &size);
     assert_non_null(f);
-    aac_dlqtool_json_headers(f, h);
+    aac_dlqletter_json_headers(f, h);
     fclose(f);
     assert_non_null(strstr(out, ",\"attempts\":null,"));
     assert_non_null(strstr(out, ",\"original_topic\":null,"));

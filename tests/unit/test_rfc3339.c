@@ -84,6 +84,37 @@ static void test_parse(void **state)
     assert_true(us == 1000000);
 }
 
+/* Milliseconds are floored, before 1970 too; what the parser refuses,
+ * this refuses with the same reason. */
+static void test_parse_ms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"1970-01-01T00:00:00.0009Z", 0},
+        {"1970-01-01T00:00:00.001Z", 1},
+        {"1969-12-31T23:59:59.9995Z", -1},
+        {"1969-12-31T23:59:59.999Z", -1},
+        {"1969-12-31T23:59:59.998999Z", -2},
+        {"2026-11-21T10:00:00.123456Z", 1795255200123},
+        {"0001-01-01T00:00:00Z", -62135596800000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = 42;
+        assert_true(aac_rfc3339_parse_ms(cases[i].s, strlen(cases[i].s), &ms, NULL, 0));
+        if (ms != cases[i].ms)
+            fail_msg("%s: got %lld", cases[i].s, (long long)ms);
+    }
+    int64_t ms = 42;
+    char why[96] = "";
+    assert_false(aac_rfc3339_parse_ms("2024-05-01", 10, &ms, why, sizeof(why)));
+    assert_string_equal(why, "must be RFC 3339 like 2024-05-01T12:00:00.123Z");
+    assert_true(ms == 42); /* untouched */
+}
+
 /* What the formatter writes, the parser reads back as the same instant. */
 static void test_round_trip(void **state)
 {
@@ -104,6 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_parse_ms),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,124 @@
+/*
+ * upkeep: see include/aac/upkeep.h.
+ */
+#include "aac/upkeep.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "aac/clock.h"
+#include "aac/log.h"
+#include "aac/partitions.h"
+#include "aac/signals.h"
+
+struct aac_upkeep_s {
+    const aac_config_t *cfg;
+    aac_metrics_t *metrics;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop; /* under mu */
+};
+
+/* Sleeps until monotonic ms `until` or a stop; returns true on a stop. */
+static bool sleep_until(aac_upkeep_t *u, int64_t until)
+{
+    pthread_mutex_lock(&u->mu);
+    while (!u->stop) {
+        int64_t left = until - aac_mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+    }
+    bool stop = u->stop;
+    pthread_mutex_unlock(&u->mu);
+    return stop;
+}
+
+/* Returns when to ensure next. */
+static int64_t ensure(aac_upkeep_t *u)
+{
+    char err[512];
+    int n = aac_partitions_ensure(u->cfg, u->cfg->partitions.months_ahead, err, sizeof(err));
+    if (n < 0) {
+        /* the default partition still takes every row: not fatal */
+        aac_warn("could not create partitions ahead, retrying later", AAC_KV_STR("error", err),
+                 AAC_KV_INT("retry_ms", AAC_UPKEEP_RETRY_MS));
+        return aac_mono_ms() + AAC_UPKEEP_RETRY_MS;
+    }
+    if (n > 0)
+        aac_info("partitions created ahead", AAC_KV_INT("count", n));
+    return aac_mono_ms() + (int64_t)u->cfg->partitions.upkeep_interval_s * 1000;
+}
+
+static void count_default(aac_upkeep_t *u)
+{
+    char err[512];
+    long long n = aac_partitions_default_rows(u->cfg, AAC_UPKEEP_COUNT_CAP, err, sizeof(err));
+    if (n < 0) {
+        aac_debug("could not count the default partition's rows", AAC_KV_STR("error", err));
+        return;
+    }
+    aac_metrics_set_default_rows(u->metrics, n);
+}
+
+static void *upkeep_main(void *arg)
+{
+    aac_upkeep_t *u = arg;
+    int64_t now = aac_mono_ms();
+    int64_t ensure_at = now + (int64_t)u->cfg->partitions.upkeep_interval_s * 1000;
+    int64_t count_at = now;
+    for (;;) {
+        if (sleep_until(u, ensure_at < count_at ? ensure_at : count_at))
+            break;
+        now = aac_mono_ms();
+        if (now >= ensure_at)
+            ensure_at = ensure(u);
+        if (now >= count_at) {
+            count_default(u);
+            count_at = aac_mono_ms() + AAC_UPKEEP_COUNT_EVERY_MS;
+        }
+    }
+    return NULL;
+}
+
+aac_upkeep_t *aac_upkeep_start(const aac_config_t *cfg, aac_metrics_t *m)
+{
+    aac_upkeep_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->cfg = cfg;
+    u->metrics = m;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->cv, NULL);
+    if (aac_signals_thread_create(&u->thread, upkeep_main, u) != 0) {
+        pthread_cond_destroy(&u->cv);
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+void aac_upkeep_stop(aac_upkeep_t *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->stop = true;
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    pthread_join(u->thread, NULL);
+    pthread_cond_destroy(&u->cv);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
