@@ -21,6 +21,7 @@
  * check_properties, settle_dlq_topic).
  */
 #include "aac/config.h"
+#include "aac/secretfile.h"
 #include "aac/utf8.h"
 
 #include <ctype.h>
@@ -73,6 +74,13 @@ static const param_t params[] = {
     {"postgres", "password", P_STRING, OFF(postgres.password), "", 0, 0, F_SECRET},
     {"postgres", "password_file", P_STRING, OFF(postgres.password_file), "", 0, 0, 0},
     {"postgres", "sslmode", P_STRING, OFF(postgres.sslmode), "", 0, 0, 0},
+    /* a connection URI, below each key above that has a value (pgconn.h) */
+    {"postgres", "uri", P_STRING, OFF(postgres.uri), "", 0, 0, F_SECRET},
+    {"postgres", "uri_file", P_STRING, OFF(postgres.uri_file), "", 0, 0, 0},
+    {"postgres", "sslrootcert", P_STRING, OFF(postgres.sslrootcert), "", 0, 0, 0},
+    {"postgres", "sslcert", P_STRING, OFF(postgres.sslcert), "", 0, 0, 0},
+    {"postgres", "sslkey", P_STRING, OFF(postgres.sslkey), "", 0, 0, 0},
+    {"postgres", "sslcrl", P_STRING, OFF(postgres.sslcrl), "", 0, 0, 0},
     {"postgres", "application_name", P_STRING, OFF(postgres.application_name),
      "agent-actions-consumer", 0, 0, 0},
     {"postgres", "connect_timeout_s", P_INT, OFF(postgres.connect_timeout_s), "10", 1, 3600, 0},
@@ -201,6 +209,7 @@ static int kvlist_set(aac_kvlist_t *l, const char *key, const char *value)
         return -1;
     }
     l->kv = kv;
+    l->kv[l->cnt].file = NULL;
     l->kv[l->cnt].key = strdup(key);
     if (!l->kv[l->cnt].key) {
         free(v);
@@ -215,7 +224,11 @@ static void kvlist_free(aac_kvlist_t *l)
 {
     for (size_t i = 0; i < l->cnt; i++) {
         free(l->kv[i].key);
-        free(l->kv[i].value);
+        if (l->kv[i].file) /* a secret from a file: wiped */
+            aac_secretfile_free(l->kv[i].value);
+        else
+            free(l->kv[i].value);
+        free(l->kv[i].file);
     }
     free(l->kv);
     l->kv = NULL;
@@ -886,6 +899,9 @@ static int apply_env(aac_config_t *cfg, char *errstr, size_t size)
                     for (const char *c = var + pl + 1; c < eq && k + 1 < sizeof(prop); c++)
                         prop[k++] = *c == '_' ? '.' : (char)tolower((unsigned char)*c);
                     prop[k] = '\0';
+                    /* ..._FILE: the property NAME_file (a secret from a file) */
+                    if (k > 5 && !strcmp(prop + k - 5, ".file"))
+                        prop[k - 5] = '_';
                     aac_kvlist_t *l = (aac_kvlist_t *)(void *)((char *)cfg + p->offset);
                     if (kvlist_set(l, prop, val) != 0) {
                         errf(errstr, size, "config: out of memory");
@@ -999,6 +1015,122 @@ static int settle_dlq_topic(aac_config_t *cfg, char *errstr, size_t size)
     return 0;
 }
 
+/* --- secrets from files --------------------------------------------------- */
+
+#define FILE_SUFFIX     "_file"
+#define FILE_SUFFIX_LEN 5
+
+/* The property maps and their keys, for the NAME_file properties. */
+static const struct {
+    size_t offset;
+    const char *name;
+} prop_lists[] = {
+    {OFF(kafka.properties), "kafka.properties"},
+    {OFF(kafka.consumer_properties), "kafka.consumer_properties"},
+    {OFF(kafka.producer_properties), "kafka.producer_properties"},
+};
+
+/* Replaces entry i of l, NAME_file, by NAME holding the content of the
+ * file it names (librdkafka reads its configuration once, at start). */
+static int read_property_file(aac_kvlist_t *l, size_t i, const char *list, char *errstr,
+                              size_t size)
+{
+    aac_kv_t *kv = &l->kv[i];
+    size_t klen = strlen(kv->key) - FILE_SUFFIX_LEN;
+    char setting[320], why[512];
+
+    snprintf(setting, sizeof(setting), "%s.%s", list, kv->key);
+    for (size_t j = 0; j < l->cnt; j++) {
+        if (j != i && strlen(l->kv[j].key) == klen && !strncmp(l->kv[j].key, kv->key, klen)) {
+            errf(errstr, size, "config: %s: %.*s and %s are both set; keep one", list, (int)klen,
+                 kv->key, kv->key);
+            return -1;
+        }
+    }
+    if (!*kv->value) {
+        errf(errstr, size, "config: %s: the name of a file is required", setting);
+        return -1;
+    }
+    char *secret =
+        aac_secretfile_load(setting, kv->value, AAC_SECRETFILE_MAX_PROPERTY, why, sizeof(why));
+    if (!secret) {
+        errf(errstr, size, "config: %s", why);
+        return -1;
+    }
+    /* the entry becomes NAME, its value the secret, its file the name */
+    kv->key[klen] = '\0';
+    kv->file = kv->value;
+    kv->value = secret;
+    return 0;
+}
+
+/* Every property NAME_file of the three maps, read. */
+static int read_property_files(aac_config_t *cfg, char *errstr, size_t size)
+{
+    for (size_t m = 0; m < sizeof(prop_lists) / sizeof(prop_lists[0]); m++) {
+        aac_kvlist_t *l = (aac_kvlist_t *)(void *)((char *)cfg + prop_lists[m].offset);
+        for (size_t i = 0; i < l->cnt; i++) {
+            const char *k = l->kv[i].key;
+            size_t n = strlen(k);
+            if (n > FILE_SUFFIX_LEN && !strcmp(k + n - FILE_SUFFIX_LEN, FILE_SUFFIX) &&
+                read_property_file(l, i, prop_lists[m].name, errstr, size) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The postgres files, checked now so that a wrong name is a configuration
+ * error at start rather than a connection failure retried for ever: the
+ * secret files are read (and wiped; pgconn reads them again for each
+ * connection), the certificate files opened. */
+static int check_postgres_files(const aac_config_t *cfg, char *errstr, size_t size)
+{
+    const struct {
+        const char *key;
+        const char *path;
+        bool secret;
+    } files[] = {
+        {"postgres.password_file", cfg->postgres.password_file, true},
+        {"postgres.uri_file", cfg->postgres.uri_file, true},
+        {"postgres.sslrootcert", cfg->postgres.sslrootcert, false},
+        {"postgres.sslcert", cfg->postgres.sslcert, false},
+        {"postgres.sslkey", cfg->postgres.sslkey, false},
+        {"postgres.sslcrl", cfg->postgres.sslcrl, false},
+    };
+    char buf[AAC_SECRETFILE_MAX_PASSWORD + 1], why[512];
+
+    if (*cfg->postgres.uri && *cfg->postgres.uri_file) {
+        errf(errstr, size, "config: postgres.uri and postgres.uri_file are both set; keep one");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        const char *path = files[i].path;
+        if (!*path)
+            continue;
+        if (files[i].secret) {
+            long n = aac_secretfile_read(files[i].key, path, buf, sizeof(buf), why, sizeof(why));
+            explicit_bzero(buf, sizeof(buf));
+            if (n < 0) {
+                errf(errstr, size, "config: %s", why);
+                return -1;
+            }
+            continue;
+        }
+        /* libpq 16 takes sslrootcert=system for the system's CAs */
+        if (!strcmp(files[i].key, "postgres.sslrootcert") && !strcmp(path, "system"))
+            continue;
+        FILE *fp = fopen(path, "r");
+        if (!fp) {
+            errf(errstr, size, "config: could not open %s \"%s\": %s", files[i].key, path,
+                 strerror(errno));
+            return -1;
+        }
+        fclose(fp);
+    }
+    return 0;
+}
+
 /* --- public ------------------------------------------------------------- */
 
 aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size)
@@ -1012,8 +1144,10 @@ aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size
                (!path || load_file(cfg, path, idx, errstr, errstr_size) == 0) &&
                apply_env(cfg, errstr, errstr_size) == 0 &&
                check_required(cfg, path, idx, errstr, errstr_size) == 0 &&
+               read_property_files(cfg, errstr, errstr_size) == 0 &&
                check_properties(cfg, errstr, errstr_size) == 0 &&
-               settle_dlq_topic(cfg, errstr, errstr_size) == 0) {
+               settle_dlq_topic(cfg, errstr, errstr_size) == 0 &&
+               check_postgres_files(cfg, errstr, errstr_size) == 0) {
         free(idx);
         return cfg;
     }
@@ -1059,6 +1193,22 @@ static void put_key(FILE *out, const char *k)
         put_quoted(out, k);
 }
 
+/* A property read from a file, as the NAME_file that named it. */
+static void put_property_file(FILE *out, const aac_kv_t *kv)
+{
+    size_t n = strlen(kv->key) + FILE_SUFFIX_LEN + 1;
+    char *k = malloc(n);
+    if (k) {
+        snprintf(k, n, "%s%s", kv->key, FILE_SUFFIX);
+        put_key(out, k);
+        free(k);
+    } else {
+        put_quoted(out, kv->key); /* out of memory: the name alone, still no secret */
+    }
+    fputs(": ", out);
+    put_quoted(out, kv->file);
+}
+
 void aac_config_dump(const aac_config_t *cfg, FILE *out)
 {
     const char *cur = NULL;
@@ -1101,6 +1251,10 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out)
                 fputs(" {}", out);
             for (size_t k = 0; k < l->cnt; k++) {
                 fputs("\n    ", out);
+                if (l->kv[k].file) { /* read from a file: the file's name */
+                    put_property_file(out, &l->kv[k]);
+                    continue;
+                }
                 put_key(out, l->kv[k].key);
                 fputs(": ", out);
                 if (aac_config_is_secret_property(l->kv[k].key))

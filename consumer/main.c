@@ -24,6 +24,7 @@
 #include "aac/migrate.h"
 #include "aac/notify.h"
 #include "aac/partitions.h"
+#include "aac/pgconn.h"
 #include "aac/pipeline.h"
 #include "aac/validate.h"
 
@@ -360,6 +361,12 @@ static aac_config_t *load_config(const char *path, cfg_need_t need)
     if (!path && access(AAC_CONFIG_DEFAULT_PATH, F_OK) == 0)
         path = AAC_CONFIG_DEFAULT_PATH;
     cfg = aac_config_load(path, errstr, sizeof(errstr));
+    /* what libpq would refuse (a malformed postgres.uri) is a configuration
+     * error too, not a connection failure retried for ever */
+    if (cfg && aac_pgconn_check(cfg, errstr, sizeof(errstr)) != 0) {
+        aac_config_destroy(cfg);
+        cfg = NULL;
+    }
     if (!cfg) {
         if (need != CFG_SERVICE) {
             fprintf(stderr, "agent-actions-consumer: %s\n", errstr);

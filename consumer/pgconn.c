@@ -28,6 +28,7 @@
 #include "aac/pgconn.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -36,8 +37,7 @@
 
 #include "aac/clock.h"
 #include "aac/log.h"
-
-#define PASSWORD_FILE_MAX 4096
+#include "aac/secretfile.h"
 
 /* Copies the first line of `msg` into errstr, without its newline. */
 static void copy_first_line(char *errstr, size_t errstr_size, const char *prefix, const char *msg)
@@ -48,57 +48,6 @@ static void copy_first_line(char *errstr, size_t errstr_size, const char *prefix
         return;
     len = strcspn(msg, "\r\n");
     snprintf(errstr, errstr_size, "%s%.*s", prefix, (int)len, msg);
-}
-
-/* Reads postgres.password_file into buf: the whole content, one trailing
- * newline ("\n" or "\r\n") removed. Never puts the content into errstr. */
-static int read_password_file(const char *path, char *buf, size_t size, char *errstr,
-                              size_t errstr_size)
-{
-    FILE *fp = NULL;
-    size_t n;
-    int ret = -1;
-
-    fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(errstr, errstr_size, "could not open postgres.password_file \"%s\": %s", path,
-                 strerror(errno));
-        goto done;
-    }
-    n = fread(buf, 1, size - 1, fp);
-    if (ferror(fp)) {
-        snprintf(errstr, errstr_size, "could not read postgres.password_file \"%s\": %s", path,
-                 strerror(errno));
-        goto done;
-    }
-    if (n == size - 1 && fgetc(fp) != EOF) {
-        snprintf(errstr, errstr_size,
-                 "postgres.password_file \"%s\" is too large (more than %d bytes)", path,
-                 (int)(size - 2));
-        goto done;
-    }
-    buf[n] = '\0';
-    if (n > 0 && buf[n - 1] == '\n') {
-        buf[--n] = '\0';
-        if (n > 0 && buf[n - 1] == '\r')
-            buf[--n] = '\0';
-    }
-    if (n == 0) {
-        snprintf(errstr, errstr_size, "postgres.password_file \"%s\" is empty", path);
-        goto done;
-    }
-    if (memchr(buf, '\0', n)) {
-        snprintf(errstr, errstr_size, "postgres.password_file \"%s\" contains a NUL byte", path);
-        goto done;
-    }
-    ret = 0;
-
-done:
-    if (fp)
-        fclose(fp);
-    if (ret != 0)
-        explicit_bzero(buf, size);
-    return ret;
 }
 
 /* libpq's default notice processor prints to stderr, which is the log:
@@ -205,13 +154,16 @@ static void connection_error(const char *msg, const char *sqlstate, char *errstr
 }
 
 /* libpq's keywords and values for one connection, and the text the values
- * point into. `password` holds postgres.password_file's content: wiped as
- * soon as the connection no longer needs it. */
+ * point into. `password` and `uri` hold the content of postgres.password_file
+ * and postgres.uri_file: wiped as soon as the connection no longer needs
+ * them. */
 typedef struct conn_params_s {
-    const char *keys[24];
-    const char *vals[24];
+    const char *keys[32];
+    const char *vals[32];
     int n;
-    char port[16], appname[256], password[PASSWORD_FILE_MAX];
+    bool expand; /* the first dbname is postgres.uri */
+    char port[16], appname[256];
+    char password[AAC_SECRETFILE_MAX_PASSWORD + 1], uri[AAC_SECRETFILE_MAX_PASSWORD + 1];
     char ka_idle[16], ka_interval[16], ka_count[16], user_timeout[16];
 } conn_params_t;
 
@@ -225,29 +177,83 @@ static void add_key(conn_params_t *cp, const char *key, const char *val)
     }
 }
 
+static bool is_set(const char *s)
+{
+    return s && *s;
+}
+
 /* The password, from postgres.password or else postgres.password_file;
- * none leaves it to libpq (PGPASSWORD, ~/.pgpass). */
+ * none leaves it to the URI's, else libpq (PGPASSWORD, ~/.pgpass). */
 static int add_password(conn_params_t *cp, const aac_config_t *cfg, char *errstr,
                         size_t errstr_size)
 {
-    if (cfg->postgres.password && *cfg->postgres.password) {
+    if (is_set(cfg->postgres.password)) {
         add_key(cp, "password", cfg->postgres.password);
-    } else if (cfg->postgres.password_file && *cfg->postgres.password_file) {
-        if (read_password_file(cfg->postgres.password_file, cp->password, sizeof(cp->password),
-                               errstr, errstr_size) != 0)
+    } else if (is_set(cfg->postgres.password_file)) {
+        if (aac_secretfile_read("postgres.password_file", cfg->postgres.password_file, cp->password,
+                                sizeof(cp->password), errstr, errstr_size) < 0)
             return -1;
         add_key(cp, "password", cp->password);
     }
     return 0;
 }
 
-/* Fills cp from the postgres section; -1 (errstr set) only when the
- * password file cannot be used. */
+/* Checks that a connection URI parses, without ever quoting it: libpq's
+ * own message may hold the URI, password included. */
+static int check_uri(const char *setting, const char *uri, char *errstr, size_t errstr_size)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &err);
+    bool prefix = !strncmp(uri, "postgresql://", 13) || !strncmp(uri, "postgres://", 11);
+
+    if (opts)
+        PQconninfoFree(opts);
+    if (err)
+        PQfreemem(err);
+    if (!prefix || !opts) {
+        snprintf(errstr, errstr_size,
+                 "%s is not a valid PostgreSQL connection URI "
+                 "(postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]; "
+                 "libpq's reason is not shown, as it may quote the password)",
+                 setting);
+        return -1;
+    }
+    return 0;
+}
+
+/* postgres.uri, else the content of postgres.uri_file, as the first
+ * keyword: every key set after it overrides its part of the URI. */
+static int add_uri(conn_params_t *cp, const aac_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    const char *uri = cfg->postgres.uri;
+    const char *setting = "postgres.uri";
+
+    if (!is_set(uri) && is_set(cfg->postgres.uri_file)) {
+        setting = "postgres.uri_file";
+        if (aac_secretfile_read(setting, cfg->postgres.uri_file, cp->uri, sizeof(cp->uri), errstr,
+                                errstr_size) < 0)
+            return -1;
+        uri = cp->uri;
+    }
+    if (!is_set(uri))
+        return 0;
+    if (check_uri(setting, uri, errstr, errstr_size) != 0)
+        return -1;
+    add_key(cp, "dbname", uri);
+    cp->expand = true;
+    return 0;
+}
+
+/* Fills cp from the postgres section; -1 (errstr set) only when a secret
+ * file or the URI cannot be used. Order: the URI first, then each key that
+ * has a value (overriding the URI's), libpq's environment for the rest. */
 static int build_params(conn_params_t *cp, const aac_config_t *cfg, const char *purpose,
                         char *errstr, size_t errstr_size)
 {
     const char *purp = purpose ? purpose : "";
 
+    if (add_uri(cp, cfg, errstr, errstr_size) != 0)
+        return -1;
     add_key(cp, "host", cfg->postgres.host);
     if (cfg->postgres.port > 0) {
         snprintf(cp->port, sizeof(cp->port), "%d", cfg->postgres.port);
@@ -258,6 +264,10 @@ static int build_params(conn_params_t *cp, const aac_config_t *cfg, const char *
     if (add_password(cp, cfg, errstr, errstr_size) != 0)
         return -1;
     add_key(cp, "sslmode", cfg->postgres.sslmode);
+    add_key(cp, "sslrootcert", cfg->postgres.sslrootcert);
+    add_key(cp, "sslcert", cfg->postgres.sslcert);
+    add_key(cp, "sslkey", cfg->postgres.sslkey);
+    add_key(cp, "sslcrl", cfg->postgres.sslcrl);
     /* Events are UTF-8 and COPY sends them as they are: whatever the
      * database's encoding or PGCLIENTENCODING says, the connection speaks
      * UTF-8 (the server converts, or refuses a character it cannot store) */
@@ -297,7 +307,7 @@ static PGconn *start_connection(const conn_params_t *cp, int timeout_s, char sql
 
     /* Started non-blocking so that the verbosity is set before the server
      * answers (see the top of the file). */
-    conn = PQconnectStartParams(cp->keys, cp->vals, 0);
+    conn = PQconnectStartParams(cp->keys, cp->vals, cp->expand ? 1 : 0);
     if (!conn) {
         snprintf(errstr, errstr_size, "could not connect to PostgreSQL: out of memory");
         return NULL;
@@ -373,7 +383,9 @@ PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlst
 
     sqlstate[0] = '\0';
     cp.n = 0;
+    cp.expand = false;
     cp.password[0] = '\0';
+    cp.uri[0] = '\0';
     if (errstr_size)
         errstr[0] = '\0';
 
@@ -381,11 +393,31 @@ PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlst
         conn =
             start_connection(&cp, cfg->postgres.connect_timeout_s, sqlstate, errstr, errstr_size);
     explicit_bzero(cp.password, sizeof(cp.password));
+    explicit_bzero(cp.uri, sizeof(cp.uri));
     if (conn && set_session_limits(conn, cfg, &cp, sqlstate, errstr, errstr_size) != 0) {
         PQfinish(conn);
         conn = NULL;
     }
     return conn;
+}
+
+int aac_pgconn_check(const aac_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    conn_params_t *cp = calloc(1, sizeof(*cp));
+    char why[512];
+    int ret = 0;
+
+    if (!cp) {
+        snprintf(errstr, errstr_size, "config: out of memory");
+        return -1;
+    }
+    if (add_uri(cp, cfg, why, sizeof(why)) != 0) {
+        snprintf(errstr, errstr_size, "config: %s", why);
+        ret = -1;
+    }
+    explicit_bzero(cp->uri, sizeof(cp->uri));
+    free(cp);
+    return ret;
 }
 
 void aac_pgconn_result_error(const PGresult *res, const PGconn *conn, char sqlstate[6],

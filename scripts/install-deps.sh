@@ -7,10 +7,10 @@ packages=(
   build-essential cmake pkg-config clang clang-format
   librdkafka-dev libpq-dev libevent-dev libcyaml-dev libyaml-dev libyajl-dev libcmocka-dev
   uuid-dev
-  postgresql postgresql-client kcat
+  postgresql postgresql-client kcat openssl
   python3 python3-prometheus-client python3-yaml python3-jsonschema python3-confluent-kafka
   wrk docker-compose iproute2 prometheus curl systemd
-  libjansson-dev libjson-c-dev gnuplot-nox
+  libjansson-dev libjson-c-dev gnuplot-nox nodejs
 )
 
 missing=()
@@ -19,7 +19,28 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm: Debian's package, unless node came with its own (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package)
+command -v npm >/dev/null || missing+=(npm)
+
+# The Kubernetes manifests' offline validator (tests/kubernetes): the npm
+# packages package-lock.json pins, installed once with npm ci into
+# tests/kubernetes/node_modules; again only when the lock file changes.
+npm_deps() {
+  local dir lock stamp
+  dir=$(cd "$(dirname "$0")/../tests/kubernetes" && pwd)
+  lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  stamp=$dir/node_modules/.aac-lock-sha256
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock" ] && return 0
+  echo "install-deps.sh: npm ci in tests/kubernetes" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock" >"$stamp"
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps
+  exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -44,3 +65,4 @@ $SUDO env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
+npm_deps

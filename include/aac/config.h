@@ -11,6 +11,13 @@
  * properties as AAC_KAFKA_PROPERTIES_<NAME> with dots written as
  * underscores, e.g. AAC_KAFKA_PROPERTIES_SECURITY_PROTOCOL). libpq's own
  * variables (PGHOST, PGPASSWORD, ...) apply to every postgres key left empty.
+ *
+ * Secrets from files: a librdkafka property NAME_file (sasl.password_file,
+ * ssl.key.password_file, ...; AAC_KAFKA_PROPERTIES_SASL_PASSWORD_FILE) is
+ * replaced at load by NAME holding the file's content (aac_secretfile);
+ * postgres.password_file and postgres.uri_file are checked at load and
+ * read by pgconn at each connection. A file that cannot be used is a
+ * configuration error naming the key and the file.
  */
 #ifndef AAC_CONFIG_H
 #define AAC_CONFIG_H
@@ -27,6 +34,7 @@
 typedef struct aac_kv_s {
     char *key;
     char *value;
+    char *file; /* the file value was read from (the property NAME_file), else NULL */
 } aac_kv_t;
 
 typedef struct aac_kvlist_s {
@@ -59,6 +67,12 @@ typedef struct aac_config_s {
         char *password; /* secret */
         char *password_file;
         char *sslmode;
+        char *uri;      /* secret: postgresql://...; each key set above overrides its part */
+        char *uri_file; /* a file holding the URI, read like password_file */
+        char *sslrootcert;
+        char *sslcert;
+        char *sslkey;
+        char *sslcrl;
         char *application_name;
         int connect_timeout_s;
         int statement_timeout_ms;
@@ -121,8 +135,9 @@ aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size
 void aac_config_destroy(aac_config_t *cfg); /* NULL-safe */
 
 /* Writes the effective configuration as YAML, every secret redacted (the
- * postgres password and any librdkafka property that holds a password,
- * secret or key). */
+ * postgres password and URI, and any librdkafka property that holds a
+ * password, secret or key); a property read from a file is written as
+ * NAME_file with the file's name, so the dump loads back the same. */
 void aac_config_dump(const aac_config_t *cfg, FILE *out);
 
 /* True when a librdkafka property name holds a secret. */

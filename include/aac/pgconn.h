@@ -1,10 +1,15 @@
 /*
  * pgconn: opening a PostgreSQL connection from the configuration.
  *
- * Keys left empty fall through to libpq's own defaults and environment
- * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, ...). The
- * password comes from postgres.password, else postgres.password_file, else
- * libpq (PGPASSWORD, ~/.pgpass). The connection string is never logged.
+ * Precedence, highest first: each postgres key that has a value (host,
+ * port, dbname, user, password or password_file, sslmode, sslrootcert,
+ * sslcert, sslkey, sslcrl), then what postgres.uri (or the content of
+ * postgres.uri_file) says, then libpq's own environment and defaults
+ * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, ~/.pgpass,
+ * ...). The password comes from postgres.password, else
+ * postgres.password_file, else the URI, else libpq. Secret files are read
+ * again for every connection, so a rotated file applies to the next one.
+ * Neither the URI nor any password is ever logged or put in an error.
  */
 #ifndef AAC_PGCONN_H
 #define AAC_PGCONN_H
@@ -24,6 +29,13 @@
  * the connection (PQfinish). `purpose` is appended to application_name. */
 PGconn *aac_pgconn_open(const aac_config_t *cfg, const char *purpose, char sqlstate[6],
                         char *errstr, size_t errstr_size);
+
+/* Checks what aac_pgconn_open would refuse before connecting: a
+ * postgres.uri (or uri_file content) that is not a connection URI libpq
+ * parses. Returns 0, or -1 with "config: ..." in errstr, which never
+ * quotes the URI. For start-up, so that such a mistake is a configuration
+ * error (exit 2) rather than a connection failure retried for ever. */
+int aac_pgconn_check(const aac_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* Copies a result's SQLSTATE into sqlstate[6] ("" when there is none) and
  * its primary message, one line, into errstr. */

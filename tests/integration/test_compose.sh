@@ -7,7 +7,11 @@
 # (`check-config` exit 0) and give the values compose meant; .env.example
 # must list every variable the file interpolates, with its default; the
 # `monitoring` profile's Prometheus and Grafana mount the rules, the
-# configuration, the provisioning and the dashboard they name.
+# configuration, the provisioning and the dashboard they name; the TLS
+# overlay (docker-compose.tls.yml) merges, sets only variables the service
+# reads, and with the files scripts/tls-certs.sh makes, mounted where it
+# says, the consumer's and migrate's environments load, with verify-full
+# and SASL_SSL, and the certificates name the hosts the services dial.
 source "$(dirname "$0")/lib.sh"
 command -v docker-compose >/dev/null || fail "docker-compose not installed (scripts/install-deps.sh)"
 compose=$AAC_SRC/docker-compose.yml
@@ -25,7 +29,7 @@ diff -u "$TEST_DIR/config-defaults.yml" "$TEST_DIR/config.yml" >"$TEST_DIR/defau
   fail ".env.example differs from the defaults in docker-compose.yml: $(cat "$TEST_DIR/defaults.diff")"
 
 # ---- (2) .env.example lists every interpolated variable --------------------------
-grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*' "$compose" | cut -c3- | sort -u >"$TEST_DIR/used"
+grep -ohE '\$\{[A-Za-z_][A-Za-z0-9_]*' "$compose" "$AAC_SRC/docker-compose.tls.yml" | cut -c3- | sort -u >"$TEST_DIR/used"
 grep -oE '^[A-Za-z_][A-Za-z0-9_]*=' "$envfile" | tr -d = | sort -u >"$TEST_DIR/listed"
 missing=$(comm -23 "$TEST_DIR/used" "$TEST_DIR/listed")
 [ -z "$missing" ] || fail ".env.example does not list: $missing"
@@ -162,4 +166,89 @@ check(dash["uid"] == "agent-actions-consumer", f"home dashboard uid {dash.get('u
 for v in ("prometheus-data", "grafana-data"):
     check(v in cfg["volumes"], f"volume {v}")
 PY
-pass "config valid, $n AAC_* variables known, consumer and migrate environments load, monitoring profile wired"
+# ---- (8) the TLS overlay -----------------------------------------------------------
+tls=$AAC_SRC/docker-compose.tls.yml
+docker-compose -f "$compose" -f "$tls" --env-file "$envfile" config >"$TEST_DIR/tls.yml" 2>"$TEST_DIR/tls.err" ||
+  fail "docker-compose config with the TLS overlay: $(cat "$TEST_DIR/tls.err")"
+grep -q 'WARNING' "$TEST_DIR/tls.err" && fail "docker-compose warns on the TLS overlay: $(cat "$TEST_DIR/tls.err")"
+bash "$AAC_SRC/scripts/tls-certs.sh" "$TEST_DIR/tls" >/dev/null || fail "scripts/tls-certs.sh"
+# each service's environment with /run/secrets/NAME pointing at what the
+# overlay mounts there (its tls/ files replaced by the ones just made)
+/usr/bin/python3 - "$TEST_DIR/tls.yml" "$AAC_SRC" "$TEST_DIR" <<'PY' || fail "TLS overlay"
+import os, sys, yaml
+cfg, src, out = yaml.safe_load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+svc, secrets = cfg["services"], cfg["secrets"]
+def check(ok, msg):
+    if not ok:
+        print(f"TLS overlay: {msg}", file=sys.stderr)
+        sys.exit(1)
+def made(path):  # a file of the overlay's tls/, as made in the test's directory
+    check(path.startswith(os.path.join(src, "tls") + "/"), f"{path} is not under tls/")
+    p = os.path.join(out, "tls", os.path.relpath(path, os.path.join(src, "tls")))
+    check(os.path.exists(p), f"scripts/tls-certs.sh does not make {os.path.relpath(path, src)}")
+    return p
+for name in ("consumer", "migrate", "postgres", "kafka-user"):
+    s = svc[name]
+    run = os.path.join(out, f"run-secrets.{name}")
+    os.makedirs(run, exist_ok=True)
+    mounted = set()
+    for sec in s.get("secrets", []):
+        source = sec["source"] if isinstance(sec, dict) else sec
+        target = (sec.get("target") if isinstance(sec, dict) else None) or source
+        link = os.path.join(run, target)
+        if not os.path.lexists(link):
+            os.symlink(made(secrets[source]["file"]), link)
+        mounted.add(f"/run/secrets/{target}")
+    env = s.get("environment") or {}
+    text = " ".join(str(v) for v in env.values()) + " " + " ".join(map(str, s.get("command") or []))
+    for word in text.replace("$(cat ", " ").replace(")", " ").split():
+        if word.startswith("/run/secrets/"):
+            check(word in mounted, f"{name} reads {word}, which it does not mount")
+    with open(os.path.join(out, f"env-tls.{name}"), "w") as f:
+        for k, v in sorted(env.items()):
+            v = "" if v is None else str(v)
+            f.write(f"{k}={v.replace('/run/secrets/', run + '/')}\n")
+# Kafka: what the image reads from /etc/kafka/secrets is in tls/kafka/
+k = svc["kafka"]
+host = {v.split(":")[1]: v.split(":")[0] for v in k["volumes"] if ":" in v}
+check(host.get("/etc/kafka/secrets") == os.path.join(src, "tls/kafka"), f"kafka mounts {host}")
+ke = k["environment"]
+for var in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+    made(os.path.join(src, "tls/kafka", ke[var]))
+jaas = ke["KAFKA_OPTS"].split("java.security.auth.login.config=")[1].split()[0]
+check(jaas.startswith("/etc/kafka/secrets/"), f"JAAS file {jaas}")
+made(os.path.join(src, "tls/kafka", os.path.basename(jaas)))
+check("SASL_SSL://kafka:9095" in ke["KAFKA_ADVERTISED_LISTENERS"], ke["KAFKA_ADVERTISED_LISTENERS"])
+check(svc["consumer"]["depends_on"]["kafka-user"]["condition"] == "service_completed_successfully", "consumer waits for kafka-user")
+PY
+n_tls=0
+for f in "$TEST_DIR"/env-tls.*; do
+  while IFS= read -r var; do
+    n_tls=$((n_tls + 1))
+    grep -Eq "$known_re" <<<"$var" || fail "TLS overlay: $(basename "$f" | cut -d. -f2) sets $var, which the service does not read"
+  done < <(grep -o '^AAC_[A-Za-z0-9_]*' "$f" || true)
+done
+for svc in consumer migrate; do
+  mapfile -t vars <"$TEST_DIR/env-tls.$svc"
+  out=$(env -i PATH="$PATH" "${vars[@]}" "$AAC_BIN" --config /dev/null check-config 2>&1) ||
+    fail "TLS overlay: $svc: check-config: $out"
+  echo "$out" >"$TEST_DIR/effective-tls.$svc"
+  for kv in 'sslmode: "verify-full"' 'password: ""' "password_file: \"$TEST_DIR/run-secrets.$svc/pg-password\"" \
+    "sslrootcert: \"$TEST_DIR/run-secrets.$svc/ca.crt\"" 'host: "postgres"'; do
+    grep -qF "  $kv" "$TEST_DIR/effective-tls.$svc" || fail "TLS overlay: $svc lacks '$kv': $out"
+  done
+done
+eff=$TEST_DIR/effective-tls.consumer
+for kv in 'bootstrap_servers: "kafka:9095"' 'security.protocol: "sasl_ssl"' 'sasl.mechanisms: "SCRAM-SHA-512"' \
+  "sasl.password_file: \"$TEST_DIR/run-secrets.consumer/kafka-password\""; do
+  grep -qF "$kv" "$eff" || fail "TLS overlay: the consumer lacks '$kv': $(cat "$eff")"
+done
+grep -qF "$(cat "$TEST_DIR/tls/kafka-password")" "$eff" && fail "check-config shows the Kafka password"
+# the certificates verify against the CA, for the names the consumer dials
+for c in postgres kafka; do
+  openssl verify -CAfile "$TEST_DIR/tls/ca.crt" "$TEST_DIR/tls/$c.crt" >/dev/null 2>&1 || fail "$c.crt does not verify"
+  openssl x509 -in "$TEST_DIR/tls/$c.crt" -noout -ext subjectAltName | grep -q "DNS:$c\b" || fail "$c.crt does not name $c"
+done
+openssl pkcs12 -in "$TEST_DIR/tls/kafka/kafka.p12" -passin "file:$TEST_DIR/tls/kafka/kafka.p12.password" -nokeys 2>/dev/null |
+  openssl x509 -noout -subject | grep -q 'CN *= *kafka' || fail "kafka.p12 does not open with its password"
+pass "config valid, $n AAC_* variables known, consumer and migrate environments load, monitoring profile wired, TLS overlay ($n_tls variables) loads with verify-full and SASL_SSL"

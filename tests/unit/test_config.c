@@ -2,7 +2,9 @@
  * test_config: every bad-configuration case gets one specific line naming
  * the key, the file and line, and what is wrong; good ones load with the
  * documented precedence; secrets never appear in check-config's dump; the
- * shipped config file documents exactly the built-in defaults.
+ * shipped config file documents exactly the built-in defaults; secrets
+ * given as files are read at load, and a file that cannot be used is a
+ * configuration error naming the key and the file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -413,6 +415,252 @@ static void test_dump_round_trip(void **state)
     aac_config_destroy(back);
 }
 
+/* A secret file of `len` bytes of 'x' then `tail` (e.g. "\n"). */
+static const char *write_secret(const char *name, size_t len, const char *tail)
+{
+    char *buf = malloc(len + strlen(tail) + 1);
+    assert_non_null(buf);
+    memset(buf, 'x', len);
+    strcpy(buf + len, tail);
+    const char *path = write_file(name, buf);
+    free(buf);
+    return path;
+}
+
+/* Kafka properties given as NAME_file: read at load into NAME, from the
+ * file and from the environment (a trailing _FILE), one trailing newline
+ * removed; check-config shows the file's name, never the content, and its
+ * dump loads back to the same values. */
+static void test_property_files(void **state)
+{
+    (void)state;
+    char err[1024], sasl[512], key[512], oauth[512];
+    snprintf(sasl, sizeof(sasl), "%s", write_file("sasl", "Sasl-S3cret-a1\n"));
+    snprintf(key, sizeof(key), "%s", write_file("keypw", "Key-S3cret-b2\r\n"));
+    snprintf(oauth, sizeof(oauth), "%s", write_file("oauth", "Oauth-S3cret-c3"));
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "kafka:\n  properties:\n    sasl.username: alice\n    sasl.password_file: %s\n"
+             "  consumer_properties:\n    ssl.key.password_file: \"%s\"\n",
+             sasl, key);
+    const char *path = write_file("files.yaml", yaml);
+    setenv("AAC_KAFKA_PRODUCER_PROPERTIES_SASL_OAUTHBEARER_CLIENT_SECRET_FILE", oauth, 1);
+    aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+    unsetenv("AAC_KAFKA_PRODUCER_PROPERTIES_SASL_OAUTHBEARER_CLIENT_SECRET_FILE");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(aac_kvlist_get(&cfg->kafka.properties, "sasl.password"), "Sasl-S3cret-a1");
+    assert_null(aac_kvlist_get(&cfg->kafka.properties, "sasl.password_file"));
+    assert_string_equal(aac_kvlist_get(&cfg->kafka.consumer_properties, "ssl.key.password"),
+                        "Key-S3cret-b2");
+    assert_string_equal(
+        aac_kvlist_get(&cfg->kafka.producer_properties, "sasl.oauthbearer.client.secret"),
+        "Oauth-S3cret-c3");
+    assert_int_equal(cfg->kafka.properties.cnt, 2);
+    char *out = dump(cfg);
+    assert_null(strstr(out, "S3cret"));
+    char want[600];
+    snprintf(want, sizeof(want), "    sasl.password_file: \"%s\"\n", sasl);
+    if (!strstr(out, want))
+        fail_msg("the dump lacks '%s':\n%s", want, out);
+    snprintf(want, sizeof(want), "    sasl.oauthbearer.client.secret_file: \"%s\"\n", oauth);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "sasl.username: \"alice\""));
+    /* the dump is a configuration that reads the same files again */
+    aac_config_t *back = aac_config_load(write_file("files-dump.yaml", out), err, sizeof(err));
+    if (!back)
+        fail_msg("the dump does not load: %s\n%s", err, out);
+    assert_string_equal(aac_kvlist_get(&back->kafka.consumer_properties, "ssl.key.password"),
+                        "Key-S3cret-b2");
+    char *again = dump(back);
+    assert_string_equal(out, again);
+    free(out);
+    free(again);
+    aac_config_destroy(back);
+    aac_config_destroy(cfg);
+
+    /* the bound: a file of 64 KiB (a PEM key fits), not a byte more */
+    cfg = aac_config_load(NULL, err, sizeof(err));
+    assert_non_null(cfg);
+    aac_config_destroy(cfg);
+    setenv("AAC_KAFKA_PROPERTIES_SSL_KEY_PEM_FILE", write_secret("big", 65535, "\n"), 1);
+    cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_KAFKA_PROPERTIES_SSL_KEY_PEM_FILE");
+    if (!cfg)
+        fail_msg("64 KiB refused: %s", err);
+    assert_int_equal(strlen(aac_kvlist_get(&cfg->kafka.properties, "ssl.key.pem")), 65535);
+    aac_config_destroy(cfg);
+}
+
+/* PostgreSQL's new keys: the URI is a secret, the files are checked at
+ * load, and the environment sets each one. */
+static void test_postgres_tls_and_uri(void **state)
+{
+    (void)state;
+    char err[1024], ca[512], uri[512];
+    snprintf(ca, sizeof(ca), "%s", write_file("ca.crt", "-----BEGIN CERTIFICATE-----\n"));
+    snprintf(uri, sizeof(uri), "%s",
+             write_file("uri", "postgresql://aac:Uri-S3cret-d4@db.internal/aac\n"));
+    setenv("AAC_POSTGRES_URI", "postgresql://aac:Env-S3cret-e5@db.internal:6432/aac", 1);
+    setenv("AAC_POSTGRES_SSLROOTCERT", ca, 1);
+    setenv("AAC_POSTGRES_SSLCERT", ca, 1);
+    setenv("AAC_POSTGRES_SSLKEY", ca, 1);
+    setenv("AAC_POSTGRES_SSLCRL", ca, 1);
+    setenv("AAC_POSTGRES_SSLMODE", "verify-full", 1);
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_URI");
+    unsetenv("AAC_POSTGRES_SSLCERT");
+    unsetenv("AAC_POSTGRES_SSLKEY");
+    unsetenv("AAC_POSTGRES_SSLCRL");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->postgres.uri, "postgresql://aac:Env-S3cret-e5@db.internal:6432/aac");
+    assert_string_equal(cfg->postgres.sslrootcert, ca);
+    assert_string_equal(cfg->postgres.sslcert, ca);
+    assert_string_equal(cfg->postgres.sslkey, ca);
+    assert_string_equal(cfg->postgres.sslcrl, ca);
+    char *out = dump(cfg);
+    assert_null(strstr(out, "S3cret"));
+    assert_non_null(strstr(out, "  uri: \"[redacted]\"\n"));
+    free(out);
+    aac_config_destroy(cfg);
+
+    setenv("AAC_POSTGRES_URI_FILE", uri, 1);
+    cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_POSTGRES_URI_FILE");
+    unsetenv("AAC_POSTGRES_SSLROOTCERT");
+    unsetenv("AAC_POSTGRES_SSLMODE");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->postgres.uri_file, uri); /* the name only: read per connection */
+    out = dump(cfg);
+    assert_null(strstr(out, "S3cret"));
+    free(out);
+    aac_config_destroy(cfg);
+
+    /* libpq 16's "system" names no file */
+    cfg = aac_config_load(write_file("system.yaml", "postgres:\n  sslrootcert: system\n"), err,
+                          sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    aac_config_destroy(cfg);
+}
+
+/* A secret file that cannot be used: one line naming the key and the
+ * file, never the content. */
+static void test_secret_files_refused(void **state)
+{
+    (void)state;
+    char empty[512], nul[512], big[512], pgbig[512], dir[512], ok[512];
+    snprintf(empty, sizeof(empty), "%s", write_file("empty", "\n"));
+    snprintf(ok, sizeof(ok), "%s", write_file("ok", "Ok-S3cret-f6\n"));
+    snprintf(big, sizeof(big), "%s", write_secret("big1", 65537, ""));
+    snprintf(pgbig, sizeof(pgbig), "%s", write_secret("pgbig", 4096, "\n"));
+    snprintf(dir, sizeof(dir), "%s", tmpdir);
+    snprintf(nul, sizeof(nul), "%s/nul", tmpdir);
+    FILE *fp = fopen(nul, "w");
+    assert_non_null(fp);
+    fwrite("Nul-S3cret\0g7\n", 1, 14, fp);
+    fclose(fp);
+
+    char yaml_both[1024], yaml_empty_name[256];
+    snprintf(yaml_both, sizeof(yaml_both),
+             "kafka:\n  producer_properties:\n    sasl.password: Inline-S3cret\n"
+             "    sasl.password_file: %s\n",
+             ok);
+    snprintf(yaml_empty_name, sizeof(yaml_empty_name),
+             "kafka:\n  properties:\n    sasl.password_file: \"\"\n");
+    struct {
+        const char *name, *yaml, *var, *val, *expect[3];
+    } cases[] = {
+        {"missing",
+         NULL,
+         "AAC_KAFKA_PROPERTIES_SASL_PASSWORD_FILE",
+         "/nonexistent/pw",
+         {"could not open kafka.properties.sasl.password_file \"/nonexistent/pw\": No such file",
+          NULL}},
+        {"empty",
+         NULL,
+         "AAC_KAFKA_CONSUMER_PROPERTIES_SSL_KEY_PASSWORD_FILE",
+         empty,
+         {"kafka.consumer_properties.ssl.key.password_file \"", "\" is empty", NULL}},
+        {"NUL byte",
+         NULL,
+         "AAC_KAFKA_PROPERTIES_SASL_PASSWORD_FILE",
+         nul,
+         {"kafka.properties.sasl.password_file \"", "contains a NUL byte", NULL}},
+        {"too large",
+         NULL,
+         "AAC_KAFKA_PROPERTIES_SSL_KEY_PEM_FILE",
+         big,
+         {"kafka.properties.ssl.key.pem_file \"", "is too large (more than 65536 bytes)", NULL}},
+        {"a directory",
+         NULL,
+         "AAC_KAFKA_PROPERTIES_SASL_PASSWORD_FILE",
+         dir,
+         {"could not read kafka.properties.sasl.password_file \"", "Is a directory", NULL}},
+        {"both NAME and NAME_file",
+         yaml_both,
+         NULL,
+         NULL,
+         {"kafka.producer_properties: sasl.password and sasl.password_file are both set", NULL}},
+        {"no file name",
+         yaml_empty_name,
+         NULL,
+         NULL,
+         {"kafka.properties.sasl.password_file: the name of a file is required", NULL}},
+        {"postgres password file missing",
+         NULL,
+         "AAC_POSTGRES_PASSWORD_FILE",
+         "/nonexistent/pg",
+         {"could not open postgres.password_file \"/nonexistent/pg\": No such file", NULL}},
+        {"postgres password file too large",
+         NULL,
+         "AAC_POSTGRES_PASSWORD_FILE",
+         pgbig,
+         {"postgres.password_file \"", "is too large (more than 4096 bytes)", NULL}},
+        {"postgres uri file empty",
+         NULL,
+         "AAC_POSTGRES_URI_FILE",
+         empty,
+         {"postgres.uri_file \"", "\" is empty", NULL}},
+        {"postgres sslrootcert missing",
+         NULL,
+         "AAC_POSTGRES_SSLROOTCERT",
+         "/nonexistent/ca.crt",
+         {"could not open postgres.sslrootcert \"/nonexistent/ca.crt\": No such file", NULL}},
+        {"postgres sslkey missing",
+         NULL,
+         "AAC_POSTGRES_SSLKEY",
+         "/nonexistent/client.key",
+         {"could not open postgres.sslkey \"/nonexistent/client.key\"", NULL}},
+        {"postgres uri and uri_file",
+         "postgres:\n  uri: postgresql://a:Uri-S3cret@h/d\n",
+         "AAC_POSTGRES_URI_FILE",
+         ok,
+         {"postgres.uri and postgres.uri_file are both set", NULL}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[1024] = "";
+        const char *path = cases[i].yaml ? write_file("refused.yaml", cases[i].yaml) : NULL;
+        if (cases[i].var)
+            setenv(cases[i].var, cases[i].val, 1);
+        aac_config_t *cfg = aac_config_load(path, err, sizeof(err));
+        if (cases[i].var)
+            unsetenv(cases[i].var);
+        if (cfg) {
+            aac_config_destroy(cfg);
+            fail_msg("case \"%s\": loaded, expected an error", cases[i].name);
+        }
+        if (strchr(err, '\n') || strstr(err, "S3cret"))
+            fail_msg("case \"%s\": not one line, or shows the secret: %s", cases[i].name, err);
+        for (int k = 0; k < 3 && cases[i].expect[k]; k++)
+            if (!strstr(err, cases[i].expect[k]))
+                fail_msg("case \"%s\": error \"%s\" lacks \"%s\"", cases[i].name, err,
+                         cases[i].expect[k]);
+    }
+}
+
 static void test_empty_file_is_defaults(void **state)
 {
     (void)state;
@@ -449,6 +697,9 @@ int main(void)
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_property_files),
+        cmocka_unit_test(test_postgres_tls_and_uri),
+        cmocka_unit_test(test_secret_files_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[600];
