@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cyaml/cyaml.h>
 #include <yaml.h>
@@ -932,23 +933,43 @@ const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2] 
     {"enable.auto.offset.store", "false"},
 };
 
+const char *const aac_config_forced_producer[AAC_CONFIG_FORCED_PRODUCER_CNT][2] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+};
+
+/* Refuses, in `l` (named `list`), a forced setting with another value than
+ * its own (compared without case: librdkafka reads "False" as false). */
+static int check_forced(const aac_kvlist_t *l, const char *list, const char *const (*forced)[2],
+                        size_t cnt, const char *why, char *errstr, size_t size)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        const char *v = aac_kvlist_get(l, forced[i][0]);
+        if (v && strcasecmp(v, forced[i][1]) != 0) {
+            errf(errstr, size, "config: kafka.%s: %s cannot be changed: %s, which needs %s=%s",
+                 list, forced[i][0], why, forced[i][0], forced[i][1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_properties(aac_config_t *cfg, char *errstr, size_t size)
 {
-    const aac_kvlist_t *lists[] = {&cfg->kafka.properties, &cfg->kafka.consumer_properties};
-    for (size_t l = 0; l < 2; l++) {
-        for (size_t i = 0; i < AAC_CONFIG_FORCED_CONSUMER_CNT; i++) {
-            const char *const *forced = aac_config_forced_consumer[i];
-            const char *v = aac_kvlist_get(lists[l], forced[0]);
-            if (v && strcmp(v, forced[1]) != 0) {
-                errf(errstr, size,
-                     "config: kafka: %s cannot be changed: offsets are stored in PostgreSQL "
-                     "with the rows, which needs %s=%s",
-                     forced[0], forced[0], forced[1]);
-                return -1;
-            }
-        }
+    static const char consumer_why[] = "offsets are stored in PostgreSQL with the rows",
+                      producer_why[] = "a dead letter is written once and durably";
+    const aac_kvlist_t *lists[] = {&cfg->kafka.properties, &cfg->kafka.consumer_properties,
+                                   &cfg->kafka.producer_properties};
+    static const char *const names[] = {"properties", "consumer_properties", "producer_properties"};
+    for (size_t l = 0; l < 3; l++) {
+        if (l != 2 && check_forced(lists[l], names[l], aac_config_forced_consumer,
+                                   AAC_CONFIG_FORCED_CONSUMER_CNT, consumer_why, errstr, size))
+            return -1;
+        if (l != 1 && check_forced(lists[l], names[l], aac_config_forced_producer,
+                                   AAC_CONFIG_FORCED_PRODUCER_CNT, producer_why, errstr, size))
+            return -1;
         for (const char *const *k = (const char *const[]){"bootstrap.servers", "group.id", NULL};
-             *k; k++) {
+             l != 2 && *k; k++) {
             if (aac_kvlist_get(lists[l], *k)) {
                 errf(errstr, size, "config: kafka: set %s with kafka.%s, not as a property", *k,
                      !strcmp(*k, "group.id") ? "group_id" : "bootstrap_servers");

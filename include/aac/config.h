@@ -49,6 +49,13 @@ typedef struct aac_kvlist_s {
 #define AAC_CONFIG_FORCED_CONSUMER_CNT 2
 extern const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2];
 
+/* Producer settings a dead letter depends on (written once and durably):
+ * the configuration refuses another value in kafka.properties or
+ * kafka.producer_properties, and aac_kafkaconf_set_forced_producer() sets
+ * them on every producer the service makes. {name, value}. */
+#define AAC_CONFIG_FORCED_PRODUCER_CNT 2
+extern const char *const aac_config_forced_producer[AAC_CONFIG_FORCED_PRODUCER_CNT][2];
+
 typedef struct aac_config_s {
     struct {
         char *bootstrap_servers;

@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +170,20 @@ static const bad_case_t bad_cases[] = {
      "kafka:\n  consumer_properties:\n    enable.auto.commit: \"true\"\n",
      {0},
      {"enable.auto.commit cannot be changed", NULL}},
+    {"forced property in the list both clients get",
+     "kafka:\n  properties:\n    enable.auto.offset.store: \"true\"\n",
+     {0},
+     {"kafka.properties: enable.auto.offset.store cannot be changed", NULL}},
+    {"forced producer property",
+     "kafka:\n  producer_properties:\n    acks: \"1\"\n",
+     {0},
+     {"kafka.producer_properties: acks cannot be changed: a dead letter is written once and "
+      "durably, which needs acks=all",
+      NULL}},
+    {"forced producer property in the list both clients get",
+     NULL,
+     {"AAC_KAFKA_PROPERTIES_ENABLE_IDEMPOTENCE=false", NULL},
+     {"kafka.properties: enable.idempotence cannot be changed", NULL}},
     {"property duplicating a key",
      NULL,
      {"AAC_KAFKA_PROPERTIES_GROUP_ID=x", NULL},
@@ -683,6 +698,21 @@ static void test_empty_file_is_defaults(void **state)
     aac_config_destroy(cfg);
 }
 
+/* A forced setting given its own value is accepted (case aside). */
+static void test_forced_same_value(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *cfg = aac_config_load(
+        write_file("forced.yaml", "kafka:\n  properties:\n    enable.auto.commit: \"False\"\n"
+                                  "  producer_properties:\n    acks: ALL\n"
+                                  "    enable.idempotence: \"true\"\n"),
+        err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    aac_config_destroy(cfg);
+}
+
 int main(void)
 {
     /* keep the caller's AAC_ variables out of the cases */
@@ -693,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_postgres_keepalives),
+        cmocka_unit_test(test_forced_same_value),
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
