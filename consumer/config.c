@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,7 +115,9 @@ static const param_t params[] = {
     {"http", "enabled", P_BOOL, OFF(http.enabled), "true", 0, 0, 0},
     {"http", "address", P_STRING, OFF(http.address), "0.0.0.0", 0, 0, F_REQUIRED},
     {"http", "port", P_INT, OFF(http.port), "8080", 0, 65535, 0},
-    {"http", "liveness_timeout_ms", P_INT, OFF(http.liveness_timeout_ms), "30000", 100, 3600000, 0},
+    /* above the longest legal wait: aac_config_longest_wait_ms */
+    {"http", "liveness_timeout_ms", P_INT, OFF(http.liveness_timeout_ms), "90000", 100, 90000000,
+     0},
     {"http", "request_timeout_ms", P_INT, OFF(http.request_timeout_ms), "5000", 100, 600000, 0},
     {"log", "level", P_LOGLEVEL, OFF(log.level), "info", 0, 0, 0},
     {"log", "format", P_LOGFORMAT, OFF(log.format), "logfmt", 0, 0, 0},
@@ -1011,6 +1014,56 @@ static int check_required(const aac_config_t *cfg, const char *path, const yaml_
     return 0;
 }
 
+int64_t aac_config_longest_wait_ms(const aac_config_t *cfg, const char **which)
+{
+    /* A host that vanished: a call waiting for an answer ends when the
+     * keepalive probes go unanswered (the first after idle, then one every
+     * interval, count of them); with tcp_user_timeout set, Linux drops the
+     * connection once it has heard nothing for that long, at a probe, and
+     * data not acknowledged after that long. */
+    int64_t idle = (int64_t)cfg->postgres.keepalives_idle_s * 1000,
+            interval = (int64_t)cfg->postgres.keepalives_interval_s * 1000,
+            user = cfg->postgres.tcp_user_timeout_ms;
+    int64_t vanished = user ? idle + interval : idle + interval * cfg->postgres.keepalives_count;
+    bool by_user = user && user >= vanished;
+    if (by_user)
+        vanished = user;
+    const struct {
+        int64_t ms;
+        const char *name;
+    } waits[] = {
+        {cfg->postgres.statement_timeout_ms, "postgres.statement_timeout_ms"},
+        {(int64_t)cfg->postgres.connect_timeout_s * 1000, "postgres.connect_timeout_s"},
+        {vanished, by_user ? "postgres.tcp_user_timeout_ms" : "postgres.keepalives_*"},
+        {AAC_CONFIG_DEAD_LETTER_WAIT_MS, "the wait for a batch's dead letters"},
+    };
+    size_t longest = 0;
+    for (size_t i = 1; i < sizeof(waits) / sizeof(waits[0]); i++)
+        if (waits[i].ms > waits[longest].ms)
+            longest = i;
+    if (which)
+        *which = waits[longest].name;
+    return waits[longest].ms;
+}
+
+/* /health must not fail while the service waits as it may: a liveness
+ * probe would kill it in the middle of a legal write. */
+static int check_liveness(const aac_config_t *cfg, char *errstr, size_t size)
+{
+    const char *which;
+    int64_t wait = aac_config_longest_wait_ms(cfg, &which);
+    int64_t need = wait + AAC_CONFIG_LIVENESS_MARGIN_MS;
+    if (cfg->http.liveness_timeout_ms >= need)
+        return 0;
+    bool setting = !strncmp(which, "postgres.", 9);
+    errf(errstr, size,
+         "config: http.liveness_timeout_ms: %d is below %" PRId64 ": the service may wait %" PRId64
+         " ms in one call (%s), and /health must not fail meanwhile; raise it%s%s",
+         cfg->http.liveness_timeout_ms, need, wait, which, setting ? ", or lower " : "",
+         setting ? which : "");
+    return -1;
+}
+
 /* kafka.dlq_topic "" stands for "<topic>.dlq"; either way it must differ
  * from the topic. */
 static int settle_dlq_topic(aac_config_t *cfg, char *errstr, size_t size)
@@ -1167,6 +1220,7 @@ aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size
                check_required(cfg, path, idx, errstr, errstr_size) == 0 &&
                read_property_files(cfg, errstr, errstr_size) == 0 &&
                check_properties(cfg, errstr, errstr_size) == 0 &&
+               check_liveness(cfg, errstr, errstr_size) == 0 &&
                settle_dlq_topic(cfg, errstr, errstr_size) == 0 &&
                check_postgres_files(cfg, errstr, errstr_size) == 0) {
         free(idx);

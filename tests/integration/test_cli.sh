@@ -102,6 +102,8 @@ check_bad 'kafka:\n  producer_properties:\n    acks: 1\n' \
   'kafka.producer_properties: acks cannot be changed'
 check_bad 'kafka:\n  consumer_properties:\n    statistics.interval.ms: 0\n' \
   'kafka property statistics.interval.ms: 0 turns'
+check_bad 'http:\n  liveness_timeout_ms: 30000\n' \
+  'http.liveness_timeout_ms: 30000 is below 61000: the service may wait 60000 ms in one call (postgres.statement_timeout_ms)'
 # run says it before waiting for anything: PostgreSQL on port 1 would be
 # waited for until the timeout
 for args in run "run --migrate"; do
