@@ -26,6 +26,16 @@ for cmd in run migrate check-config validate version partitions dlq help; do
   grep -q "usage: agent-actions-consumer .*$cmd" "$TEST_DIR/help1" || fail "help $cmd: $(head -n 1 "$TEST_DIR/help1")"
   "$AAC_BIN" --config "$TEST_DIR/broken.yaml" "$cmd" -h >/dev/null 2>&1 || fail "$cmd -h with a bad configuration exited $?"
 done
+# what the help says the service does by itself, and where the
+# configuration is documented once installed (not a source-tree path)
+"$AAC_BIN" partitions --help | grep -A1 'The service itself runs `ensure` at start and then every' |
+  grep -q '^partitions.upkeep_interval_s (default 21600 s: 6 hours)' ||
+  fail "partitions --help: $("$AAC_BIN" partitions --help | grep -A2 -i 'service itself')"
+grep -qx '  /etc/agent-actions-consumer/agent-actions-consumer.yaml' "$TEST_DIR/usage" ||
+  fail "--help does not name the installed configuration file"
+if grep -q 'config/agent-actions-consumer.yaml' "$TEST_DIR/usage"; then
+  fail "--help names a source-tree path"
+fi
 rc=0; "$AAC_BIN" help frobnicate 2>"$TEST_DIR/err" || rc=$?
 assert_eq "$rc" 2 "help for an unknown command"
 rc=0; "$AAC_BIN" --bogus run 2>"$TEST_DIR/err" || rc=$?
