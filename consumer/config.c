@@ -18,7 +18,9 @@
  * Order of work (aac_config_load): defaults, the file (load_file: the
  * libyaml pass, then the libcyaml pass), the environment (apply_env),
  * then the checks that need every source (check_required,
- * check_properties, settle_dlq_topic).
+ * check_properties, check_liveness, settle_dlq_topic). librdkafka's own
+ * judgement of the properties is kafkaconf's (aac_kafkaconf_check), as
+ * this module does not link librdkafka.
  */
 #include "aac/config.h"
 #include "aac/secretfile.h"
