@@ -188,7 +188,7 @@ static void make_ready(aac_metrics_t *m)
     aac_metrics_set_pg_up(m, true);
     aac_metrics_set_broker_up(m, true);
     aac_metrics_set_paused_outage(m, false);
-    aac_metrics_polled(m, aac_now());
+    aac_metrics_alive(m, aac_now());
 }
 
 static void test_health(void **state)
@@ -209,14 +209,14 @@ static void test_health(void **state)
     yajl_tree_free(v);
 
     /* last seen alive 10 s ago, beyond liveness_timeout_ms */
-    aac_metrics_polled(f->m, aac_now() - 10);
+    aac_metrics_alive(f->m, aac_now() - 10);
     assert_int_equal(get(f, "/health"), 503);
     v = parse_json(f->body);
     assert_string_equal(json_string(v, "status"), "unhealthy");
     assert_true(has_reason(v, "consume_loop_stalled"));
     yajl_tree_free(v);
 
-    aac_metrics_polled(f->m, aac_now());
+    aac_metrics_alive(f->m, aac_now());
     assert_int_equal(get(f, "/health?verbose=1"), 200);
 }
 

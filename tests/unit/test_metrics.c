@@ -121,7 +121,7 @@ static void test_from_the_setters(void **state)
     aac_metrics_set_joined(m, true);
     aac_metrics_set_broker_up(m, true);
     aac_metrics_set_pg_up(m, true);
-    aac_metrics_polled(m, s->started_at + 1);
+    aac_metrics_alive(m, s->started_at + 1);
     aac_metrics_snapshot(m, s);
     aac_metrics_health(s, s->started_at + 2, 5000, &h);
     assert_true(h.ready);
