@@ -124,10 +124,12 @@ aac_class_t aac_classify_sqlstate(const char *s)
         {"42P01", AAC_CLASS_FATAL},     /* undefined_table: migrations not applied */
         {"XX000", AAC_CLASS_TRANSIENT}, /* internal_error: may be a server bug
                                            that a retry on a fresh plan avoids */
-        /* 23505 unique_violation stays PERMANENT with the rest of class 23:
-         * the pipeline inserts with ON CONFLICT (event_id) DO NOTHING, so a
-         * 23505 that still escapes is a different unique constraint the row
-         * violates and a retry would violate again. */
+        /* 23505 unique_violation stays PERMANENT with the rest of class 23.
+         * On the sink's direct COPY it means a duplicate, which pgsink
+         * handles before asking here (aac_classify_sqlstate_is_duplicate_key:
+         * the batch goes again through the staging table, INSERT ... ON
+         * CONFLICT DO NOTHING); any other 23505 is a different unique
+         * constraint the row violates, and a retry would violate it again. */
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(s, exact[i].code) == 0)

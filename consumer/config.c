@@ -18,7 +18,9 @@
  * Order of work (aac_config_load): defaults, the file (load_file: the
  * libyaml pass, then the libcyaml pass), the environment (apply_env),
  * then the checks that need every source (check_required,
- * check_properties, settle_dlq_topic).
+ * check_properties, check_liveness, settle_dlq_topic). librdkafka's own
+ * judgement of the properties is kafkaconf's (aac_kafkaconf_check), as
+ * this module does not link librdkafka.
  */
 #include "aac/config.h"
 #include "aac/secretfile.h"
@@ -26,12 +28,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cyaml/cyaml.h>
 #include <yaml.h>
@@ -113,7 +117,9 @@ static const param_t params[] = {
     {"http", "enabled", P_BOOL, OFF(http.enabled), "true", 0, 0, 0},
     {"http", "address", P_STRING, OFF(http.address), "0.0.0.0", 0, 0, F_REQUIRED},
     {"http", "port", P_INT, OFF(http.port), "8080", 0, 65535, 0},
-    {"http", "liveness_timeout_ms", P_INT, OFF(http.liveness_timeout_ms), "30000", 100, 3600000, 0},
+    /* above the longest legal wait: aac_config_longest_wait_ms */
+    {"http", "liveness_timeout_ms", P_INT, OFF(http.liveness_timeout_ms), "90000", 100, 90000000,
+     0},
     {"http", "request_timeout_ms", P_INT, OFF(http.request_timeout_ms), "5000", 100, 600000, 0},
     {"log", "level", P_LOGLEVEL, OFF(log.level), "info", 0, 0, 0},
     {"log", "format", P_LOGFORMAT, OFF(log.format), "logfmt", 0, 0, 0},
@@ -932,23 +938,43 @@ const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2] 
     {"enable.auto.offset.store", "false"},
 };
 
+const char *const aac_config_forced_producer[AAC_CONFIG_FORCED_PRODUCER_CNT][2] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+};
+
+/* Refuses, in `l` (named `list`), a forced setting with another value than
+ * its own (compared without case: librdkafka reads "False" as false). */
+static int check_forced(const aac_kvlist_t *l, const char *list, const char *const (*forced)[2],
+                        size_t cnt, const char *why, char *errstr, size_t size)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        const char *v = aac_kvlist_get(l, forced[i][0]);
+        if (v && strcasecmp(v, forced[i][1]) != 0) {
+            errf(errstr, size, "config: kafka.%s: %s cannot be changed: %s, which needs %s=%s",
+                 list, forced[i][0], why, forced[i][0], forced[i][1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_properties(aac_config_t *cfg, char *errstr, size_t size)
 {
-    const aac_kvlist_t *lists[] = {&cfg->kafka.properties, &cfg->kafka.consumer_properties};
-    for (size_t l = 0; l < 2; l++) {
-        for (size_t i = 0; i < AAC_CONFIG_FORCED_CONSUMER_CNT; i++) {
-            const char *const *forced = aac_config_forced_consumer[i];
-            const char *v = aac_kvlist_get(lists[l], forced[0]);
-            if (v && strcmp(v, forced[1]) != 0) {
-                errf(errstr, size,
-                     "config: kafka: %s cannot be changed: offsets are stored in PostgreSQL "
-                     "with the rows, which needs %s=%s",
-                     forced[0], forced[0], forced[1]);
-                return -1;
-            }
-        }
+    static const char consumer_why[] = "offsets are stored in PostgreSQL with the rows",
+                      producer_why[] = "a dead letter is written once and durably";
+    const aac_kvlist_t *lists[] = {&cfg->kafka.properties, &cfg->kafka.consumer_properties,
+                                   &cfg->kafka.producer_properties};
+    static const char *const names[] = {"properties", "consumer_properties", "producer_properties"};
+    for (size_t l = 0; l < 3; l++) {
+        if (l != 2 && check_forced(lists[l], names[l], aac_config_forced_consumer,
+                                   AAC_CONFIG_FORCED_CONSUMER_CNT, consumer_why, errstr, size))
+            return -1;
+        if (l != 1 && check_forced(lists[l], names[l], aac_config_forced_producer,
+                                   AAC_CONFIG_FORCED_PRODUCER_CNT, producer_why, errstr, size))
+            return -1;
         for (const char *const *k = (const char *const[]){"bootstrap.servers", "group.id", NULL};
-             *k; k++) {
+             l != 2 && *k; k++) {
             if (aac_kvlist_get(lists[l], *k)) {
                 errf(errstr, size, "config: kafka: set %s with kafka.%s, not as a property", *k,
                      !strcmp(*k, "group.id") ? "group_id" : "bootstrap_servers");
@@ -988,6 +1014,56 @@ static int check_required(const aac_config_t *cfg, const char *path, const yaml_
         return -1;
     }
     return 0;
+}
+
+int64_t aac_config_longest_wait_ms(const aac_config_t *cfg, const char **which)
+{
+    /* A host that vanished: a call waiting for an answer ends when the
+     * keepalive probes go unanswered (the first after idle, then one every
+     * interval, count of them); with tcp_user_timeout set, Linux drops the
+     * connection once it has heard nothing for that long, at a probe, and
+     * data not acknowledged after that long. */
+    int64_t idle = (int64_t)cfg->postgres.keepalives_idle_s * 1000,
+            interval = (int64_t)cfg->postgres.keepalives_interval_s * 1000,
+            user = cfg->postgres.tcp_user_timeout_ms;
+    int64_t vanished = user ? idle + interval : idle + interval * cfg->postgres.keepalives_count;
+    bool by_user = user && user >= vanished;
+    if (by_user)
+        vanished = user;
+    const struct {
+        int64_t ms;
+        const char *name;
+    } waits[] = {
+        {cfg->postgres.statement_timeout_ms, "postgres.statement_timeout_ms"},
+        {(int64_t)cfg->postgres.connect_timeout_s * 1000, "postgres.connect_timeout_s"},
+        {vanished, by_user ? "postgres.tcp_user_timeout_ms" : "postgres.keepalives_*"},
+        {AAC_CONFIG_DEAD_LETTER_WAIT_MS, "the wait for a batch's dead letters"},
+    };
+    size_t longest = 0;
+    for (size_t i = 1; i < sizeof(waits) / sizeof(waits[0]); i++)
+        if (waits[i].ms > waits[longest].ms)
+            longest = i;
+    if (which)
+        *which = waits[longest].name;
+    return waits[longest].ms;
+}
+
+/* /health must not fail while the service waits as it may: a liveness
+ * probe would kill it in the middle of a legal write. */
+static int check_liveness(const aac_config_t *cfg, char *errstr, size_t size)
+{
+    const char *which;
+    int64_t wait = aac_config_longest_wait_ms(cfg, &which);
+    int64_t need = wait + AAC_CONFIG_LIVENESS_MARGIN_MS;
+    if (cfg->http.liveness_timeout_ms >= need)
+        return 0;
+    bool setting = !strncmp(which, "postgres.", 9);
+    errf(errstr, size,
+         "config: http.liveness_timeout_ms: %d is below %" PRId64 ": the service may wait %" PRId64
+         " ms in one call (%s), and /health must not fail meanwhile; raise it%s%s",
+         cfg->http.liveness_timeout_ms, need, wait, which, setting ? ", or lower " : "",
+         setting ? which : "");
+    return -1;
 }
 
 /* kafka.dlq_topic "" stands for "<topic>.dlq"; either way it must differ
@@ -1146,6 +1222,7 @@ aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size
                check_required(cfg, path, idx, errstr, errstr_size) == 0 &&
                read_property_files(cfg, errstr, errstr_size) == 0 &&
                check_properties(cfg, errstr, errstr_size) == 0 &&
+               check_liveness(cfg, errstr, errstr_size) == 0 &&
                settle_dlq_topic(cfg, errstr, errstr_size) == 0 &&
                check_postgres_files(cfg, errstr, errstr_size) == 0) {
         free(idx);

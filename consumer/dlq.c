@@ -119,12 +119,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[][2] = {
-        {"client.id", "agent-actions-consumer-dlq"},
-        /* a batch waits for its dead letters before it commits */
-        {"linger.ms", "0"},
-        {"message.timeout.ms", "30000"},
-    };
     aac_dlq_t *dlq = calloc(1, sizeof(*dlq));
     rd_kafka_conf_t *conf = NULL;
     char err[512];
@@ -136,13 +130,8 @@ aac_dlq_t *aac_dlq_new(const aac_config_t *cfg, char *errstr, size_t errstr_size
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    conf = aac_kafkaconf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]),
-                             &cfg->kafka.producer_properties, errstr, errstr_size);
-    if (!conf)
-        goto fail;
-    /* not overridable: a dead letter must be written once and durably */
-    if (aac_kafkaconf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        aac_kafkaconf_set(conf, "acks", "all", errstr, errstr_size))
+    /* idempotent with acks=all, whatever the properties say */
+    if (!(conf = aac_kafkaconf_producer(cfg, errstr, errstr_size)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);

@@ -243,17 +243,18 @@ static uint64_t dead_letters_total(const aac_metrics_snapshot_t *s)
 static void render_status(struct evbuffer *b, const char *status, const aac_health_t *st,
                           const aac_metrics_snapshot_t *s, double now)
 {
-    double last_poll = s->last_poll_at > 0 ? s->last_poll_at : s->started_at;
+    double alive_at = s->alive_at > 0 ? s->alive_at : s->started_at;
     bool first;
 
     evbuffer_add_printf(b, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_seconds\":%.3f,", status,
                         AAC_VERSION, now - s->started_at);
-    evbuffer_add_printf(b, "\"alive\":%s,\"ready\":%s,\"seconds_since_poll\":%.3f,\"reasons\":[",
-                        st->alive ? "true" : "false", st->ready ? "true" : "false",
-                        now - last_poll);
+    evbuffer_add_printf(b, "\"alive\":%s,\"ready\":%s,\"seconds_since_alive\":%.3f,\"reasons\":[",
+                        st->alive ? "true" : "false", st->ready ? "true" : "false", now - alive_at);
     for (size_t i = 0; i < st->reason_cnt; i++)
         evbuffer_add_printf(b, "%s\"%s\"", i ? "," : "", st->reasons[i]);
-    evbuffer_add_printf(b, "],\"partitions_assigned\":[");
+    evbuffer_add_printf(b, "],\"joined\":%s,\"idle\":%s,\"partitions\":%zu",
+                        s->joined ? "true" : "false", st->idle ? "true" : "false", st->partitions);
+    evbuffer_add_printf(b, ",\"partitions_assigned\":[");
     first = true;
     for (size_t i = 0; i < s->partition_cnt; i++)
         if (s->partitions[i].assigned) {
@@ -376,8 +377,8 @@ static void render_batches(struct evbuffer *b, const aac_metrics_snapshot_t *s)
               aac_metrics_seconds_bounds);
 }
 
-/* The assignment: lag and pauses per partition, and when the loop last
- * polled and committed. */
+/* The assignment: lag and pauses per partition, and when the service
+ * last committed and was last seen alive. */
 static void render_partitions(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 {
     size_t assigned = 0;
@@ -402,9 +403,10 @@ static void render_partitions(struct evbuffer *b, const aac_metrics_snapshot_t *
     gauge(b, "aac_last_commit_timestamp_seconds",
           "Time of the last successful batch commit since the Unix epoch; 0 before the first.",
           s->last_commit_at);
-    gauge(b, "aac_last_poll_timestamp_seconds",
-          "Time the consume loop last polled Kafka since the Unix epoch; 0 before the first.",
-          s->last_poll_at);
+    gauge(b, "aac_last_alive_timestamp_seconds",
+          "Last time the service was seen alive since the Unix epoch: the consume loop turning, "
+          "less the time the oldest write in progress has taken; 0 before the first.",
+          s->alive_at);
 }
 
 static void render_group(struct evbuffer *b, const aac_metrics_snapshot_t *s)
@@ -430,10 +432,13 @@ static void render_group(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 static void render_health(struct evbuffer *b, const aac_health_t *st,
                           const aac_metrics_snapshot_t *s)
 {
-    gauge(b, "aac_up", "1 while the consume loop polls within http.liveness_timeout_ms (/health).",
+    gauge(b, "aac_up",
+          "1 while the service was seen alive within http.liveness_timeout_ms (/health 200).",
           st->alive ? 1 : 0);
     gauge(b, "aac_ready", "1 while /ready answers 200.", st->ready ? 1 : 0);
-    gauge(b, "aac_group_joined", "1 while the consumer holds partitions of its group.",
+    gauge(b, "aac_group_joined",
+          "1 once the consumer group has completed a join for this member, with partitions "
+          "or without (aac_partitions_assigned says how many).",
           s->joined ? 1 : 0);
     gauge(b, "aac_broker_up", "1 while a Kafka broker is reachable.", s->broker_up ? 1 : 0);
     gauge(b, "aac_postgres_up", "1 while the last PostgreSQL contact succeeded.", s->pg_up ? 1 : 0);

@@ -19,6 +19,7 @@
 #include "aac/config.h"
 #include "aac/dlqtool.h"
 #include "aac/http.h"
+#include "aac/kafkaconf.h"
 #include "aac/log.h"
 #include "aac/metrics.h"
 #include "aac/migrate.h"
@@ -87,8 +88,14 @@ static int check_config_check(int argc, char **argv)
 
 static int check_config_main(const aac_config_t *cfg, int argc, char **argv)
 {
+    char errstr[1024];
     (void)argc;
     (void)argv;
+    /* librdkafka's properties are judged by librdkafka, as run would */
+    if (aac_kafkaconf_check(cfg, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "agent-actions-consumer: %s\n", errstr);
+        return EXIT_USAGE;
+    }
     aac_config_dump(cfg, stdout);
     return 0;
 }
@@ -104,8 +111,15 @@ static int run_check(int argc, char **argv)
 
 static int run_main(const aac_config_t *cfg, int argc, char **argv)
 {
+    char errstr[1024];
     int rc;
     (void)argv;
+    /* a property librdkafka refuses is a bad configuration: said before
+     * waiting for anything, as check-config says it */
+    if (aac_kafkaconf_check(cfg, errstr, sizeof(errstr)) != 0) {
+        aac_error("could not load the configuration", AAC_KV_STR("error", errstr));
+        return EXIT_USAGE;
+    }
     if (argc == 2 && (rc = aac_migrate_up_wait(cfg)) != 0) { /* --migrate, by run_check */
         aac_notify_stopping("stopping: migrations failed");
         return rc;
@@ -123,7 +137,6 @@ static int run_main(const aac_config_t *cfg, int argc, char **argv)
         return AAC_EXIT_FAILURE;
     aac_http_t *http = NULL;
     if (cfg->http.enabled) {
-        char errstr[512];
         /* a port taken or an address not ours is a configuration error */
         if (!(http = aac_http_start(cfg, metrics, errstr, sizeof(errstr)))) {
             aac_error("could not start the HTTP server", AAC_KV_STR("error", errstr));
@@ -162,9 +175,12 @@ static const command_t commands[] = {
      NULL, CFG_PERSON, aac_partitions_main},
     {"check-config", "[--list-env]", "print the effective configuration, secrets redacted",
      "usage: agent-actions-consumer [--config FILE] check-config [--list-env]\n\n"
-     "Loads the configuration (file, then AAC_* environment variables), prints\n"
-     "the effective values with every secret redacted, and exits 0; on a bad\n"
-     "configuration prints one line saying what is wrong and exits 2.\n\n"
+     "Loads the configuration (file, then AAC_* environment variables), builds\n"
+     "the Kafka consumer's and the dead-letter producer's librdkafka\n"
+     "configurations as run does (without connecting), prints the effective\n"
+     "values with every secret redacted, and exits 0; on a bad configuration\n"
+     "(an unknown or invalid librdkafka property included) prints one line\n"
+     "saying what is wrong and exits 2.\n\n"
      "--list-env prints the name of every environment variable the service\n"
      "reads (a trailing _<NAME> stands for any librdkafka property) and loads\n"
      "nothing.",
@@ -209,8 +225,10 @@ static void usage(FILE *out)
           ", else " AAC_CONFIG_DEFAULT_PATH " when it exists)\n"
           "  -h, --help          help for the command\n"
           "\n"
-          "Every key can be set with an environment variable AAC_<SECTION>_<KEY>;\n"
-          "see config/agent-actions-consumer.yaml.\n",
+          "Every key can be set with an environment variable AAC_<SECTION>_<KEY>.\n"
+          "The keys, their defaults and what they do are in the comments of\n"
+          "  " AAC_CONFIG_DEFAULT_PATH "\n"
+          "as installed; `check-config` prints the effective values.\n",
           out);
 }
 

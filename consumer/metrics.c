@@ -25,7 +25,7 @@ struct aac_metrics_s {
     _Atomic uint64_t dead_letters[AAC_REASON__CNT];
     _Atomic uint64_t retries[AAC_CLASS__CNT];
     hist_t batch_size, batch_seconds, delay_seconds;
-    _Atomic double last_poll_at;
+    _Atomic double alive_at;
     _Atomic long long default_rows; /* -1: not counted yet */
 
     pthread_mutex_t lock;          /* guards everything below */
@@ -101,9 +101,9 @@ void aac_metrics_set_default_rows(aac_metrics_t *m, long long rows)
     atomic_store_explicit(&m->default_rows, rows, memory_order_relaxed);
 }
 
-void aac_metrics_polled(aac_metrics_t *m, double now)
+void aac_metrics_alive(aac_metrics_t *m, double at)
 {
-    atomic_store_explicit(&m->last_poll_at, now, memory_order_relaxed);
+    atomic_store_explicit(&m->alive_at, at, memory_order_relaxed);
 }
 
 #define LOCKED(m, stmt)                                                                            \
@@ -133,9 +133,14 @@ void aac_metrics_set_paused_outage(aac_metrics_t *m, bool paused)
     LOCKED(m, m->health.paused_outage = paused);
 }
 
+void aac_metrics_batch_closed(aac_metrics_t *m, double now)
+{
+    LOCKED(m, m->health.last_batch_at = now);
+}
+
 void aac_metrics_committed(aac_metrics_t *m, double now)
 {
-    LOCKED(m, m->health.last_commit_at = now; m->health.last_batch_at = now);
+    LOCKED(m, m->health.last_commit_at = now);
 }
 
 void aac_metrics_set_error(aac_metrics_t *m, aac_class_t cls, const char *reason,
@@ -162,7 +167,8 @@ void aac_metrics_set_partitions(aac_metrics_t *m, const aac_partition_state_t *p
     aac_partition_state_t old[AAC_METRICS_MAX_PARTITIONS];
     size_t old_cnt = m->health.partition_cnt;
     memcpy(old, m->health.partitions, old_cnt * sizeof(old[0]));
-    memcpy(m->health.partitions, p, cnt * sizeof(*p));
+    if (cnt) /* p may be NULL for none */
+        memcpy(m->health.partitions, p, cnt * sizeof(*p));
     m->health.partition_cnt = cnt;
     for (size_t i = 0; i < cnt; i++)
         for (size_t j = 0; j < old_cnt; j++)
@@ -211,7 +217,7 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out)
     snap_hist(&m->batch_size, &out->batch_size);
     snap_hist(&m->batch_seconds, &out->batch_seconds);
     snap_hist(&m->delay_seconds, &out->delay_seconds);
-    out->last_poll_at = atomic_load_explicit(&m->last_poll_at, memory_order_relaxed);
+    out->alive_at = atomic_load_explicit(&m->alive_at, memory_order_relaxed);
     out->default_rows = atomic_load_explicit(&m->default_rows, memory_order_relaxed);
 }
 
@@ -219,8 +225,11 @@ void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liv
                         aac_health_t *out)
 {
     memset(out, 0, sizeof(*out));
-    double last = s->last_poll_at > 0 ? s->last_poll_at : s->started_at;
+    double last = s->alive_at > 0 ? s->alive_at : s->started_at;
     out->alive = (now - last) * 1000.0 <= (double)liveness_timeout_ms;
+    for (size_t i = 0; i < s->partition_cnt; i++)
+        out->partitions += s->partitions[i].assigned;
+    out->idle = s->joined && !out->partitions;
     if (!s->joined)
         out->reasons[out->reason_cnt++] = "not_joined";
     if (!s->broker_up)

@@ -309,10 +309,12 @@ fail:
  * involved (a changed file, a missing one). */
 static aac_class_t failed_class = AAC_CLASS_FATAL;
 static bool failed_outage;
+static char failed_sqlstate[6]; /* "" when the server said none */
 
 /* conn NULL: the connection could not be opened. */
 static void note_failure(const PGconn *conn, const char *sqlstate)
 {
+    snprintf(failed_sqlstate, sizeof(failed_sqlstate), "%s", sqlstate);
     failed_outage = (conn ? PQstatus(conn) == CONNECTION_BAD : !sqlstate[0]) ||
                     aac_classify_sqlstate_is_outage(sqlstate);
     failed_class = failed_outage ? AAC_CLASS_TRANSIENT : aac_classify_sqlstate(sqlstate);
@@ -954,6 +956,17 @@ done:
     return ret;
 }
 
+/* What an operator does about a migrate run that failed for good. */
+static const char *fatal_action(const char *sqlstate)
+{
+    /* the connection's: the same answers as the service's own */
+    if (!strncmp(sqlstate, "28", 2) || !strcmp(sqlstate, "3D000"))
+        return aac_classify_sqlstate_action(sqlstate);
+    return "run agent-actions-consumer migrate status, and fix what it reports (a migration "
+           "that fails, or one changed or missing since it was applied) or grant the "
+           "migrating user what the error names";
+}
+
 int aac_migrate_up_wait(const aac_config_t *cfg)
 {
     char errstr[1024];
@@ -975,6 +988,7 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
             return 1;
         failed_class = AAC_CLASS_FATAL;
         failed_outage = false;
+        failed_sqlstate[0] = '\0';
         int rc = aac_migrate_up(cfg, 0, out, errstr, sizeof(errstr));
         fclose(out);
         /* one log line per migration applied, "nothing to apply" at debug */
@@ -990,7 +1004,11 @@ int aac_migrate_up_wait(const aac_config_t *cfg)
         if (rc == 0)
             return 0;
         if (failed_class != AAC_CLASS_TRANSIENT) {
-            aac_error("cannot apply migrations", AAC_KV_STR("error", errstr));
+            /* the line every status-3 stop of run logs (docs/operations.md) */
+            char what[1100];
+            snprintf(what, sizeof(what), "cannot apply migrations: %s", errstr);
+            aac_error("fatal error, stopping", AAC_KV_STR("error", what),
+                      AAC_KV_STR("action", fatal_action(failed_sqlstate)));
             return 3;
         }
         /* an outage is waited out for as long as it lasts; another

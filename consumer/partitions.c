@@ -291,7 +291,9 @@ static void usage(FILE *fp)
           "           prints \"would drop NAME\" and changes nothing.\n"
           "  list     one line per partition: bounds, estimated rows, size with indexes\n"
           "\n"
-          "The service itself runs `ensure` at start and once a day.\n"
+          "The service itself runs `ensure` at start and then every\n"
+          "partitions.upkeep_interval_s (default 21600 s: 6 hours), on a thread of\n"
+          "its own whatever the load.\n"
           "Exit status: 0 success, 1 failure, 2 usage error.\n",
           fp);
 }

@@ -1046,21 +1046,10 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
 {
     const aac_config_t *cfg = pl->cfg;
     char err[512];
-    /* our defaults, which the configuration's properties may change */
-    static const char *const defaults[][2] = {
-        {"auto.offset.reset", "earliest"},
-        {"queued.max.messages.kbytes", "16384"},
-        {"partition.assignment.strategy", "cooperative-sticky"},
-        {"client.id", "agent-actions-consumer"},
-        {"statistics.interval.ms", "5000"}, /* consumer lag for /metrics: stats_cb */
-    };
-    rd_kafka_conf_t *conf = aac_kafkaconf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]),
-                                              &cfg->kafka.consumer_properties, errstr, size);
+    /* defaults, properties and the settings the offsets in PostgreSQL need */
+    rd_kafka_conf_t *conf = aac_kafkaconf_consumer(cfg, errstr, size);
     if (!conf)
         return NULL;
-    /* not overridable: the offsets live in PostgreSQL with the rows */
-    if (aac_kafkaconf_set_forced(conf, cfg->kafka.group_id, errstr, size))
-        goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "aac/log.h"
@@ -48,6 +49,21 @@ typedef struct aac_kvlist_s {
  * consumer the service makes. {name, value}. */
 #define AAC_CONFIG_FORCED_CONSUMER_CNT 2
 extern const char *const aac_config_forced_consumer[AAC_CONFIG_FORCED_CONSUMER_CNT][2];
+
+/* Producer settings a dead letter depends on (written once and durably):
+ * the configuration refuses another value in kafka.properties or
+ * kafka.producer_properties, and aac_kafkaconf_set_forced_producer() sets
+ * them on every producer the service makes. {name, value}. */
+#define AAC_CONFIG_FORCED_PRODUCER_CNT 2
+extern const char *const aac_config_forced_producer[AAC_CONFIG_FORCED_PRODUCER_CNT][2];
+
+/* How long a batch waits for the delivery reports of its dead letters
+ * before it gives up and is retried (the pipeline's wait). */
+#define AAC_CONFIG_DEAD_LETTER_WAIT_MS 5000
+
+/* How much longer than the longest legal wait http.liveness_timeout_ms
+ * must be: the time for a timeout's error to come back. */
+#define AAC_CONFIG_LIVENESS_MARGIN_MS 1000
 
 typedef struct aac_config_s {
     struct {
@@ -133,6 +149,17 @@ typedef struct aac_config_s {
 aac_config_t *aac_config_load(const char *path, char *errstr, size_t errstr_size);
 
 void aac_config_destroy(aac_config_t *cfg); /* NULL-safe */
+
+/* The longest a healthy service may wait in one call, in milliseconds:
+ * the largest of a statement (postgres.statement_timeout_ms, when not 0),
+ * a connection attempt (postgres.connect_timeout_s), a call to a host that
+ * vanished (postgres.tcp_user_timeout_ms, or when 0 the keepalives:
+ * idle + interval * count) and the wait for a batch's dead letters
+ * (AAC_CONFIG_DEAD_LETTER_WAIT_MS). *which (when not NULL) names the
+ * setting that bounds it. aac_config_load() refuses an
+ * http.liveness_timeout_ms below this plus AAC_CONFIG_LIVENESS_MARGIN_MS,
+ * so /health never fails during a legal wait. */
+int64_t aac_config_longest_wait_ms(const aac_config_t *cfg, const char **which);
 
 /* Writes the effective configuration as YAML, every secret redacted (the
  * postgres password and URI, and any librdkafka property that holds a

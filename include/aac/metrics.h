@@ -52,13 +52,18 @@ typedef struct aac_metrics_snapshot_s {
     uint64_t dead_letters[AAC_REASON__CNT];
     uint64_t retries[AAC_CLASS__CNT];
     aac_hist_snapshot_t batch_size, batch_seconds, delay_seconds;
-    /* health */
-    double started_at, last_poll_at, last_batch_at, last_commit_at; /* unix seconds, 0 never */
+    /* health, unix seconds (0: never) */
+    double started_at;
+    /* the last time the service was seen alive: the consume loop turning,
+     * and no write stuck since (aac_metrics_alive) */
+    double alive_at;
+    double last_batch_at;   /* a batch last closed and handed to the writers */
+    double last_commit_at;  /* a batch last committed */
     long long default_rows; /* rows in agent_actions_default (upkeep.h), -1: not counted yet */
-    bool joined;            /* the consumer holds an assignment or joined its group */
-    bool broker_up;         /* not all brokers down */
-    bool pg_up;             /* the last PostgreSQL contact succeeded */
-    bool paused_outage;     /* consumption paused by an outage */
+    bool joined;        /* the group completed a join for this member (it may hold no partition) */
+    bool broker_up;     /* not all brokers down */
+    bool pg_up;         /* the last PostgreSQL contact succeeded */
+    bool paused_outage; /* consumption paused by an outage */
     char last_error_class[16];
     char last_error_reason[64];
     char last_error_message[256];
@@ -81,19 +86,38 @@ void aac_metrics_dead_letter(aac_metrics_t *m, aac_reason_t reason);
 void aac_metrics_retry(aac_metrics_t *m, aac_class_t cls);
 void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_seconds);
 void aac_metrics_observe_delay(aac_metrics_t *m, double seconds);
-void aac_metrics_polled(aac_metrics_t *m, double now);
+/* The service was seen alive at unix time `at`: the consume loop turned,
+ * and `at` is that moment less how long the oldest write in progress has
+ * taken (a writer stuck in one call holds the stamp back). /health,
+ * aac_up and aac_last_alive_timestamp_seconds read it. */
+void aac_metrics_alive(aac_metrics_t *m, double at);
+/* The former name of aac_metrics_alive (it never meant the last poll). */
+static inline void aac_metrics_polled(aac_metrics_t *m, double at)
+{
+    aac_metrics_alive(m, at);
+}
 /* Rows counted in agent_actions_default (upkeep.h). */
 void aac_metrics_set_default_rows(aac_metrics_t *m, long long rows);
 
 /* Health state, under the mutex. */
+/* joined: the group has completed a join for this member, whether or not
+ * it was given partitions (a member beyond the partition count holds
+ * none, and is ready and idle); the partitions are set apart, by
+ * aac_metrics_set_partitions. */
 void aac_metrics_set_joined(aac_metrics_t *m, bool joined);
 void aac_metrics_set_broker_up(aac_metrics_t *m, bool up);
 void aac_metrics_set_pg_up(aac_metrics_t *m, bool up);
 void aac_metrics_set_paused_outage(aac_metrics_t *m, bool paused);
+/* A batch was closed and handed to the writers at unix time `now`
+ * (/health's last_batch_at). */
+void aac_metrics_batch_closed(aac_metrics_t *m, double now);
+/* A batch was committed at unix time `now` (last_commit_at,
+ * aac_last_commit_timestamp_seconds). */
 void aac_metrics_committed(aac_metrics_t *m, double now);
 void aac_metrics_set_error(aac_metrics_t *m, aac_class_t cls, const char *reason,
                            const char *message);
-/* Replaces the partition table (assignment, pauses, offsets). */
+/* Replaces the partition table (assignment, pauses, offsets); p may be
+ * NULL when cnt is 0. */
 void aac_metrics_set_partitions(aac_metrics_t *m, const aac_partition_state_t *p, size_t cnt);
 /* Sets the lag of one partition (from librdkafka's statistics). */
 void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag);
@@ -105,8 +129,10 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out);
  * report it: the one place that decides liveness and readiness. */
 #define AAC_HEALTH_MAX_REASONS 8
 typedef struct aac_health_s {
-    bool alive; /* the consume loop polled within liveness_timeout_ms */
-    bool ready; /* no reason below */
+    bool alive;        /* seen alive within liveness_timeout_ms (aac_metrics_alive) */
+    bool ready;        /* no reason below */
+    bool idle;         /* joined, and the group gave this member no partition */
+    size_t partitions; /* partitions assigned to this member */
     /* why not ready, stable names (documented in docs/operations.md):
      * not_joined, broker_unreachable, postgres_unavailable,
      * paused_by_outage, consume_loop_stalled */
@@ -115,7 +141,9 @@ typedef struct aac_health_s {
 } aac_health_t;
 
 /* Derives the health from a snapshot taken at unix time now. Before the
- * first poll, the time since start counts as time since a poll. */
+ * first stamp of aac_metrics_alive, the time since start counts. A member
+ * that joined with no partition is ready (and idle): it is where the
+ * group wants it. */
 void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liveness_timeout_ms,
                         aac_health_t *out);
 

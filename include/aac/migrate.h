@@ -45,7 +45,8 @@ int aac_migrate_default_dir(char *buf, size_t size);
  * transient failure (a lock timeout...) still there after
  * retry.max_attempts tries; 2 the migrations directory cannot be read; 3
  * a failure that waiting cannot fix (wrong credentials, no such database,
- * a failing or changed migration). */
+ * a failing or changed migration), logged as every status-3 stop of `run`
+ * is: msg="fatal error, stopping" with error= and action=. */
 int aac_migrate_up_wait(const aac_config_t *cfg);
 
 /* `agent-actions-consumer migrate up [N] | down [N] | status`: argv[0] is

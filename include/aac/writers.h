@@ -36,8 +36,10 @@
 #include "aac/dlq.h"
 #include "aac/flights.h"
 
-#define AAC_WRITERS_MAX         8
-#define AAC_WRITERS_DLQ_WAIT_MS 5000 /* how long a commit waits for dead-letter reports */
+#define AAC_WRITERS_MAX 8
+/* how long a commit waits for dead-letter reports: the configuration's
+ * figure, which http.liveness_timeout_ms must exceed (config.h) */
+#define AAC_WRITERS_DLQ_WAIT_MS AAC_CONFIG_DEAD_LETTER_WAIT_MS
 
 typedef struct aac_writers_s aac_writers_t;
 

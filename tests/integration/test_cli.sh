@@ -26,6 +26,16 @@ for cmd in run migrate check-config validate version partitions dlq help; do
   grep -q "usage: agent-actions-consumer .*$cmd" "$TEST_DIR/help1" || fail "help $cmd: $(head -n 1 "$TEST_DIR/help1")"
   "$AAC_BIN" --config "$TEST_DIR/broken.yaml" "$cmd" -h >/dev/null 2>&1 || fail "$cmd -h with a bad configuration exited $?"
 done
+# what the help says the service does by itself, and where the
+# configuration is documented once installed (not a source-tree path)
+"$AAC_BIN" partitions --help | grep -A1 'The service itself runs `ensure` at start and then every' |
+  grep -q '^partitions.upkeep_interval_s (default 21600 s: 6 hours)' ||
+  fail "partitions --help: $("$AAC_BIN" partitions --help | grep -A2 -i 'service itself')"
+grep -qx '  /etc/agent-actions-consumer/agent-actions-consumer.yaml' "$TEST_DIR/usage" ||
+  fail "--help does not name the installed configuration file"
+if grep -q 'config/agent-actions-consumer.yaml' "$TEST_DIR/usage"; then
+  fail "--help names a source-tree path"
+fi
 rc=0; "$AAC_BIN" help frobnicate 2>"$TEST_DIR/err" || rc=$?
 assert_eq "$rc" 2 "help for an unknown command"
 rc=0; "$AAC_BIN" --bogus run 2>"$TEST_DIR/err" || rc=$?
@@ -91,6 +101,31 @@ check_bad 'batch:\n  linger_ms: soon\n' "bad.yaml:2: batch.linger_ms: expected a
 check_bad 'batch:\n  max_events: 0\n' "bad.yaml:2: batch.max_events: 0 is out of range"
 check_bad 'kafka:\n  topic: ""\n' "bad.yaml:2: kafka.topic: a value is required"
 check_bad 'batch: [\n' "bad.yaml:2: malformed YAML"
+# librdkafka's properties, judged by librdkafka as the clients will be
+check_bad 'kafka:\n  properties:\n    socket.timeout.mx: 5\n' \
+  'kafka property socket.timeout.mx: No such configuration property'
+check_bad 'kafka:\n  consumer_properties:\n    auto.offset.reset: middle\n' \
+  'kafka property auto.offset.reset: Invalid value "middle"'
+check_bad 'kafka:\n  producer_properties:\n    max.in.flight.requests.per.connection: 10\n' \
+  'the dead-letter producer'"'"'s configuration: `max.in.flight` must be set <= 5'
+check_bad 'kafka:\n  producer_properties:\n    acks: 1\n' \
+  'kafka.producer_properties: acks cannot be changed'
+check_bad 'kafka:\n  consumer_properties:\n    statistics.interval.ms: 0\n' \
+  'kafka property statistics.interval.ms: 0 turns'
+check_bad 'http:\n  liveness_timeout_ms: 30000\n' \
+  'http.liveness_timeout_ms: 30000 is below 61000: the service may wait 60000 ms in one call (postgres.statement_timeout_ms)'
+# run says it before waiting for anything: PostgreSQL on port 1 would be
+# waited for until the timeout
+for args in run "run --migrate"; do
+  rc=0
+  # shellcheck disable=SC2086
+  AAC_HTTP_ENABLED=false AAC_POSTGRES_PORT=1 AAC_KAFKA_PROPERTIES_SOCKET_TIMEOUT_MX=5 timeout 30 "$AAC_BIN" $args \
+    2>"$TEST_DIR/err" >/dev/null || rc=$?
+  assert_eq "$rc" 2 "$args with a misspelled librdkafka property"
+  assert_eq "$(wc -l <"$TEST_DIR/err")" 1 "$args: lines logged"
+  grep -qF 'msg="could not load the configuration" error="kafka property socket.timeout.mx: No such configuration property' \
+    "$TEST_DIR/err" || fail "$args: $(cat "$TEST_DIR/err")"
+done
 rc=0; "$AAC_BIN" check-config --config /nonexistent.yaml 2>"$TEST_DIR/err" || rc=$?
 assert_eq "$rc" 2 "unreadable file status"
 grep -q 'cannot read /nonexistent.yaml' "$TEST_DIR/err" || fail "unreadable file message"

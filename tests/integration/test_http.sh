@@ -25,8 +25,13 @@ python3 "$gen" --count 2000 --invalid-every 50 --ids "$TEST_DIR/ids" >"$TEST_DIR
 head -n 10 "$TEST_DIR/events" >"$TEST_DIR/dups"
 produce "$TEST_DIR/events"
 
+# a liveness of 6 s, which the configuration allows only with every wait
+# of one call bounded below 5 s (the dead letters' wait is the longest)
 start_consumer c1 AAC_HTTP_ENABLED=true AAC_HTTP_ADDRESS=127.0.0.1 AAC_HTTP_PORT="$port" \
-  AAC_HTTP_REQUEST_TIMEOUT_MS=$timeout_ms AAC_HTTP_LIVENESS_TIMEOUT_MS=5000
+  AAC_HTTP_REQUEST_TIMEOUT_MS=$timeout_ms AAC_HTTP_LIVENESS_TIMEOUT_MS=6000 \
+  AAC_POSTGRES_STATEMENT_TIMEOUT_MS=4000 AAC_POSTGRES_CONNECT_TIMEOUT_S=4 \
+  AAC_POSTGRES_TCP_USER_TIMEOUT_MS=4000 AAC_POSTGRES_KEEPALIVES_IDLE_S=2 \
+  AAC_POSTGRES_KEEPALIVES_INTERVAL_S=1
 wait_rows 1960 60
 produce "$TEST_DIR/dups"
 

@@ -47,7 +47,25 @@ grep -q 'could not open migrations directory' "$TEST_DIR/bad.log" || fail "$(cat
 rc=0
 AAC_POSTGRES_DBNAME=no_such_db timeout 20 "$AAC_BIN" run --migrate >"$TEST_DIR/bad.log" 2>&1 || rc=$?
 assert_eq "$rc" 3 "run --migrate on a database that does not exist"
-grep -q 'msg="cannot apply migrations"' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
+# the one line of every status-3 stop, with what to do
+assert_eq "$(grep -c 'msg="fatal error, stopping"' "$TEST_DIR/bad.log")" 1 "fatal lines"
+grep 'msg="fatal error, stopping"' "$TEST_DIR/bad.log" |
+  grep -F 'error="cannot apply migrations: ' | grep -qF 'action="create the database or correct postgres.dbname' ||
+  fail "$(cat "$TEST_DIR/bad.log")"
+# a migration that fails: the action sends the operator to `migrate status`
+mkdir "$TEST_DIR/badmig"
+cp "$AAC_SRC"/migrations/*.sql "$TEST_DIR/badmig/"
+printf 'SELECT 1/0;\n' >"$TEST_DIR/badmig/0099_broken.up.sql"
+printf 'SELECT 1;\n' >"$TEST_DIR/badmig/0099_broken.down.sql"
+fresh_db "${TEST_NAME}_badmig"
+rc=0
+AAC_POSTGRES_MIGRATIONS_DIR=$TEST_DIR/badmig timeout 20 "$AAC_BIN" run --migrate \
+  >"$TEST_DIR/bad.log" 2>&1 || rc=$?
+assert_eq "$rc" 3 "run --migrate with a failing migration"
+assert_eq "$(grep -c 'msg="fatal error, stopping"' "$TEST_DIR/bad.log")" 1 "fatal lines"
+grep 'msg="fatal error, stopping"' "$TEST_DIR/bad.log" | grep -F '0099_broken.up.sql' | grep -F 'SQLSTATE 22012' |
+  grep -qF 'action="run agent-actions-consumer migrate status' || fail "$(cat "$TEST_DIR/bad.log")"
+fresh_db # back to the empty database the rest of the test starts from
 # a wrong password: a role that must give its password (scram-sha-256)
 sql "CREATE ROLE aac_pw LOGIN PASSWORD 'Right-Pa55-91c3'" >/dev/null
 hba=$pgdir/data/pg_hba.conf
@@ -59,7 +77,8 @@ rc=0
 AAC_POSTGRES_USER=aac_pw AAC_POSTGRES_PASSWORD=Wr0ng-Pa55-c4d2 timeout 20 "$AAC_BIN" run --migrate \
   >"$TEST_DIR/bad.log" 2>&1 || rc=$?
 assert_eq "$rc" 3 "run --migrate with a wrong password"
-grep -q 'SQLSTATE 28P01' "$TEST_DIR/bad.log" || fail "$(cat "$TEST_DIR/bad.log")"
+grep 'msg="fatal error, stopping"' "$TEST_DIR/bad.log" | grep 'SQLSTATE 28P01' |
+  grep -qF 'action="check postgres.user and its password' || fail "$(cat "$TEST_DIR/bad.log")"
 grep -q 'Wr0ng-Pa55' "$TEST_DIR/bad.log" && fail "the password was printed"
 
 sock=$TEST_DIR/notify.sock

@@ -4,7 +4,8 @@
 # compiled from the API's OpenAPI specification, plus unknown fields and
 # removed API versions), and deliberately broken copies refused, each with
 # the error that names its fault; the ConfigMap's configuration loads
-# (check-config, the Secret's files stood in for) and the Deployment
+# (check-config, the Secret's files stood in for, a certificate for each
+# CA file) and the Deployment
 # agrees with it: probes on /health and /ready of the configured port, the
 # liveness window above the longest legal wait (statement_timeout_ms + 5 s
 # of dead-letter confirmation), the kubelet's probe timeout covering
@@ -28,6 +29,10 @@ command -v node >/dev/null || fail "node not installed (scripts/install-deps.sh)
   fail "tests/kubernetes/node_modules missing: run scripts/install-deps.sh"
 tmp=$(mktemp -d /tmp/aac-k8s-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+# check-config has librdkafka load the CA files the configuration names, as
+# the clients will: a certificate stands in for each *.crt of the Secret
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/standin.key" -out "$tmp/standin.crt" \
+  -subj /CN=stand-in -days 1 >/dev/null 2>&1 || fail "openssl could not make a stand-in certificate"
 
 # ---- (1) the objects, the configuration and the Secret's files --------------------
 /usr/bin/python3 - "$src" "$tmp" <<'PY' || fail "could not read deploy/kubernetes/"
@@ -47,8 +52,10 @@ secret_dir = mounts["secrets"]
 text = by_kind["ConfigMap"]["data"]["agent-actions-consumer.yaml"]
 # the Secret's files, stood in for under tmp
 os.makedirs(f"{tmp}/secrets")
+standin_crt = open(f"{tmp}/standin.crt").read()
 for it in vol["secrets"]["secret"]["items"]:
-    open(f"{tmp}/secrets/{it['path']}", "w").write("stand-in\n")
+    open(f"{tmp}/secrets/{it['path']}", "w").write(
+        standin_crt if it["path"].endswith(".crt") else "stand-in\n")
 open(f"{tmp}/config.yaml", "w").write(text.replace(secret_dir + "/", f"{tmp}/secrets/"))
 json.dump({"secret_dir": secret_dir}, open(f"{tmp}/paths.json", "w"))
 PY

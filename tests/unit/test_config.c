@@ -6,8 +6,10 @@
  * given as files are read at load, and a file that cannot be used is a
  * configuration error naming the key and the file.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +171,20 @@ static const bad_case_t bad_cases[] = {
      "kafka:\n  consumer_properties:\n    enable.auto.commit: \"true\"\n",
      {0},
      {"enable.auto.commit cannot be changed", NULL}},
+    {"forced property in the list both clients get",
+     "kafka:\n  properties:\n    enable.auto.offset.store: \"true\"\n",
+     {0},
+     {"kafka.properties: enable.auto.offset.store cannot be changed", NULL}},
+    {"forced producer property",
+     "kafka:\n  producer_properties:\n    acks: \"1\"\n",
+     {0},
+     {"kafka.producer_properties: acks cannot be changed: a dead letter is written once and "
+      "durably, which needs acks=all",
+      NULL}},
+    {"forced producer property in the list both clients get",
+     NULL,
+     {"AAC_KAFKA_PROPERTIES_ENABLE_IDEMPOTENCE=false", NULL},
+     {"kafka.properties: enable.idempotence cannot be changed", NULL}},
     {"property duplicating a key",
      NULL,
      {"AAC_KAFKA_PROPERTIES_GROUP_ID=x", NULL},
@@ -267,7 +283,8 @@ static void test_postgres_keepalives(void **state)
          "  keepalives_count: 1\n  tcp_user_timeout_ms: 0\n",
          1, 1, 1, 0},
         {"postgres:\n  keepalives_idle_s: 32767\n  keepalives_interval_s: 32767\n"
-         "  keepalives_count: 127\n  tcp_user_timeout_ms: 3600000\n",
+         "  keepalives_count: 127\n  tcp_user_timeout_ms: 3600000\n"
+         "http:\n  liveness_timeout_ms: 65535000\n",
          32767, 32767, 127, 3600000},
     };
     for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
@@ -683,6 +700,85 @@ static void test_empty_file_is_defaults(void **state)
     aac_config_destroy(cfg);
 }
 
+/* http.liveness_timeout_ms must be above the longest legal wait plus the
+ * margin, whichever setting bounds that wait; at exactly the limit it
+ * loads, 1 ms below it is refused, naming the setting. */
+static void test_liveness_above_longest_wait(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *postgres; /* YAML lines of the postgres section */
+        int64_t wait;         /* the longest wait */
+        const char *which;    /* the setting that bounds it */
+        bool lower;           /* the error suggests lowering it */
+    } cases[] = {
+        {"", 60000, "postgres.statement_timeout_ms", true}, /* the defaults */
+        {"  statement_timeout_ms: 0\n", 20000, "postgres.tcp_user_timeout_ms", true},
+        {"  statement_timeout_ms: 0\n  tcp_user_timeout_ms: 0\n", 25000, "postgres.keepalives_*",
+         true},
+        {"  statement_timeout_ms: 1000\n  connect_timeout_s: 45\n", 45000,
+         "postgres.connect_timeout_s", true},
+        /* the first probe comes after idle: tcp_user_timeout ends nothing sooner */
+        {"  statement_timeout_ms: 0\n  keepalives_idle_s: 30\n", 35000, "postgres.keepalives_*",
+         true},
+        {"  statement_timeout_ms: 1000\n  connect_timeout_s: 1\n  tcp_user_timeout_ms: 2000\n"
+         "  keepalives_idle_s: 1\n  keepalives_interval_s: 1\n",
+         AAC_CONFIG_DEAD_LETTER_WAIT_MS, "the wait for a batch's dead letters", false},
+    };
+    char err[1024], yaml[512];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int below = 0; below <= 1; below++) {
+            int64_t liveness = cases[i].wait + AAC_CONFIG_LIVENESS_MARGIN_MS - below;
+            snprintf(yaml, sizeof(yaml),
+                     "postgres:\n%s  application_name: x\nhttp:\n"
+                     "  liveness_timeout_ms: %" PRId64 "\n",
+                     cases[i].postgres, liveness);
+            aac_config_t *cfg =
+                aac_config_load(write_file("liveness.yaml", yaml), err, sizeof(err));
+            if (!below) {
+                if (!cfg)
+                    fail_msg("case %zu at the limit: %s", i, err);
+                const char *which = NULL;
+                assert_int_equal(aac_config_longest_wait_ms(cfg, &which), cases[i].wait);
+                assert_string_equal(which, cases[i].which);
+                aac_config_destroy(cfg);
+                continue;
+            }
+            if (cfg)
+                fail_msg("case %zu: liveness %" PRId64 " accepted", i, liveness);
+            char want[256];
+            snprintf(want, sizeof(want),
+                     "http.liveness_timeout_ms: %" PRId64 " is below %" PRId64
+                     ": the service may wait %" PRId64 " ms in one call (%s)",
+                     liveness, liveness + 1, cases[i].wait, cases[i].which);
+            if (!strstr(err, want))
+                fail_msg("case %zu: %s", i, err);
+            assert_true((strstr(err, ", or lower ") != NULL) == cases[i].lower);
+        }
+    }
+    /* the default leaves room for the default statement_timeout */
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    assert_non_null(cfg);
+    assert_true(cfg->http.liveness_timeout_ms >=
+                aac_config_longest_wait_ms(cfg, NULL) + AAC_CONFIG_LIVENESS_MARGIN_MS);
+    aac_config_destroy(cfg);
+}
+
+/* A forced setting given its own value is accepted (case aside). */
+static void test_forced_same_value(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *cfg = aac_config_load(
+        write_file("forced.yaml", "kafka:\n  properties:\n    enable.auto.commit: \"False\"\n"
+                                  "  producer_properties:\n    acks: ALL\n"
+                                  "    enable.idempotence: \"true\"\n"),
+        err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    aac_config_destroy(cfg);
+}
+
 int main(void)
 {
     /* keep the caller's AAC_ variables out of the cases */
@@ -693,6 +789,8 @@ int main(void)
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_postgres_keepalives),
+        cmocka_unit_test(test_liveness_above_longest_wait),
+        cmocka_unit_test(test_forced_same_value),
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),

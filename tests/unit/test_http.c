@@ -149,6 +149,24 @@ static const char *json_string(yajl_val root, const char *key)
     return YAJL_GET_STRING(v);
 }
 
+static bool json_bool(yajl_val root, const char *key)
+{
+    const char *path[] = {key, NULL};
+    yajl_val v = yajl_tree_get(root, path, yajl_t_any);
+    if (!v || (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)))
+        fail_msg("\"%s\" is not a boolean", key);
+    return YAJL_IS_TRUE(v);
+}
+
+static long long json_int(yajl_val root, const char *key)
+{
+    const char *path[] = {key, NULL};
+    yajl_val v = yajl_tree_get(root, path, yajl_t_number);
+    if (!v || !YAJL_IS_INTEGER(v))
+        fail_msg("\"%s\" is not an integer", key);
+    return YAJL_GET_INTEGER(v);
+}
+
 static bool has_reason(yajl_val root, const char *reason)
 {
     const char *path[] = {"reasons", NULL};
@@ -170,7 +188,7 @@ static void make_ready(aac_metrics_t *m)
     aac_metrics_set_pg_up(m, true);
     aac_metrics_set_broker_up(m, true);
     aac_metrics_set_paused_outage(m, false);
-    aac_metrics_polled(m, aac_now());
+    aac_metrics_alive(m, aac_now());
 }
 
 static void test_health(void **state)
@@ -183,19 +201,22 @@ static void test_health(void **state)
     yajl_val v = parse_json(f->body);
     assert_string_equal(json_string(v, "status"), "ok");
     assert_string_equal(json_string(v, "version"), AAC_VERSION);
-    const char *lb[] = {"last_batch_at", NULL};
+    const char *lb[] = {"last_batch_at", NULL}, *sa[] = {"seconds_since_alive", NULL};
     assert_non_null(yajl_tree_get(v, lb, yajl_t_null));
+    assert_non_null(yajl_tree_get(v, sa, yajl_t_number));
+    assert_false(json_bool(v, "joined"));
+    assert_false(json_bool(v, "idle")); /* not joined: not idle either */
     yajl_tree_free(v);
 
-    /* the loop stopped polling 10 s ago, beyond liveness_timeout_ms */
-    aac_metrics_polled(f->m, aac_now() - 10);
+    /* last seen alive 10 s ago, beyond liveness_timeout_ms */
+    aac_metrics_alive(f->m, aac_now() - 10);
     assert_int_equal(get(f, "/health"), 503);
     v = parse_json(f->body);
     assert_string_equal(json_string(v, "status"), "unhealthy");
     assert_true(has_reason(v, "consume_loop_stalled"));
     yajl_tree_free(v);
 
-    aac_metrics_polled(f->m, aac_now());
+    aac_metrics_alive(f->m, aac_now());
     assert_int_equal(get(f, "/health?verbose=1"), 200);
 }
 
@@ -222,6 +243,34 @@ static void test_ready(void **state)
     assert_int_equal(a->u.array.len, 2);
     assert_int_equal(p->u.array.len, 1);
     assert_int_equal(YAJL_GET_INTEGER(p->u.array.values[0]), 3);
+    assert_true(json_bool(v, "joined"));
+    assert_false(json_bool(v, "idle"));
+    assert_int_equal(json_int(v, "partitions"), 2);
+    /* committed, and no batch closed since the start: its own time */
+    const char *lb[] = {"last_batch_at", NULL};
+    assert_non_null(yajl_tree_get(v, lb, yajl_t_null));
+    yajl_tree_free(v);
+
+    aac_metrics_batch_closed(f->m, 1795000007.5);
+    assert_int_equal(get(f, "/ready"), 200);
+    v = parse_json(f->body);
+    assert_string_equal(json_string(v, "last_batch_at"), "2026-11-18T11:06:47.500Z");
+    assert_string_equal(json_string(v, "last_commit_at"), "2026-11-18T11:06:40.250Z");
+    yajl_tree_free(v);
+
+    /* joined with no partition (a member beyond the partition count):
+     * ready, and it says it is idle */
+    aac_metrics_set_partitions(f->m, NULL, 0);
+    assert_int_equal(get(f, "/ready"), 200);
+    v = parse_json(f->body);
+    assert_true(json_bool(v, "joined"));
+    assert_true(json_bool(v, "idle"));
+    assert_int_equal(json_int(v, "partitions"), 0);
+    assert_int_equal(yajl_tree_get(v, pa, yajl_t_array)->u.array.len, 0);
+    yajl_tree_free(v);
+    assert_int_equal(get(f, "/health"), 200);
+    v = parse_json(f->body);
+    assert_true(json_bool(v, "idle"));
     yajl_tree_free(v);
 
     aac_metrics_set_paused_outage(f->m, true);
@@ -285,6 +334,8 @@ static void test_metrics(void **state)
         "\naac_consumer_lag{partition=\"3\"} 42\n",
         "\naac_partition_paused{partition=\"0\"} 0\naac_partition_paused{partition=\"3\"} 1\n",
         "\naac_partitions_assigned 2\n",
+        "\naac_group_joined 1\n",
+        "# TYPE aac_last_alive_timestamp_seconds gauge\naac_last_alive_timestamp_seconds 1",
         "\naac_build_info{version=\"" AAC_VERSION "\"} 1\n",
         "\naac_ready 1\n",
         "\naac_postgres_up 1\n",

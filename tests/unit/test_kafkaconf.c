@@ -1,7 +1,9 @@
 /*
  * test_kafkaconf: a client configuration is built in the documented order,
  * and the forced consumer settings win over anything set before them; a
- * property read from a file reaches librdkafka under its own name.
+ * property read from a file reaches librdkafka under its own name; the
+ * service's two clients are built whole here, and the check that
+ * check-config and run make finds what librdkafka would refuse.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,12 +110,122 @@ static void test_property_file(void **state)
     rmdir(dir);
 }
 
+/* Loads the defaults with `env` set ("NAME=value", NULL-terminated). */
+static aac_config_t *load_with(const char *const *env)
+{
+    char err[512];
+    for (const char *const *e = env; *e; e++)
+        assert_int_equal(putenv((char *)*e), 0);
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    for (const char *const *e = env; *e; e++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(strchr(*e, '=') - *e), *e);
+        unsetenv(name);
+    }
+    if (!cfg)
+        fail_msg("%s", err);
+    return cfg;
+}
+
+/* The consumer: our five defaults, the properties over them, the forced
+ * settings over those. */
+static void test_consumer_whole(void **state)
+{
+    (void)state;
+    char err[512];
+    aac_config_t *cfg = load_with((const char *const[]){
+        "AAC_KAFKA_CONSUMER_PROPERTIES_AUTO_OFFSET_RESET=latest",
+        "AAC_KAFKA_PROPERTIES_CLIENT_ID=mine", "AAC_KAFKA_GROUP_ID=g1", NULL});
+    rd_kafka_conf_t *c = aac_kafkaconf_consumer(cfg, err, sizeof(err));
+    assert_non_null(c);
+    expect(c, "auto.offset.reset", "largest"); /* librdkafka's spelling of latest */
+    expect(c, "client.id", "mine");
+    expect(c, "queued.max.messages.kbytes", "16384");
+    expect(c, "partition.assignment.strategy", "cooperative-sticky");
+    expect(c, "statistics.interval.ms", "5000");
+    expect(c, "group.id", "g1");
+    for (size_t i = 0; i < AAC_CONFIG_FORCED_CONSUMER_CNT; i++)
+        expect(c, aac_config_forced_consumer[i][0], aac_config_forced_consumer[i][1]);
+    rd_kafka_conf_destroy(c);
+    aac_config_destroy(cfg);
+}
+
+/* The dead-letter producer: its defaults, then idempotent with acks=all. */
+static void test_producer_whole(void **state)
+{
+    (void)state;
+    char err[512];
+    aac_config_t *cfg =
+        load_with((const char *const[]){"AAC_KAFKA_PRODUCER_PROPERTIES_LINGER_MS=7", NULL});
+    rd_kafka_conf_t *c = aac_kafkaconf_producer(cfg, err, sizeof(err));
+    assert_non_null(c);
+    expect(c, "client.id", "agent-actions-consumer-dlq");
+    expect(c, "linger.ms", "7");
+    expect(c, "message.timeout.ms", "30000");
+    expect(c, "enable.idempotence", "true");
+    expect(c, "acks", "-1"); /* librdkafka's spelling of all */
+    rd_kafka_conf_destroy(c);
+    aac_config_destroy(cfg);
+}
+
+/* statistics.interval.ms 0 would silently remove the lag metrics */
+static void test_statistics_off_refused(void **state)
+{
+    (void)state;
+    char err[512];
+    aac_config_t *cfg = load_with(
+        (const char *const[]){"AAC_KAFKA_CONSUMER_PROPERTIES_STATISTICS_INTERVAL_MS=00", NULL});
+    assert_null(aac_kafkaconf_consumer(cfg, err, sizeof(err)));
+    assert_non_null(strstr(err, "kafka property statistics.interval.ms: 0 turns"));
+    assert_int_equal(aac_kafkaconf_check(cfg, err, sizeof(err)), -1);
+    aac_config_destroy(cfg);
+}
+
+typedef struct check_case_s {
+    const char *env;    /* NULL: the defaults */
+    const char *expect; /* a substring of the error; NULL: passes */
+} check_case_t;
+
+/* What check-config and run refuse before any client exists: each case
+ * names the property. */
+static void test_check(void **state)
+{
+    (void)state;
+    static const check_case_t cases[] = {
+        {NULL, NULL},
+        {"AAC_KAFKA_PROPERTIES_SECURITY_PROTOCOL=plaintext", NULL},
+        /* misspelled, in the list both clients get */
+        {"AAC_KAFKA_PROPERTIES_SOCKET_TIMEOUT_MX=5", "kafka property socket.timeout.mx: No such"},
+        /* a value librdkafka refuses */
+        {"AAC_KAFKA_CONSUMER_PROPERTIES_AUTO_OFFSET_RESET=middle",
+         "kafka property auto.offset.reset: Invalid value"},
+        /* the producer's list only: the consumer alone would not find it */
+        {"AAC_KAFKA_PRODUCER_PROPERTIES_LINGER_MX=5", "kafka property linger.mx: No such"},
+        /* each valid alone, refused together by rd_kafka_new() */
+        {"AAC_KAFKA_PRODUCER_PROPERTIES_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION=10",
+         "the dead-letter producer's configuration: `max.in.flight`"},
+        {"AAC_KAFKA_CONSUMER_PROPERTIES_FETCH_MAX_BYTES=1000",
+         "the consumer's configuration: `fetch.max.bytes`"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "";
+        aac_config_t *cfg = load_with((const char *const[]){cases[i].env, NULL});
+        int rc = aac_kafkaconf_check(cfg, err, sizeof(err));
+        if (!cases[i].expect && rc != 0)
+            fail_msg("%s: refused: %s", cases[i].env ? cases[i].env : "defaults", err);
+        if (cases[i].expect && (rc != -1 || !strstr(err, cases[i].expect)))
+            fail_msg("%s: rc %d, error \"%s\"", cases[i].env, rc, err);
+        aac_config_destroy(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forced_win),
-        cmocka_unit_test(test_order),
-        cmocka_unit_test(test_property_file),
+        cmocka_unit_test(test_forced_win),     cmocka_unit_test(test_order),
+        cmocka_unit_test(test_property_file),  cmocka_unit_test(test_consumer_whole),
+        cmocka_unit_test(test_producer_whole), cmocka_unit_test(test_statistics_off_refused),
+        cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
