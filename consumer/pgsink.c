@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include <libpq-fe.h>
 
+#include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/mem.h"
 #include "aac/pgconn.h"
@@ -44,7 +46,8 @@ struct aac_pgsink_s {
     /* a cancel request may come from another thread (shutdown) */
     pthread_mutex_t cancel_lock;
     PGcancel *cancel;
-    bool cancelled; /* under cancel_lock: every later statement is refused */
+    bool cancelled;          /* under cancel_lock: every later statement is refused */
+    _Atomic int64_t stmt_at; /* monotonic ms the last statement began (any thread reads) */
 };
 
 /* Fills s->live with the batch's live rows; returns their count, or
@@ -111,13 +114,17 @@ static bool connected(const aac_pgsink_t *s)
     return s->conn && PQstatus(s->conn) == CONNECTION_OK;
 }
 
-/* Once cancelled, a sink sends nothing more: a cancel that came between
- * two statements is not lost on the next one. */
+/* Every statement starts here. Once cancelled, a sink sends nothing
+ * more: a cancel that came between two statements is not lost on the
+ * next one. Otherwise the statement's start is stamped (liveness counts
+ * from it: aac_pgsink_stmt_at). */
 static bool refused(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
     pthread_mutex_lock(&s->cancel_lock);
     bool c = s->cancelled;
     pthread_mutex_unlock(&s->cancel_lock);
+    if (!c)
+        atomic_store_explicit(&s->stmt_at, aac_mono_ms(), memory_order_relaxed);
     if (c && res) {
         snprintf(res->sqlstate, sizeof(res->sqlstate), "57014");
         snprintf(res->errstr, sizeof(res->errstr), "cancelled: the writers are stopping");
@@ -718,6 +725,11 @@ int aac_pgsink_await_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
     }
     PQclear(pr);
     return 0;
+}
+
+int64_t aac_pgsink_stmt_at(aac_pgsink_t *s)
+{
+    return atomic_load_explicit(&s->stmt_at, memory_order_relaxed);
 }
 
 void aac_pgsink_release_turn(aac_pgsink_t *s)

@@ -55,6 +55,13 @@
 #define REVOKE_WAIT_MS      50   /* a revocation's wait for the writers, per turn */
 #define DRAIN_WAIT_MS       20   /* the shutdown's wait for the writers, per turn */
 
+/* What to do when a Kafka client cannot be created once the configuration
+ * has passed its check (kafkaconf.h): out of threads or memory, or a TLS
+ * file unreadable at that moment. */
+#define KAFKA_CLIENT_ACTION                                                                        \
+    "check the Kafka TLS and SASL files named in the configuration and the process's limits "      \
+    "(threads, memory, open files), then restart"
+
 typedef struct pipeline_s {
     const aac_config_t *cfg;
     aac_metrics_t *metrics;
@@ -103,7 +110,9 @@ static void publish_partitions(pipeline_t *pl)
                                           .committed_offset = pl->pos.p[p].stored};
     }
     aac_metrics_set_partitions(pl->metrics, st, n);
-    aac_metrics_set_joined(pl->metrics, n > 0);
+    /* a member that joined with no partition (more instances than
+     * partitions) is joined, idle and ready */
+    aac_metrics_set_joined(pl->metrics, pl->ever_assigned);
 }
 
 /* The assigned partitions, those ready only when `ready`. */
@@ -298,6 +307,7 @@ static bool submit(pipeline_t *pl, bool extra)
         return false;
     }
     aac_writers_submit(pl->ws, b, extra);
+    aac_metrics_batch_closed(pl->metrics, aac_now());
     pl->open = next;
     return true;
 }
@@ -569,7 +579,7 @@ static void settle(pipeline_t *pl)
 static void stamp_alive(pipeline_t *pl)
 {
     int64_t now = aac_mono_ms(), since = aac_writers_busy_since(pl->ws, now);
-    aac_metrics_polled(pl->metrics, aac_now() - (double)(now - since) / 1000.0);
+    aac_metrics_alive(pl->metrics, aac_now() - (double)(now - since) / 1000.0);
     aac_notify_alive(since); /* WATCHDOG=1 from this loop, never a timer */
 }
 
@@ -1202,7 +1212,7 @@ static int wait_for_postgres(pipeline_t *pl)
                  AAC_KV_INT("delay_ms", pl->retry.delay_ms), AAC_KV_STR("error", res.errstr));
         /* waiting for a dependency is alive, not stalled: /health stays 200 */
         while (!aac_retry_due(&pl->retry, aac_mono_ms()) && !aac_signals_received()) {
-            aac_metrics_polled(pl->metrics, aac_now());
+            aac_metrics_alive(pl->metrics, aac_now());
             aac_notify_alive(aac_mono_ms());
             usleep(20000);
         }
@@ -1229,7 +1239,7 @@ static int start_clients(pipeline_t *pl)
     char errstr[512];
     pl->dlq = aac_dlq_new(cfg, errstr, sizeof(errstr));
     if (!pl->dlq) {
-        aac_error("could not create the dead-letter producer", AAC_KV_STR("error", errstr));
+        go_fatal(pl, errstr, KAFKA_CLIENT_ACTION);
         return AAC_EXIT_FATAL;
     }
     pl->ws = aac_writers_new(cfg, pl->dlq, pl->writers, pl->max_in_flight);
@@ -1244,7 +1254,7 @@ static int start_clients(pipeline_t *pl)
     }
     pl->rk = consumer_new(pl, errstr, sizeof(errstr));
     if (!pl->rk) {
-        aac_error("could not create the Kafka consumer", AAC_KV_STR("error", errstr));
+        go_fatal(pl, errstr, KAFKA_CLIENT_ACTION);
         return AAC_EXIT_FATAL;
     }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
@@ -1252,8 +1262,9 @@ static int start_clients(pipeline_t *pl)
     rd_kafka_resp_err_t err = rd_kafka_subscribe(pl->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
-        aac_error("could not subscribe", AAC_KV_STR("topic", cfg->kafka.topic),
-                  AAC_KV_STR("error", rd_kafka_err2str(err)));
+        snprintf(errstr, sizeof(errstr), "could not subscribe to %.200s: %.200s", cfg->kafka.topic,
+                 rd_kafka_err2str(err));
+        go_fatal(pl, errstr, "check kafka.topic and that the consumer may read it");
         return AAC_EXIT_FATAL;
     }
     aac_info("consumer started", AAC_KV_STR("topic", cfg->kafka.topic),

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,10 @@ typedef struct writer_s {
     aac_pgsink_t *sink;
     pthread_t thread;
     bool started;
-    bool exited;        /* under ws->mu: the thread is past its last statement */
-    bool busy;          /* under ws->mu */
-    int64_t busy_since; /* monotonic ms its batch was taken, under ws->mu */
+    bool exited;                /* under ws->mu: the thread is past its last statement */
+    bool busy;                  /* under ws->mu */
+    _Atomic int64_t busy_since; /* monotonic ms its batch was taken, or its last bounded wait
+                                   outside a statement began */
 } writer_t;
 
 struct aac_writers_s {
@@ -185,6 +187,13 @@ static int take_turn(writer_t *w, aac_flight_t *f, aac_pgsink_result_t *res)
     return 0;
 }
 
+/* A wait outside any statement begins (its own bound): liveness counts
+ * from now. */
+static void restamp(writer_t *w)
+{
+    atomic_store_explicit(&w->busy_since, aac_mono_ms(), memory_order_relaxed);
+}
+
 /* One batch from its rows to its commit; the outcome is left in f. */
 static void write_batch(writer_t *w, aac_flight_t *f)
 {
@@ -208,6 +217,7 @@ static void write_batch(writer_t *w, aac_flight_t *f)
     confirm_dead_letters(ws, b, false);
     if (aac_pgsink_stage(w->sink, b, res) != 0)
         goto out;
+    restamp(w);
     if (confirm_dead_letters(ws, b, true) != 0) {
         aac_pgsink_rollback(w->sink);
         f->dead_letters_pending = true;
@@ -246,7 +256,7 @@ static void *writer_main(void *arg)
         if (!f)
             break;
         w->busy = true;
-        w->busy_since = aac_mono_ms();
+        restamp(w);
         pthread_mutex_unlock(&ws->mu);
 
         write_batch(w, f);
@@ -434,9 +444,18 @@ int64_t aac_writers_busy_since(aac_writers_t *ws, int64_t now)
 {
     int64_t since = now;
     pthread_mutex_lock(&ws->mu);
-    for (int i = 0; i < ws->n; i++)
-        if (ws->w[i].busy && ws->w[i].busy_since < since)
-            since = ws->w[i].busy_since;
+    for (int i = 0; i < ws->n; i++) {
+        if (!ws->w[i].busy)
+            continue;
+        /* each call has its own bound: the stuck one began at the later
+         * of its batch's last wait and its last statement */
+        int64_t w = atomic_load_explicit(&ws->w[i].busy_since, memory_order_relaxed);
+        int64_t st = aac_pgsink_stmt_at(ws->w[i].sink);
+        if (st > w)
+            w = st;
+        if (w < since)
+            since = w;
+    }
     pthread_mutex_unlock(&ws->mu);
     return since;
 }

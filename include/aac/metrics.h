@@ -91,11 +91,6 @@ void aac_metrics_observe_delay(aac_metrics_t *m, double seconds);
  * taken (a writer stuck in one call holds the stamp back). /health,
  * aac_up and aac_last_alive_timestamp_seconds read it. */
 void aac_metrics_alive(aac_metrics_t *m, double at);
-/* The former name of aac_metrics_alive (it never meant the last poll). */
-static inline void aac_metrics_polled(aac_metrics_t *m, double at)
-{
-    aac_metrics_alive(m, at);
-}
 /* Rows counted in agent_actions_default (upkeep.h). */
 void aac_metrics_set_default_rows(aac_metrics_t *m, long long rows);
 

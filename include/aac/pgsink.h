@@ -103,4 +103,9 @@ int aac_pgsink_await_turn(aac_pgsink_t *s, int32_t instance, uint64_t batch,
                           aac_pgsink_result_t *res);
 void aac_pgsink_release_turn(aac_pgsink_t *s); /* no-op when none is held */
 
+/* Monotonic ms the sink's last statement (or connection) began, 0 before
+ * the first: each call is bounded on its own (statement_timeout_ms,
+ * connect_timeout_s), so liveness counts from there. Any thread. */
+int64_t aac_pgsink_stmt_at(aac_pgsink_t *s);
+
 #endif

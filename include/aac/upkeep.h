@@ -3,8 +3,8 @@
  * thread and a schedule of its own, whatever the load: the monthly
  * partitions ahead of the events (partitions.h) every
  * partitions.upkeep_interval_s, and every AAC_UPKEEP_COUNT_EVERY_MS (or
- * that interval, when shorter) the number of rows that landed in agent_actions_default (a month without a
- * partition), for the metric aac_default_partition_rows.
+ * that interval, when shorter) the number of rows that landed in agent_actions_default (a month
+ * without a partition), for the metric aac_default_partition_rows.
  *
  * Before, upkeep ran on the consume thread when it was idle, so a steady
  * stream starved it: months ran out, rows went to the default partition,

@@ -97,8 +97,9 @@ int aac_writers_later_cancelled(aac_writers_t *ws);
 /* Whether a batch in flight holds one of the `cnt` partitions. */
 bool aac_writers_hold_any(aac_writers_t *ws, const int32_t *partitions, size_t cnt);
 
-/* Monotonic ms since which the longest-busy writer has been on its batch,
- * or `now` when none is. */
+/* Monotonic ms since which the longest-stuck writer has been in its
+ * current call (a statement, a connection, the wait for its dead letters:
+ * each has its own bound), or `now` when none is busy. */
 int64_t aac_writers_busy_since(aac_writers_t *ws, int64_t now);
 
 /* Waits up to timeout_ms for a writer to finish a batch, unless one
