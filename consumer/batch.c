@@ -20,8 +20,10 @@ typedef struct row_s {
     size_t off; /* into buf */
     size_t len;
     size_t item;
-    uint64_t key; /* hash of the primary key (event_id, event_time) */
-    int reject;   /* index into rej, -1 when not rejected */
+    uint64_t key;        /* hash of the primary key (event_id, event_time) */
+    int reject;          /* index into rej, -1 when not rejected */
+    int32_t group;       /* its rollup group (rollup.h) */
+    int32_t duration_ms; /* -1: none */
 } row_t;
 
 struct aac_batch_s {
@@ -43,15 +45,20 @@ struct aac_batch_s {
     size_t part_last; /* the part of the last message: consecutive ones share it */
     uint64_t *keys;   /* scratch of aac_batch_keys_overlap: open addressing */
     size_t keys_cap;
+    aac_rollup_groups_t *groups;
 };
 
 aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format)
 {
     aac_batch_t *b = calloc(1, sizeof(*b));
-    if (b) {
-        b->format = format;
-        b->topic = topic;
-        b->topic_len = strlen(topic);
+    if (!b)
+        return NULL;
+    b->format = format;
+    b->topic = topic;
+    b->topic_len = strlen(topic);
+    if (!(b->groups = aac_rollup_groups_new())) {
+        free(b);
+        return NULL;
     }
     return b;
 }
@@ -68,6 +75,7 @@ void aac_batch_reset(aac_batch_t *b)
     b->rows_rejected = 0;
     b->part_cnt = 0;
     b->part_last = 0;
+    aac_rollup_groups_reset(b->groups);
 }
 
 void aac_batch_destroy(aac_batch_t *b)
@@ -81,6 +89,7 @@ void aac_batch_destroy(aac_batch_t *b)
     free(b->rej);
     free(b->part);
     free(b->keys);
+    aac_rollup_groups_destroy(b->groups);
     free(b);
 }
 
@@ -153,14 +162,17 @@ static uint64_t row_key(const aac_event_t *ev)
 int aac_batch_add_event(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_event_t *ev)
 {
     size_t len;
+    int32_t group;
     if (aac_grow((void **)&b->row, &b->rcap, b->rcnt + 1, sizeof(*b->row)) != 0 ||
+        (group = aac_rollup_groups_intern(b->groups, ev)) < 0 ||
         encode_row(b, ev, rkm->partition, rkm->offset, &len) != 0) {
         rd_kafka_message_destroy(rkm);
         return -1;
     }
     if (add_item(b, rkm, ev->timestamp_us) != 0)
         return -1;
-    b->row[b->rcnt++] = (row_t){b->len, len, b->cnt - 1, row_key(ev), -1};
+    int32_t duration = ev->has_duration_ms ? (int32_t)ev->duration_ms : -1;
+    b->row[b->rcnt++] = (row_t){b->len, len, b->cnt - 1, row_key(ev), -1, group, duration};
     b->len += len;
     return 0;
 }
@@ -210,6 +222,17 @@ int aac_batch_reject_row(aac_batch_t *b, size_t row, aac_reason_t reason, const 
 }
 
 /* --- reading ------------------------------------------------------------- */
+
+const aac_rollup_groups_t *aac_batch_groups(const aac_batch_t *b)
+{
+    return b->groups;
+}
+
+aac_rollup_row_t aac_batch_rollup_row(const aac_batch_t *b, size_t row)
+{
+    const row_t *r = &b->row[row];
+    return (aac_rollup_row_t){r->group, r->duration_ms, b->item[r->item].event_us};
+}
 
 aac_copy_format_t aac_batch_format(const aac_batch_t *b)
 {

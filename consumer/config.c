@@ -129,6 +129,8 @@ static const param_t params[] = {
     {"partitions", "retention_months", P_INT, OFF(partitions.retention_months), "0", 0, 1200, 0},
     {"partitions", "upkeep_interval_s", P_INT, OFF(partitions.upkeep_interval_s), "21600", 1,
      604800, 0},
+    {"rollups", "enabled", P_BOOL, OFF(rollups.enabled), "true", 0, 0, 0},
+    {"rollups", "retention_months", P_INT, OFF(rollups.retention_months), "60", 0, 1200, 0},
 };
 #define PARAM_CNT (sizeof(params) / sizeof(params[0]))
 

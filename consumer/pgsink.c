@@ -25,6 +25,7 @@
 #include "aac/log.h"
 #include "aac/mem.h"
 #include "aac/pgconn.h"
+#include "aac/rollup.h"
 
 /* Batches written through the staging table after the last duplicate seen,
  * before trying the direct COPY again. */
@@ -40,6 +41,16 @@ struct aac_pgsink_s {
     size_t *live;     /* scratch: indexes of the rows this sink sends */
     size_t live_cap;
     size_t staged_live, staged_inserted; /* of the open transaction */
+    /* which rows the open transaction inserted: every live one on the
+     * direct path; on the staging path those its INSERT returned, by
+     * batch row (what the rollups count: rollup.h) */
+    bool staged_all;
+    uint8_t *inserted;
+    size_t inserted_cap;
+    uint64_t *found; /* scratch: the staging INSERT's (partition, offset) keys */
+    size_t found_cap, found_cnt;
+    aac_rollup_t *rollup;
+    char *commit_sql; /* the offsets' fence and the rollups, built once */
     bool staged_through_stage;
     bool begin_pending; /* the next COPY opens the transaction: one round trip less */
     bool turn_held;     /* a session advisory lock of aac_pgsink_take_turn */
@@ -72,6 +83,11 @@ aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg)
         return NULL;
     s->cfg = cfg;
     pthread_mutex_init(&s->cancel_lock, NULL);
+    if (!(s->rollup = aac_rollup_new())) {
+        pthread_mutex_destroy(&s->cancel_lock);
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -96,6 +112,10 @@ void aac_pgsink_destroy(aac_pgsink_t *s)
     disconnect(s);
     pthread_mutex_destroy(&s->cancel_lock);
     free(s->live);
+    free(s->inserted);
+    free(s->found);
+    free(s->commit_sql);
+    aac_rollup_destroy(s->rollup);
     free(s);
 }
 
@@ -199,19 +219,22 @@ int aac_pgsink_ping(aac_pgsink_t *s, aac_pgsink_result_t *res)
 
 int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
 {
-    /* CASE, not AND: only CASE guarantees has_table_privilege() is not
-     * called on a table that is missing (it would raise 42P01 itself).
-     * One privilege per call: given a list, it answers whether the user
-     * holds any of them. */
+    /* Every table a batch writes, and the privileges its statements need
+     * (an upsert: INSERT, SELECT and UPDATE). CASE, not AND: only CASE
+     * guarantees has_table_privilege() is not called on a table that is
+     * missing (it would raise 42P01 itself). One privilege per call: given
+     * a list, it answers whether the user holds any of them. The newest
+     * migration's tables last: the first missing one is named. */
     static const char sql[] =
-        "SELECT to_regclass('agent_actions') IS NOT NULL, "
-        "       to_regclass('consumer_offsets') IS NOT NULL, "
-        "       CASE WHEN to_regclass('agent_actions') IS NOT NULL "
-        "            THEN has_table_privilege('agent_actions', 'INSERT') END, "
-        "       CASE WHEN to_regclass('consumer_offsets') IS NOT NULL "
-        "            THEN has_table_privilege('consumer_offsets', 'SELECT') AND "
-        "                 has_table_privilege('consumer_offsets', 'INSERT') AND "
-        "                 has_table_privilege('consumer_offsets', 'UPDATE') END";
+        "SELECT t.name, to_regclass(t.name) IS NOT NULL,"
+        "       CASE WHEN to_regclass(t.name) IS NOT NULL"
+        "            THEN has_table_privilege(t.name, 'INSERT')"
+        "                 AND (NOT t.upsert OR (has_table_privilege(t.name, 'SELECT')"
+        "                                       AND has_table_privilege(t.name, 'UPDATE'))) END"
+        " FROM (VALUES (1, 'agent_actions', false), (2, 'consumer_offsets', true),"
+        "              (3, 'aac_dead_letters_hourly', true), (4, 'aac_ingest_hourly', true),"
+        "              (5, 'aac_rollup_hourly', true), (6, 'aac_rollup_durations_hourly', true))"
+        "      AS t(i, name, upsert) ORDER BY t.i";
     memset(res, 0, sizeof(*res));
     if (aac_pgsink_connect(s, res) != 0)
         return -1;
@@ -221,26 +244,21 @@ int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res)
         PQclear(pr);
         return -1;
     }
-    bool have_actions = PQgetvalue(pr, 0, 0)[0] == 't';
-    bool have_offsets = PQgetvalue(pr, 0, 1)[0] == 't';
-    bool write_actions = PQgetvalue(pr, 0, 2)[0] == 't';
-    bool write_offsets = PQgetvalue(pr, 0, 3)[0] == 't';
-    PQclear(pr);
     /* what to do is the fatal line's action (classify) */
-    if (!have_actions || !have_offsets) {
-        snprintf(res->sqlstate, sizeof(res->sqlstate), "42P01");
+    for (int r = 0; r < PQntuples(pr); r++) {
+        const char *name = PQgetvalue(pr, r, 0);
+        bool exists = PQgetvalue(pr, r, 1)[0] == 't', may = PQgetvalue(pr, r, 2)[0] == 't';
+        if (exists && may)
+            continue;
+        snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", exists ? "42501" : "42P01");
         res->cls = aac_classify_sqlstate(res->sqlstate);
-        snprintf(res->errstr, sizeof(res->errstr), "relation \"%s\" does not exist",
-                 have_actions ? "consumer_offsets" : "agent_actions");
+        snprintf(res->errstr, sizeof(res->errstr),
+                 exists ? "permission denied for table %s" : "relation \"%s\" does not exist",
+                 name);
+        PQclear(pr);
         return -1;
     }
-    if (!write_actions || !write_offsets) {
-        snprintf(res->sqlstate, sizeof(res->sqlstate), "42501");
-        res->cls = aac_classify_sqlstate(res->sqlstate);
-        snprintf(res->errstr, sizeof(res->errstr), "permission denied for table %s",
-                 write_actions ? "consumer_offsets" : "agent_actions");
-        return -1;
-    }
+    PQclear(pr);
     return 0;
 }
 
@@ -389,6 +407,47 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     return out;
 }
 
+/* A row's place as the staging INSERT returns it. */
+static uint64_t origin_key(int64_t partition, int64_t offset)
+{
+    return ((uint64_t)partition << 44) ^ (uint64_t)offset;
+}
+
+/* Keeps the (partition, offset) of each row the staging INSERT returned. */
+static int record_found(aac_pgsink_t *s, const PGresult *pr)
+{
+    size_t n = (size_t)PQntuples(pr);
+    if (aac_grow((void **)&s->found, &s->found_cap, n ? n : 1, sizeof(*s->found)) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        s->found[i] = origin_key(strtoll(PQgetvalue(pr, (int)i, 0), NULL, 10),
+                                 strtoll(PQgetvalue(pr, (int)i, 1), NULL, 10));
+    s->found_cnt = n;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Marks the live rows the last staging INSERT returned as inserted. */
+static int mark_inserted(aac_pgsink_t *s, const aac_batch_t *b, size_t live)
+{
+    if (aac_grow((void **)&s->inserted, &s->inserted_cap, aac_batch_row_count(b) + 1, 1) != 0)
+        return -1;
+    memset(s->inserted, 0, aac_batch_row_count(b));
+    qsort(s->found, s->found_cnt, sizeof(*s->found), cmp_u64);
+    for (size_t i = 0; i < live; i++) {
+        const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, s->live[i]));
+        uint64_t k = origin_key(rkm->partition, rkm->offset);
+        s->inserted[s->live[i]] =
+            bsearch(&k, s->found, s->found_cnt, sizeof(*s->found), cmp_u64) != NULL;
+    }
+    return 0;
+}
+
 /* Sends live rows [lo, hi) by the current path (direct or staging). */
 static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t hi, bool staging,
                         size_t *bad_line, char sqlstate[6], char *msg, size_t msg_size,
@@ -409,10 +468,13 @@ static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         return r;
     if (refused(s, res))
         return SEND_FAILED;
+    /* RETURNING: which rows were new, for the rollups (a duplicate counts
+     * nowhere) */
     PGresult *pr = PQexec(s->conn, "INSERT INTO agent_actions (" COLUMNS ") SELECT " COLUMNS
-                                   " FROM aac_stage ON CONFLICT DO NOTHING");
+                                   " FROM aac_stage ON CONFLICT DO NOTHING"
+                                   " RETURNING kafka_partition, kafka_offset");
     res->round_trips++;
-    if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+    if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
         aac_pgconn_result_error(pr, s->conn, sqlstate, msg, msg_size);
         if (aac_classify_sqlstate_is_row_error(sqlstate)) {
             PQclear(pr);
@@ -422,7 +484,13 @@ static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         PQclear(pr);
         return SEND_FAILED;
     }
-    *inserted = strtoul(PQcmdTuples(pr), NULL, 10);
+    *inserted = (size_t)PQntuples(pr);
+    if (record_found(s, pr) != 0) {
+        PQclear(pr);
+        snprintf(res->errstr, sizeof(res->errstr), "out of memory");
+        res->cls = AAC_CLASS_TRANSIENT;
+        return SEND_FAILED;
+    }
     PQclear(pr);
     /* the next send in this transaction must not see these rows again */
     if (exec_cmd(s, "TRUNCATE aac_stage", "could not clear the staging table", res) != 0)
@@ -500,37 +568,81 @@ static char *bool_array(const aac_batch_part_t *part, size_t cnt)
     return buf;
 }
 
-/* Stores the batch's offsets in the open transaction. */
-static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
-                         const char *topic, aac_pgsink_result_t *res)
+/* The statement that ends every batch: the offsets' fence, and what the
+ * batch adds to the rollups and the hourly counts (rollup.h), built once.
+ * The fence: a partition's row is updated only while it still holds the
+ * offset this instance last read or wrote, and never to a smaller offset
+ * (unless the log started over: r); a partition new to the table is
+ * inserted only if nobody inserted it meanwhile. When it does not match,
+ * the caller rolls the whole transaction back, rollups included. */
+static const char *commit_sql(aac_pgsink_t *s)
 {
-    /* The fence: a partition's row is updated only while it still holds the
-     * offset this instance last read or wrote, and never to a smaller
-     * offset (unless the log started over: r); a partition new to the
-     * table is inserted only if nobody inserted it meanwhile. */
-    static const char sql[] =
+    static const char head[] =
         "WITH t AS (SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bool[])"
-        "           AS t(p, n, s, r)),"
-        " u AS (UPDATE consumer_offsets c SET next_offset = t.n, updated_at = now() FROM t"
-        "       WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = t.p"
-        "         AND c.next_offset = t.s AND (t.n >= c.next_offset OR t.r) RETURNING 1),"
-        " i AS (INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, "
-        "next_offset)"
-        "       SELECT $1, $2, t.p, t.n FROM t WHERE t.s < 0"
-        "       ON CONFLICT DO NOTHING RETURNING 1)"
+        " AS t(p, n, s, r)), ";
+    static const char tail[] =
+        "u AS (UPDATE consumer_offsets c SET next_offset = t.n, updated_at = now() FROM t"
+        " WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = t.p"
+        " AND c.next_offset = t.s AND (t.n >= c.next_offset OR t.r) RETURNING 1),"
+        " i AS (INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)"
+        " SELECT $1, $2, t.p, t.n FROM t WHERE t.s < 0 ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)";
+    if (s->commit_sql)
+        return s->commit_sql;
+    size_t size = sizeof(head) + AAC_ROLLUP_SQL_MAX + sizeof(tail);
+    char *sql = malloc(size);
+    if (!sql)
+        return NULL;
+    memcpy(sql, head, sizeof(head));
+    int n =
+        aac_rollup_sql(sql + sizeof(head) - 1, AAC_ROLLUP_SQL_MAX, 7, 2, s->cfg->rollups.enabled);
+    if (n < 0) {
+        free(sql);
+        return NULL;
+    }
+    memcpy(sql + sizeof(head) - 1 + n, tail, sizeof(tail));
+    return s->commit_sql = sql;
+}
+
+/* What the batch adds to the rollups: the rows the open transaction
+ * inserted (a duplicate counts nowhere), its dead letters, what it
+ * consumed. */
+static int build_rollup(aac_pgsink_t *s, const aac_batch_t *b, const char *topic)
+{
+    aac_rollup_t *r = s->rollup;
+    aac_rollup_begin(r, aac_batch_groups(b), topic);
+    for (size_t i = 0; s->cfg->rollups.enabled && i < s->staged_live; i++) {
+        size_t row = s->live[i];
+        if (!s->staged_all && !s->inserted[row])
+            continue;
+        aac_rollup_row_t rr = aac_batch_rollup_row(b, row);
+        if (aac_rollup_add(r, &rr) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < aac_batch_reject_count(b); i++)
+        if (aac_rollup_dead_letters(r, aac_reason_str(aac_batch_reject(b, i)->reason), 1) != 0)
+            return -1;
+    aac_rollup_consumed(r, aac_batch_count(b), s->staged_inserted,
+                        s->staged_live - s->staged_inserted);
+    return 0;
+}
+
+/* Stores the batch's offsets, its rollups and counts in the open
+ * transaction, in one statement. */
+static int store_batch(aac_pgsink_t *s, const aac_batch_t *b, const char *group, const char *topic,
+                       aac_pgsink_result_t *res)
+{
     size_t cnt = aac_batch_part_count(b), n = cnt ? cnt : 1;
     const aac_batch_part_t *part = aac_batch_parts_const(b);
     int32_t *parts = malloc(n * sizeof(*parts));
     int64_t *next = malloc(n * sizeof(*next)), *old = malloc(n * sizeof(*old));
     char *a = NULL, *bb = NULL, *c = NULL, *r = NULL;
-    int rc = -1;
-    if (!parts || !next || !old)
+    const char *params[6 + AAC_ROLLUP_PARAMS];
+    const char *sql = commit_sql(s);
+    int rc = -1, np;
+    int64_t t0 = aac_mono_ms();
+    if (!parts || !next || !old || !sql)
         goto oom;
-    if (!cnt) {
-        rc = 0;
-        goto out;
-    }
     for (size_t i = 0; i < cnt; i++) {
         parts[i] = part[i].partition;
         next[i] = part[i].next;
@@ -540,15 +652,23 @@ static int store_offsets(aac_pgsink_t *s, const aac_batch_t *b, const char *grou
     bb = int_array(next, NULL, cnt);
     c = int_array(old, NULL, cnt);
     r = bool_array(part, cnt);
-    if (!a || !bb || !c || !r)
+    if (!a || !bb || !c || !r || build_rollup(s, b, topic) != 0 ||
+        (np = aac_rollup_params(s->rollup, params + 6, s->cfg->rollups.enabled)) < 0)
         goto oom;
+    res->rollup_keys = aac_rollup_keys(s->rollup);
     if (refused(s, res))
         goto out;
-    const char *params[6] = {group, topic, a, bb, c, r};
-    PGresult *pr = PQexecParams(s->conn, sql, 6, NULL, params, NULL, NULL, 0);
+    params[0] = group;
+    params[1] = topic;
+    params[2] = a;
+    params[3] = bb;
+    params[4] = c;
+    params[5] = r;
+    PGresult *pr = PQexecParams(s->conn, sql, 6 + np, NULL, params, NULL, NULL, 0);
     res->round_trips++;
+    res->rollup_secs = (double)(aac_mono_ms() - t0) / 1000.0;
     if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
-        fail_from(s, pr, "could not store the offsets", res);
+        fail_from(s, pr, "could not store the offsets and rollups", res);
         PQclear(pr);
         goto out;
     }
@@ -654,13 +774,18 @@ int aac_pgsink_stage(aac_pgsink_t *s, aac_batch_t *b, aac_pgsink_result_t *res)
     s->staged_live = live;
     s->staged_inserted = ins;
     s->staged_through_stage = staging;
+    s->staged_all = !staging;
+    if (staging && mark_inserted(s, b, live) != 0) {
+        rollback(s);
+        return out_of_memory(res);
+    }
     return 0;
 }
 
 int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, const char *topic,
                       aac_pgsink_result_t *res)
 {
-    if (store_offsets(s, b, group, topic, res) != 0) {
+    if (store_batch(s, b, group, topic, res) != 0) {
         rollback(s);
         return -1;
     }

@@ -24,6 +24,7 @@
 #include "aac/classify.h"
 #include "aac/copyrow.h"
 #include "aac/event.h"
+#include "aac/rollup.h"
 
 typedef struct aac_batch_s aac_batch_t;
 
@@ -84,6 +85,11 @@ bool aac_batch_row_rejected(const aac_batch_t *b, size_t row);
 size_t aac_batch_row_item(const aac_batch_t *b, size_t row);
 /* The COPY data of rows [first, last], which lie one after the other. */
 const char *aac_batch_row_span(const aac_batch_t *b, size_t first, size_t last, size_t *len);
+
+/* The batch's rollup groups, and what row `row` adds to the rollups (its
+ * group, duration and time): rollup.h. */
+const aac_rollup_groups_t *aac_batch_groups(const aac_batch_t *b);
+aac_rollup_row_t aac_batch_rollup_row(const aac_batch_t *b, size_t row);
 
 /* Rejects row `row`: it is not written, and goes to the dead-letter topic
  * with the batch's other rejects. Returns 0, or -1 when out of memory. */

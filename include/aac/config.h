@@ -139,6 +139,10 @@ typedef struct aac_config_s {
         int retention_months;  /* `partitions drop` keeps this many past months; 0: keep all */
         int upkeep_interval_s; /* partitions ensured ahead this often, whatever the load */
     } partitions;
+    struct {
+        bool enabled;         /* each batch keeps the analytics rollups (rollup.h) */
+        int retention_months; /* rollups older are deleted by the upkeep; 0: keep all */
+    } rollups;
 } aac_config_t;
 
 /* Loads the configuration: defaults, then `path` (NULL: no file, defaults

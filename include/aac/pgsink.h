@@ -46,10 +46,12 @@ typedef struct aac_pgsink_result_s {
     bool fenced;     /* offsets moved under us: drop the batch, re-read */
     char sqlstate[6];
     char errstr[512];
-    size_t inserted;   /* rows written (by a commit) */
-    size_t duplicates; /* rows skipped by ON CONFLICT DO NOTHING (by a commit) */
-    size_t rejected;   /* rows newly isolated as rejected (by a stage) */
-    int round_trips;   /* statements sent, for the bisection's cost */
+    size_t inserted;    /* rows written (by a commit) */
+    size_t duplicates;  /* rows skipped by ON CONFLICT DO NOTHING (by a commit) */
+    size_t rejected;    /* rows newly isolated as rejected (by a stage) */
+    int round_trips;    /* statements sent, for the bisection's cost */
+    size_t rollup_keys; /* rollup rows the commit upserted (rollup.h) */
+    double rollup_secs; /* the commit's rollup build and statement */
 } aac_pgsink_result_t;
 
 aac_pgsink_t *aac_pgsink_new(const aac_config_t *cfg);
