@@ -372,6 +372,12 @@ static void render_batches(struct evbuffer *b, const aac_metrics_snapshot_t *s)
     histogram(b, "aac_batch_write_duration_seconds",
               "Time to write and commit one batch to PostgreSQL.", &s->batch_seconds,
               aac_metrics_seconds_bounds);
+    histogram(b, "aac_rollup_rows", "Rollup rows upserted per committed batch (hour and key).",
+              &s->rollup_rows, aac_metrics_batch_size_bounds);
+    histogram(b, "aac_rollup_duration_seconds",
+              "Time to build one batch's rollups and run the statement that stores them with "
+              "its offsets.",
+              &s->rollup_seconds, aac_metrics_seconds_bounds);
     histogram(b, "aac_end_to_end_delay_seconds",
               "Delay from an event's timestamp to its database commit.", &s->delay_seconds,
               aac_metrics_seconds_bounds);

@@ -24,7 +24,7 @@ struct aac_metrics_s {
     _Atomic uint64_t counter[AAC_M__CNT];
     _Atomic uint64_t dead_letters[AAC_REASON__CNT];
     _Atomic uint64_t retries[AAC_CLASS__CNT];
-    hist_t batch_size, batch_seconds, delay_seconds;
+    hist_t batch_size, batch_seconds, delay_seconds, rollup_rows, rollup_seconds;
     _Atomic double alive_at;
     _Atomic long long default_rows; /* -1: not counted yet */
 
@@ -89,6 +89,12 @@ void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_secon
 {
     observe(&m->batch_size, aac_metrics_batch_size_bounds, (double)size);
     observe(&m->batch_seconds, aac_metrics_seconds_bounds, write_seconds);
+}
+
+void aac_metrics_observe_rollup(aac_metrics_t *m, size_t rows, double seconds)
+{
+    observe(&m->rollup_rows, aac_metrics_batch_size_bounds, (double)rows);
+    observe(&m->rollup_seconds, aac_metrics_seconds_bounds, seconds);
 }
 
 void aac_metrics_observe_delay(aac_metrics_t *m, double seconds)
@@ -217,6 +223,8 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out)
     snap_hist(&m->batch_size, &out->batch_size);
     snap_hist(&m->batch_seconds, &out->batch_seconds);
     snap_hist(&m->delay_seconds, &out->delay_seconds);
+    snap_hist(&m->rollup_rows, &out->rollup_rows);
+    snap_hist(&m->rollup_seconds, &out->rollup_seconds);
     out->alive_at = atomic_load_explicit(&m->alive_at, memory_order_relaxed);
     out->default_rows = atomic_load_explicit(&m->default_rows, memory_order_relaxed);
 }

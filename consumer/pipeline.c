@@ -356,6 +356,7 @@ static void settle_committed(pipeline_t *pl, const aac_flight_t *f)
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, f->res.duplicates);
     aac_metrics_add(pl->metrics, AAC_M_BATCHES, 1);
     aac_metrics_observe_batch(pl->metrics, aac_batch_count(b), f->secs);
+    aac_metrics_observe_rollup(pl->metrics, f->res.rollup_keys, f->res.rollup_secs);
     /* the delay of the rows committed, not of those dead-lettered */
     for (size_t r = 0; r < aac_batch_row_count(b); r++)
         if (!aac_batch_row_rejected(b, r))
@@ -371,6 +372,7 @@ static void settle_committed(pipeline_t *pl, const aac_flight_t *f)
               AAC_KV_UINT("duplicates", f->res.duplicates),
               AAC_KV_UINT("rejected", aac_batch_reject_count(b)), AAC_KV_UINT("partitions", n),
               AAC_KV_INT("round_trips", f->res.round_trips), AAC_KV_INT("writer", f->writer),
+              AAC_KV_UINT("rollup_rows", f->res.rollup_keys),
               AAC_KV_BOOL("shared_keys", f->after_previous),
               AAC_KV_BOOL("waited_for_earlier", f->waited), AAC_KV_DBL("ms", f->secs * 1000));
     bool was_retrying = pl->retry.attempts || pl->retry.outage_attempts || pl->paused;

@@ -52,6 +52,7 @@ typedef struct aac_metrics_snapshot_s {
     uint64_t dead_letters[AAC_REASON__CNT];
     uint64_t retries[AAC_CLASS__CNT];
     aac_hist_snapshot_t batch_size, batch_seconds, delay_seconds;
+    aac_hist_snapshot_t rollup_rows, rollup_seconds; /* per committed batch (rollup.h) */
     /* health, unix seconds (0: never) */
     double started_at;
     /* the last time the service was seen alive: the consume loop turning,
@@ -86,6 +87,9 @@ void aac_metrics_dead_letter(aac_metrics_t *m, aac_reason_t reason);
 void aac_metrics_retry(aac_metrics_t *m, aac_class_t cls);
 void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_seconds);
 void aac_metrics_observe_delay(aac_metrics_t *m, double seconds);
+/* A committed batch's rollup rows upserted, and the time its rollup build
+ * and statement (with the offsets' fence) took. */
+void aac_metrics_observe_rollup(aac_metrics_t *m, size_t rows, double seconds);
 /* The service was seen alive at unix time `at`: the consume loop turned,
  * and `at` is that moment less how long the oldest write in progress has
  * taken (a writer stuck in one call holds the stamp back). /health,
