@@ -25,6 +25,7 @@
 #include "aac/migrate.h"
 #include "aac/notify.h"
 #include "aac/partitions.h"
+#include "aac/rollups.h"
 #include "aac/pgconn.h"
 #include "aac/pipeline.h"
 #include "aac/validate.h"
@@ -173,6 +174,8 @@ static const command_t commands[] = {
      CFG_PERSON, aac_migrate_main},
     {"partitions", "ensure | drop | list", "manage the monthly partitions of agent_actions", NULL,
      NULL, CFG_PERSON, aac_partitions_main},
+    {"rollups", "rebuild | check | prune", "rebuild, check or prune the analytics rollups", NULL,
+     NULL, CFG_PERSON, aac_rollups_main},
     {"check-config", "[--list-env]", "print the effective configuration, secrets redacted",
      "usage: agent-actions-consumer [--config FILE] check-config [--list-env]\n\n"
      "Loads the configuration (file, then AAC_* environment variables), builds\n"

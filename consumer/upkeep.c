@@ -12,6 +12,7 @@
 #include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/partitions.h"
+#include "aac/rollups.h"
 #include "aac/signals.h"
 
 struct aac_upkeep_s {
@@ -57,6 +58,16 @@ static int64_t ensure(aac_upkeep_t *u)
     }
     if (n > 0)
         aac_info("partitions created ahead", AAC_KV_INT("count", n));
+    /* the rollups' own retention, much longer than the raw rows' */
+    if (u->cfg->rollups.retention_months > 0) {
+        long long pruned =
+            aac_rollups_prune(u->cfg, u->cfg->rollups.retention_months, err, sizeof(err));
+        if (pruned < 0)
+            aac_warn("could not prune the rollups, retrying later", AAC_KV_STR("error", err));
+        else if (pruned > 0)
+            aac_info("rollups pruned", AAC_KV_INT("rows", pruned),
+                     AAC_KV_INT("retention_months", u->cfg->rollups.retention_months));
+    }
     return aac_mono_ms() + (int64_t)u->cfg->partitions.upkeep_interval_s * 1000;
 }
 

@@ -471,11 +471,13 @@ WHERE (k.events, k.timed_events, k.duration_sum, k.duration_min, k.duration_max,
 UNION ALL
 SELECT 'aac_rollup_durations_hourly', coalesce(k.hour, r.hour), coalesce(k.action_name, r.action_name),
        CASE WHEN k.hour IS NOT NULL THEN
-           format('timed=%s sum=%s max=%s histogram=%s', k.timed_events, k.duration_sum,
-                  k.duration_max, k.h) END,
+           format('timed=%s sum=%s max=%s buckets=%s', k.timed_events, k.duration_sum,
+                  k.duration_max, (SELECT string_agg(format('%s:%s', i - 1, c), ',')
+                                   FROM unnest(k.h) WITH ORDINALITY AS u(c, i) WHERE c <> 0)) END,
        CASE WHEN r.hour IS NOT NULL THEN
-           format('timed=%s sum=%s max=%s histogram=%s', r.timed_events, r.duration_sum,
-                  r.duration_max, r.h) END
+           format('timed=%s sum=%s max=%s buckets=%s', r.timed_events, r.duration_sum,
+                  r.duration_max, (SELECT string_agg(format('%s:%s', i - 1, c), ',')
+                                   FROM unnest(r.h) WITH ORDINALITY AS u(c, i) WHERE c <> 0)) END
 FROM dur_kept k
 FULL JOIN dur_raw r ON (k.hour, k.action_name) = (r.hour, r.action_name)
 WHERE (k.timed_events, k.duration_sum, k.duration_max, k.h)

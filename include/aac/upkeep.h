@@ -1,8 +1,8 @@
 /*
  * upkeep: the database housekeeping the service does while it runs, on a
  * thread and a schedule of its own, whatever the load: the monthly
- * partitions ahead of the events (partitions.h) every
- * partitions.upkeep_interval_s, and every AAC_UPKEEP_COUNT_EVERY_MS (or
+ * partitions ahead of the events (partitions.h) and the rollups' retention
+ * (rollups.h) every partitions.upkeep_interval_s, and every AAC_UPKEEP_COUNT_EVERY_MS (or
  * that interval, when shorter) the number of rows that landed in agent_actions_default (a month
  * without a partition), for the metric aac_default_partition_rows.
  *

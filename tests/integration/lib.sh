@@ -171,3 +171,15 @@ check_topic_complete() {
          END {bad = 0; for (p in lo) if (lo[p] != 0) bad++; print c + 0, bad}')
   assert_eq "$got" "$2 0" "messages on $1 and partitions missing their oldest (broker retention)"
 }
+
+# The rollups equal an aggregate over the raw rows (`rollups check`, every
+# hour there is), and every message committed is a row, a duplicate or a
+# dead letter (aac_ingest_balance).
+check_rollups() {
+  local out rc=0
+  out=$("$AAC_BIN" rollups check --since 1970-01-01 --until 2200-01-01 2>&1) || rc=$?
+  [ "$rc" = 0 ] || fail "rollups differ from the raw rows (rollups check exit $rc):
+$(echo "$out" | head -n 10)"
+  assert_eq "$(sql "SELECT count(*) FROM aac_ingest_balance WHERE unaccounted <> 0")" 0 \
+    "hours whose messages are not rows + duplicates + dead letters"
+}

@@ -49,6 +49,7 @@ wait_for 200 20 ready_code
 sleep 1 # anything late would show up now
 alive c1
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 source_invalid "$TEST_DIR/invalid"
 assert_eq "$(wc -l <"$TEST_DIR/invalid")" 30 "invalid messages on the source topic"
 check_dead_letters "$TEST_DIR/invalid" missing_field

@@ -56,6 +56,7 @@ wait_rows 5940 90
 sleep 1
 alive c1
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 source_invalid "$TEST_DIR/invalid"
 assert_eq "$(wc -l <"$TEST_DIR/invalid")" 60 "invalid messages on the source topic"
 check_dead_letters "$TEST_DIR/invalid" missing_field

@@ -51,6 +51,7 @@ grep 'msg="batch committed"' "$TEST_DIR/c1.log" | tail -n 1 >"$TEST_DIR/commits2
 grep -q 'events=205 inserted=199 duplicates=5 rejected=1' "$TEST_DIR/commits2" ||
   fail "batch 2: $(cat "$TEST_DIR/commits2")"
 check_exactly_once "$TEST_DIR/ids.ok"
+check_rollups
 
 # three dead letters, db_rejected, permanent, with the database's message
 kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC.dlq" -e -q -f '%h\n' 2>/dev/null >"$TEST_DIR/dlq"

@@ -29,6 +29,7 @@ wait_rows 299 120
 wait_for 1 30 topic_count "$TOPIC.dlq"
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC.dlq" -e -q -f '%h\n' 2>/dev/null >"$TEST_DIR/dlq"
 assert_eq "$(wc -l <"$TEST_DIR/dlq")" 1 "dead letters"
 for h in aac.error.reason=retries_exhausted aac.error.class=permanent aac.attempts=5 \

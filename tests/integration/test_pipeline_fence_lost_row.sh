@@ -39,6 +39,7 @@ produce "$TEST_DIR/third"
 wait_rows 601 60
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 assert_eq "$(sql "SELECT next_offset FROM consumer_offsets WHERE consumer_group = '$GROUP'")" 601 "stored offset"
 grep -q 'duplicate event in batch' "$TEST_DIR/c1.log" &&
   fail "events before the dropped batch were read and written again"

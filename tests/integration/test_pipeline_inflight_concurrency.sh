@@ -93,6 +93,7 @@ wait_rows "$total" 120
 wait_for "$total" 30 stored
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 kill -0 "$(consumer_pid x)" || fail "x died"
 kill -0 "$(consumer_pid y)" || fail "y died"
 stop_consumer x

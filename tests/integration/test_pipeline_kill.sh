@@ -46,6 +46,7 @@ start_consumer final "${opts[@]}"
 wait_rows "$valid" 300
 sleep 2
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 stop_consumer final
 
 # dead letters: every invalid offset present, repeats only as whole copies

@@ -41,6 +41,7 @@ check_topic_complete "$TOPIC" $((chunk * 8000))
 wait_rows "$(wc -l <"$TEST_DIR/ids")" 240
 sleep 2
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 assert_eq "$(sql "SELECT sum(next_offset) FROM consumer_offsets WHERE consumer_group = '$GROUP'")" \
   $((chunk * 8000)) "stored offsets cover every message"
 stop_consumer c1

@@ -56,6 +56,7 @@ wait_rows "$valid" 60
 wait_for 3000 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
 sleep 2 # a repeated dead letter would show up now
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 source_invalid "$TEST_DIR/invalid"
 assert_eq "$(wc -l <"$TEST_DIR/invalid")" 150 "invalid messages on the source topic"
 check_dead_letters "$TEST_DIR/invalid" missing_field

@@ -23,6 +23,7 @@ start_consumer c1 AAC_LOG_LEVEL=debug AAC_BATCH_MAX_EVENTS=250 AAC_BATCH_WRITERS
 wait_rows 2000 60
 wait_for 4000 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
 check_exactly_once "$TEST_DIR/ids"
+check_rollups
 log=$TEST_DIR/c1.log
 grep -q 'msg="batch committed"' "$log" || fail "no batch committed"
 if grep -q '40P01\|deadlock' "$log"; then
