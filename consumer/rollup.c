@@ -352,7 +352,7 @@ static int index_room(index_t *ix)
 
 static int32_t index_add(index_t *ix, uint64_t k, int32_t entry)
 {
-    size_t s;
+    size_t s = 0;
     if (index_room(ix) != 0)
         return -1;
     index_find(ix, k, &s);
@@ -388,7 +388,7 @@ static bool same_action(const aac_rollup_groups_t *g, int32_t a, int32_t b)
 static int add_fine(aac_rollup_t *r, const aac_rollup_row_t *row, int64_t hour)
 {
     uint64_t k = ((uint64_t)hour << 24) ^ (uint64_t)row->group; /* distinct: group < 2^24 */
-    size_t s;
+    size_t s = 0;
     int32_t i = index_find(&r->fine_ix, k, &s);
     if (i < 0) {
         if (aac_grow((void **)&r->fine, &r->fine_cap, r->fine_cnt + 1, sizeof(*r->fine)) != 0 ||
@@ -423,7 +423,7 @@ static int add_coarse(aac_rollup_t *r, const aac_rollup_row_t *row, int64_t hour
 {
     /* the hash of the name and the hour; equal names compared on a hit */
     uint64_t k = action_key(r->groups, row->group) ^ mix((uint64_t)hour);
-    size_t s;
+    size_t s = 0;
     int32_t i;
     for (;;) {
         i = index_find(&r->coarse_ix, k, &s);

@@ -23,6 +23,8 @@ static int cmp_i64(const void *a, const void *b)
 
 static double exact_percentile(int64_t *v, size_t n, double p)
 {
+    if (!n)
+        return -1;
     qsort(v, n, sizeof(*v), cmp_i64);
     double pos = p * (double)(n - 1);
     size_t k = (size_t)pos;
