@@ -13,7 +13,10 @@
 # _aac_confluent_schema_id (reserved_field). `dlq inspect` names the schema
 # id of the framed ones (line and --json) and none for the others;
 # `dlq replay` sends a framed dead letter's bytes back unchanged, frame
-# included. `validate` reads lines as plain JSON whatever event.framing
+# included. With event.framing confluent a plain event is dead-lettered
+# (missing_frame) and a framed one stored; with none a framed one is
+# dead-lettered (nul_character, the message naming the frame) and a plain
+# one stored. `validate` reads lines as plain JSON whatever event.framing
 # says, and check-config shows the key.
 source "$(dirname "$0")/lib.sh"
 fresh_db
@@ -78,6 +81,11 @@ if phase == "1":
     msgs = [m for m in msgs if m[0] not in dead] + list(dead.items())
     for k, v in dead.items():
         open("%s/%s.bin" % (out, k.decode()), "wb").write(v)
+elif phase in ("3", "4"):  # one framed and one plain, keyed by what they are
+    base = 200 if phase == "3" else 300
+    add(base, 5, key=b"framed-" + phase.encode())
+    add(base + 1, key=b"plain-" + phase.encode())
+    ids.pop(1 if phase == "3" else 0)  # the one this framing dead-letters
 else:
     for i in range(100, 120):
         add(i, 99, {"tenant": "beta"})
@@ -184,6 +192,29 @@ if m.value() != want or m.key() != b"framed-missing":
     sys.exit("replayed %r %r, original %r" % (m.key(), m.value()[:40], want[:40]))
 PY
   fail "the replayed value differs from the dead letter's (frame included)"
+
+# --- confluent, then none, through the service -----------------------------------
+produce_phase 3
+start_consumer c3 AAC_EVENT_FRAMING=confluent
+wait_for 5 30 dlq_count
+wait_rows 91 30
+stop_consumer c3
+produce_phase 4
+start_consumer c4 AAC_EVENT_FRAMING=none
+wait_for 6 30 dlq_count
+wait_rows 92 30
+stop_consumer c4
+assert_eq "$(sql "SELECT count(*) FROM agent_actions WHERE extra->'_aac_confluent_schema_id' = '5'")" 1 "confluent: the framed event stored"
+dlq inspect >"$TEST_DIR/inspect2" 2>/dev/null || fail "inspect"
+l=$(grep -F 'key="plain-3"' "$TEST_DIR/inspect2") || fail "confluent: the plain event not dead-lettered"
+has "$l" 'reason="missing_frame"'
+has "$l" 'message="message has no confluent frame: it starts with byte 0x7b, not the magic byte 0x00 (event.framing is confluent)"'
+l=$(grep -F 'key="framed-4"' "$TEST_DIR/inspect2") || fail "none: the framed event not dead-lettered"
+has "$l" 'reason="nul_character"'
+has "$l" ' schema_id=5 '
+has "$l" 'it starts like a confluent frame (schema id 5), which event.framing none does not read'
+grep -qF -e 'key="plain-4"' -e 'key="framed-3"' "$TEST_DIR/inspect2" && fail "a stored event was dead-lettered too"
+check_exactly_once "$TEST_DIR/ids"
 
 # --- validate and check-config --------------------------------------------------
 plain=$("$PY" "$AAC_SRC/tests/integration/gen_events.py" --count 1 | cut -f2)
