@@ -37,6 +37,9 @@ static const char *const reason_names[AAC_REASON__CNT] = {
     [AAC_REASON_INVALID_UNICODE_ESCAPE] = "invalid_unicode_escape",
     [AAC_REASON_DB_REJECTED] = "db_rejected",
     [AAC_REASON_RETRIES_EXHAUSTED] = "retries_exhausted",
+    [AAC_REASON_INVALID_FRAME] = "invalid_frame",
+    [AAC_REASON_MISSING_FRAME] = "missing_frame",
+    [AAC_REASON_RESERVED_FIELD] = "reserved_field",
 };
 
 const char *aac_reason_str(aac_reason_t reason)

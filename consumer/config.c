@@ -42,7 +42,16 @@
 
 extern char **environ;
 
-typedef enum { P_STRING, P_INT, P_DOUBLE, P_BOOL, P_LOGLEVEL, P_LOGFORMAT, P_MAP } ptype_t;
+typedef enum {
+    P_STRING,
+    P_INT,
+    P_DOUBLE,
+    P_BOOL,
+    P_LOGLEVEL,
+    P_LOGFORMAT,
+    P_FRAMING,
+    P_MAP
+} ptype_t;
 
 #define F_SECRET   0x1 /* never printed */
 #define F_REQUIRED 0x2 /* may not be empty */
@@ -114,6 +123,7 @@ static const param_t params[] = {
     {"event", "max_message_bytes", P_INT, OFF(event.max_message_bytes), "1048576", 1024,
      64 * 1024 * 1024, 0},
     {"event", "max_depth", P_INT, OFF(event.max_depth), "32", 1, 1000, 0},
+    {"event", "framing", P_FRAMING, OFF(event.framing), "auto", 0, 0, 0},
     {"http", "enabled", P_BOOL, OFF(http.enabled), "true", 0, 0, 0},
     {"http", "address", P_STRING, OFF(http.address), "0.0.0.0", 0, 0, F_REQUIRED},
     {"http", "port", P_INT, OFF(http.port), "8080", 0, 65535, 0},
@@ -346,10 +356,21 @@ static int set_logformat(const param_t *p, const char *text, void *dst, char *wh
     return 0;
 }
 
+static int set_framing(const param_t *p, const char *text, void *dst, char *why, size_t n)
+{
+    (void)p;
+    if (aac_event_framing_parse(text, dst) != 0) {
+        snprintf(why, n, "expected auto, none or confluent, got \"%.40s\"", text);
+        return -1;
+    }
+    return 0;
+}
+
 /* P_MAP has none: property maps are filled entry by entry (kvlist_set). */
 static const setter_t setters[] = {
-    [P_STRING] = set_string, [P_INT] = set_int,           [P_DOUBLE] = set_double,
-    [P_BOOL] = set_bool,     [P_LOGLEVEL] = set_loglevel, [P_LOGFORMAT] = set_logformat,
+    [P_STRING] = set_string,   [P_INT] = set_int,           [P_DOUBLE] = set_double,
+    [P_BOOL] = set_bool,       [P_LOGLEVEL] = set_loglevel, [P_LOGFORMAT] = set_logformat,
+    [P_FRAMING] = set_framing,
 };
 
 /* Sets parameter p of cfg from text, which came from o. */
@@ -1323,6 +1344,10 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out)
             break;
         case P_LOGFORMAT:
             fprintf(out, " %s", aac_log_format_str(*(const aac_log_format_t *)(const void *)src));
+            break;
+        case P_FRAMING:
+            fprintf(out, " %s",
+                    aac_event_framing_str(*(const aac_event_framing_t *)(const void *)src));
             break;
         case P_MAP: {
             const aac_kvlist_t *l = (const aac_kvlist_t *)(const void *)src;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "aac/dlq.h"
+#include "aac/event.h"
 #include "aac/rfc3339.h"
 #include "aac/utf8.h"
 
@@ -133,6 +134,14 @@ static bool put_str(FILE *f, const void *p, size_t n, size_t max, bool json)
     return cut;
 }
 
+/* The schema id of the value's Confluent frame, read from its first bytes
+ * by the parser's own rule (aac_event_frame_read) whatever event.framing
+ * the consumer had; false when the value has no whole frame. */
+static bool frame_schema_id(const rd_kafka_message_t *rkm, uint32_t *id)
+{
+    return rkm->payload && aac_event_frame_read(rkm->payload, rkm->len, id) == AAC_EVENT_FRAME_OK;
+}
+
 /* A header value as a JSON number when it is one, else null. */
 static void put_json_int(FILE *f, const rd_kafka_headers_t *h, const char *name)
 {
@@ -189,6 +198,11 @@ void aac_dlqletter_print_json(FILE *f, const char *dlq_topic, const aac_dlqlette
     else
         fputs("null", f);
     fprintf(f, ",\"value_bytes\":%zu", rkm->len);
+    uint32_t id;
+    if (frame_schema_id(rkm, &id))
+        fprintf(f, ",\"schema_id\":%" PRIu32, id);
+    else
+        fputs(",\"schema_id\":null", f);
     if (show_value) {
         fputs(",\"value\":", f);
         bool cut = rkm->payload ? put_str(f, rkm->payload, rkm->len, VALUE_MAX_PRINT, true) : false;
@@ -254,6 +268,11 @@ void aac_dlqletter_print_line(FILE *f, const aac_dlqletter_t *l, bool show_value
     else
         fputs("-", f);
     fprintf(f, " value_bytes=%zu", rkm->len);
+    uint32_t id;
+    if (frame_schema_id(rkm, &id))
+        fprintf(f, " schema_id=%" PRIu32, id);
+    else
+        fputs(" schema_id=-", f);
     put_hdr_field(f, l->hdrs, AAC_DLQ_H_ERROR_MESSAGE, 512);
     if (show_value) {
         fputs(" value=", f);

@@ -19,7 +19,13 @@
  * triggered the callback. The whole message is fed in one yajl_parse()
  * call, so no token is split across buffers (tests/unit/test_event.c checks
  * the slices byte for byte).
+ *
+ * A Confluent frame (event.framing, see event.h) is read and stripped in
+ * check_bytes(), before any other check sees the bytes: yajl, the UTF-8
+ * and NUL checks all start after it. Its schema id becomes the last member
+ * of `extra`, under a name no producer may use (F_RESERVED).
  */
+#include <inttypes.h>
 #include <limits.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -49,6 +55,38 @@ const char *aac_action_type_str(aac_action_type_t t)
     if ((int)t < 0 || t >= AAC_ACTION__CNT)
         return "unknown";
     return action_type_names[t];
+}
+
+/* ---- framing ---- */
+
+static const char *const framing_names[AAC_EVENT_FRAMING__CNT] = {"auto", "none", "confluent"};
+
+const char *aac_event_framing_str(aac_event_framing_t f)
+{
+    if ((int)f < 0 || f >= AAC_EVENT_FRAMING__CNT)
+        return "unknown";
+    return framing_names[f];
+}
+
+int aac_event_framing_parse(const char *s, aac_event_framing_t *f)
+{
+    for (int i = 0; s && i < AAC_EVENT_FRAMING__CNT; i++)
+        if (strcmp(s, framing_names[i]) == 0) {
+            *f = (aac_event_framing_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+aac_event_frame_t aac_event_frame_read(const void *value, size_t len, uint32_t *schema_id)
+{
+    const unsigned char *v = value;
+    if (!v || len == 0 || v[0] != AAC_EVENT_FRAME_MAGIC)
+        return AAC_EVENT_FRAME_ABSENT;
+    if (len < AAC_EVENT_FRAME_BYTES)
+        return AAC_EVENT_FRAME_TRUNCATED;
+    *schema_id = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 8 | v[4];
+    return AAC_EVENT_FRAME_OK;
 }
 
 /* ---- arena ---- */
@@ -183,14 +221,28 @@ enum field {
     F_WORKING_DIRECTORY,
     F_TIMESTAMP,
     F_SCHEMA_VERSION,
+    F_RESERVED, /* AAC_EVENT_SCHEMA_ID_KEY: refused whatever its value */
     F_UNKNOWN,
     F__CNT
 };
 
 static const char *const field_names[F__CNT] = {
-    "event_id",     "correlation_id",    "session_id",  "agent_name",     "action_type",
-    "action_name",  "action_details",    "duration_ms", "debug_mode",     "project_path",
-    "project_name", "working_directory", "timestamp",   "schema_version", "",
+    "event_id",
+    "correlation_id",
+    "session_id",
+    "agent_name",
+    "action_type",
+    "action_name",
+    "action_details",
+    "duration_ms",
+    "debug_mode",
+    "project_path",
+    "project_name",
+    "working_directory",
+    "timestamp",
+    "schema_version",
+    AAC_EVENT_SCHEMA_ID_KEY,
+    "",
 };
 
 typedef struct frame_s {
@@ -212,6 +264,7 @@ typedef struct keyent_s {
 struct aac_event_parser_s {
     size_t max_message_bytes;
     int max_depth;
+    aac_event_framing_t framing;
     arena_t arena;
     frame_t *frames; /* max_depth entries */
     keyent_t *keys;  /* open addressing, generation-stamped */
@@ -220,8 +273,9 @@ struct aac_event_parser_s {
 
     /* per message */
     yajl_handle h;
-    const char *in; /* the arena's copy of the value */
+    const char *in; /* the arena's copy of the value's JSON text */
     size_t len;
+    size_t base; /* bytes of the value before `in`: the frame, 0 or 5 */
     int depth;
     uint32_t obj_seq;
     size_t nkeys;
@@ -261,6 +315,11 @@ aac_event_parser_t *aac_event_parser_new(const aac_event_limits_t *limits)
         return NULL;
     }
     return p;
+}
+
+void aac_event_parser_set_framing(aac_event_parser_t *p, aac_event_framing_t framing)
+{
+    p->framing = (unsigned)framing < AAC_EVENT_FRAMING__CNT ? framing : AAC_EVENT_FRAMING_AUTO;
 }
 
 void aac_event_parser_destroy(aac_event_parser_t *p)
@@ -703,19 +762,27 @@ static enum field field_lookup(const char *k, size_t n)
         if (memcmp(k, "working_directory", 17) == 0)
             return F_WORKING_DIRECTORY;
         break;
+    case sizeof AAC_EVENT_SCHEMA_ID_KEY - 1:
+        if (memcmp(k, AAC_EVENT_SCHEMA_ID_KEY, sizeof AAC_EVENT_SCHEMA_ID_KEY - 1) == 0)
+            return F_RESERVED;
+        break;
     default:
         break;
     }
     return F_UNKNOWN;
 }
 
+/* Room in `extra` for its last member, the frame's schema id:
+ * ,"_aac_confluent_schema_id":4294967295 and the closing brace. */
+#define EXTRA_SCHEMA_ID_ROOM (sizeof AAC_EVENT_SCHEMA_ID_KEY + 16)
+
 /* Appends one unknown member (raw key, raw value) to `extra`. */
 static void extra_add(aac_event_parser_t *p, const char *val, size_t val_len)
 {
     if (!p->extra) {
         /* the members' raw text plus braces and commas never exceeds the
-         * message plus two bytes */
-        p->extra = arena_alloc(&p->arena, p->len + 2);
+         * message plus two bytes; then the schema id's member */
+        p->extra = arena_alloc(&p->arena, p->len + 2 + EXTRA_SCHEMA_ID_ROOM);
         if (!p->extra)
             return;
         p->extra[p->extra_len++] = '{';
@@ -733,9 +800,21 @@ static void extra_add(aac_event_parser_t *p, const char *val, size_t val_len)
 static const char *const type_names[] = {"null", "boolean", "number", "string", "object", "array"};
 enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_OBJECT, J_ARRAY };
 
+/* A producer's own field under the name `extra` keeps for the frame's
+ * schema id: no type is right for it, null included. */
+static int reserved_field(aac_event_parser_t *p)
+{
+    return field_fail(p, F_RESERVED, AAC_REASON_RESERVED_FIELD,
+                      "%s is reserved for the schema id of a confluent frame; give the field "
+                      "another name",
+                      AAC_EVENT_SCHEMA_ID_KEY);
+}
+
 static int wrong_type(aac_event_parser_t *p, enum field f, enum jtype got)
 {
     const char *want;
+    if (f == F_RESERVED)
+        return reserved_field(p);
     switch (f) {
     case F_ACTION_DETAILS:
         want = "an object";
@@ -943,6 +1022,8 @@ static int null_cb(void *ctx)
         mark_seen(p, p->field, true);
         if (p->field == F_UNKNOWN)
             extra_scalar(p);
+        else if (p->field == F_RESERVED)
+            reserved_field(p);
     }
     value_done(p);
     return 1;
@@ -1149,7 +1230,7 @@ static void json_error(aac_event_parser_t *p)
         ml--;
     /* an error found by yajl_complete_parse() is at the end of the input;
      * yajl's own offset then counts in the byte it fed itself */
-    size_t at = p->completing ? p->len : yajl_get_bytes_consumed(p->h);
+    size_t at = p->base + (p->completing ? p->len : yajl_get_bytes_consumed(p->h));
     doc_fail(p, AAC_REASON_INVALID_JSON, -1, "message is not valid JSON: %.*s at byte %zu", (int)ml,
              m, at);
     if (msg)
@@ -1199,33 +1280,87 @@ static void begin_message(aac_event_parser_t *p, aac_event_t *ev, aac_event_erro
     p->ev = ev;
 }
 
-/* What is checked over the whole message before yajl sees it; false when
- * it fails (p->err says why). */
-static bool check_bytes(aac_event_parser_t *p, const unsigned char *v, size_t len)
+/* The frame event.framing allows or requires at the start of the value:
+ * strips it (p->base, *v and *len move past it) and keeps its schema id;
+ * false when the frame is cut short, or missing where it is required. */
+static bool read_frame(aac_event_parser_t *p, const unsigned char **v, size_t *len)
 {
-    if (len > p->max_message_bytes)
+    p->base = 0;
+    if (p->framing == AAC_EVENT_FRAMING_NONE || *len == 0)
+        return true; /* empty: empty_message, whatever the framing */
+    uint32_t id = 0;
+    switch (aac_event_frame_read(*v, *len, &id)) {
+    case AAC_EVENT_FRAME_OK:
+        p->ev->schema_id = id;
+        p->ev->has_schema_id = true;
+        p->base = AAC_EVENT_FRAME_BYTES;
+        *v += AAC_EVENT_FRAME_BYTES;
+        *len -= AAC_EVENT_FRAME_BYTES;
+        return true;
+    case AAC_EVENT_FRAME_TRUNCATED:
+        return doc_fail(p, AAC_REASON_INVALID_FRAME, -1,
+                        "confluent frame needs %d bytes (magic byte 0x00, 4-byte schema id), got "
+                        "%zu",
+                        AAC_EVENT_FRAME_BYTES, *len);
+    case AAC_EVENT_FRAME_ABSENT:
+    default:
+        if (p->framing != AAC_EVENT_FRAMING_CONFLUENT)
+            return true;
+        return doc_fail(p, AAC_REASON_MISSING_FRAME, -1,
+                        "message has no confluent frame: it starts with byte 0x%02x, not the magic "
+                        "byte 0x00 (event.framing is confluent)",
+                        (*v)[0]);
+    }
+}
+
+/* What is checked over the whole message before yajl sees it, its frame
+ * read and stripped first: *v and *len are then the JSON text. False when
+ * it fails (p->err says why). Positions in messages count the frame in. */
+static bool check_bytes(aac_event_parser_t *p, const unsigned char **vp, size_t *lenp)
+{
+    if (*lenp > p->max_message_bytes)
         return doc_fail(p, AAC_REASON_TOO_LARGE, -1,
                         "message is %zu bytes, more than the limit of %zu "
                         "(event.max_message_bytes)",
-                        len, p->max_message_bytes);
+                        *lenp, p->max_message_bytes);
+    if (!*vp)
+        *lenp = 0;
+    if (!read_frame(p, vp, lenp))
+        return false;
+    const unsigned char *v = *vp;
+    size_t len = *lenp;
     size_t ws = 0;
-    while (v && ws < len && (v[ws] == ' ' || v[ws] == '\t' || v[ws] == '\n' || v[ws] == '\r'))
+    while (ws < len && (v[ws] == ' ' || v[ws] == '\t' || v[ws] == '\n' || v[ws] == '\r'))
         ws++;
-    if (!v || ws == len)
+    if (ws == len) {
+        if (p->ev->has_schema_id)
+            return doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1,
+                            "message is empty after its confluent frame (schema id %" PRIu32
+                            "); expected a JSON object",
+                            p->ev->schema_id);
         return doc_fail(p, AAC_REASON_EMPTY_MESSAGE, -1,
                         "message is empty; expected a JSON object");
+    }
     /* over the whole message: yajl only checks inside strings, and a stray
      * byte between tokens must be reported as invalid_utf8, not invalid_json */
     size_t at = 0;
     aac_utf8_check_t u = aac_utf8_check(v, len, &at);
-    if (u == AAC_UTF8_NUL)
+    if (u == AAC_UTF8_NUL) {
+        uint32_t id;
+        if (p->framing == AAC_EVENT_FRAMING_NONE && at == 0 &&
+            aac_event_frame_read(v, len, &id) == AAC_EVENT_FRAME_OK)
+            return doc_fail(p, AAC_REASON_NUL_CHARACTER, -1,
+                            "message contains a NUL byte at byte 0; it starts like a confluent "
+                            "frame (schema id %" PRIu32 "), which event.framing none does not read",
+                            id);
         return doc_fail(p, AAC_REASON_NUL_CHARACTER, -1, "message contains a NUL byte at byte %zu",
-                        at);
+                        p->base + at);
+    }
     if (u == AAC_UTF8_INVALID)
         return doc_fail(p, AAC_REASON_INVALID_UTF8, -1,
                         "message is not valid UTF-8: byte 0x%02x at byte %zu begins no valid "
                         "sequence",
-                        v[at], at);
+                        v[at], p->base + at);
 
     /* yajl takes a vertical tab or form feed as whitespace; JSON and
      * PostgreSQL's parser do not, and raw slices (action_details, extra)
@@ -1238,7 +1373,7 @@ static bool check_bytes(aac_event_parser_t *p, const unsigned char *v, size_t le
         return doc_fail(p, AAC_REASON_INVALID_JSON, -1,
                         "message is not valid JSON: a %s at byte %zu; JSON allows only space, tab, "
                         "CR and LF between tokens",
-                        *bad == '\v' ? "vertical tab" : "form feed", (size_t)(bad - v));
+                        *bad == '\v' ? "vertical tab" : "form feed", p->base + (size_t)(bad - v));
     return true;
 }
 
@@ -1300,6 +1435,33 @@ static bool check_required(aac_event_parser_t *p)
     return true;
 }
 
+/* Closes `extra`, the frame's schema id its last member; false only when
+ * out of memory. */
+static bool finish_extra(aac_event_parser_t *p)
+{
+    aac_event_t *ev = p->ev;
+    if (ev->has_schema_id) {
+        if (!p->extra) {
+            p->extra = arena_alloc(&p->arena, EXTRA_SCHEMA_ID_ROOM + 2);
+            if (!p->extra)
+                return doc_fail(p, AAC_REASON_TOO_LARGE, -1, "out of memory");
+            p->extra[p->extra_len++] = '{';
+        } else {
+            p->extra[p->extra_len++] = ',';
+        }
+        /* room: EXTRA_SCHEMA_ID_ROOM was kept for this member */
+        int n = snprintf(p->extra + p->extra_len, EXTRA_SCHEMA_ID_ROOM, "\"%s\":%" PRIu32,
+                         AAC_EVENT_SCHEMA_ID_KEY, ev->schema_id);
+        p->extra_len += (size_t)n;
+    }
+    if (p->extra) {
+        p->extra[p->extra_len++] = '}';
+        ev->extra.ptr = p->extra;
+        ev->extra.len = p->extra_len;
+    }
+    return true;
+}
+
 /* event_id = UUIDv5(aac_event_id_namespace, "topic/partition/offset") for
  * an event that has none; false only when out of memory. */
 static bool derive_event_id(aac_event_parser_t *p, const char *topic, int32_t partition,
@@ -1330,14 +1492,12 @@ aac_reason_t aac_event_parse(aac_event_parser_t *p, const char *topic, int32_t p
     if (!err)
         err = &p->scratch;
     begin_message(p, ev, err);
-    if (!check_bytes(p, value, len) || !run_yajl(p, topic, value, len) || !check_required(p))
+    const unsigned char *json = value;
+    if (!check_bytes(p, &json, &len) || !run_yajl(p, topic, json, len) || !check_required(p))
         return err->reason;
 
-    if (p->extra) {
-        p->extra[p->extra_len++] = '}';
-        ev->extra.ptr = p->extra;
-        ev->extra.len = p->extra_len;
-    }
+    if (!finish_extra(p))
+        return err->reason;
     if (!ev->project_name.ptr && ev->project_path.ptr)
         ev->project_name = derive_project_name(ev->project_path);
     if (!(p->seen & (1u << F_EVENT_ID)) || (p->nulled & (1u << F_EVENT_ID))) {

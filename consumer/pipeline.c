@@ -1178,6 +1178,7 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
         aac_error("out of memory");
         return -1;
     }
+    aac_event_parser_set_framing(pl->parser, cfg->event.framing);
     return 0;
 }
 

@@ -10,6 +10,11 @@
  * a longer line is reported as too_large and skipped to its end, so memory
  * stays bounded whatever the input. Blank lines are skipped: they are not
  * messages.
+ *
+ * event.framing does not apply: a line is JSON text, and a Confluent frame
+ * (binary, its schema id may hold a newline byte) cannot be one. Lines are
+ * read as plain JSON (framing none) whatever the configuration says, so a
+ * line starting with byte 0x00 is nul_character here.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,8 +51,10 @@ static void usage(FILE *out)
           "  --help         this text\n"
           "\n"
           "A line without event_id derives one from topic \"validate\", partition 0 and\n"
-          "offset LINE-1. Exit status: 0 all lines valid, 1 any invalid, 2 usage error or\n"
-          "unreadable file. The contract: docs/event-contract.md.\n",
+          "offset LINE-1. Lines are plain JSON: event.framing does not apply (a Confluent\n"
+          "frame is binary, no line of text); validate the JSON your producer frames.\n"
+          "Exit status: 0 all lines valid, 1 any invalid, 2 usage error or unreadable\n"
+          "file. The contract: docs/event-contract.md.\n",
           out);
 }
 
@@ -254,6 +261,7 @@ int aac_validate_main(const aac_config_t *cfg, int argc, char **argv)
         free(buf);
         return 2;
     }
+    aac_event_parser_set_framing(p, AAC_EVENT_FRAMING_NONE); /* lines of text: see the top */
 
     int rc = 0;
     if (first >= argc) {

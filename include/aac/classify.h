@@ -50,6 +50,10 @@ typedef enum {
     /* failures met after validation */
     AAC_REASON_DB_REJECTED,       /* a row-level database error (SQLSTATE 22/23) */
     AAC_REASON_RETRIES_EXHAUSTED, /* transient failures beyond max_attempts */
+    /* added later, so numbered after the ones above (event.framing) */
+    AAC_REASON_INVALID_FRAME,  /* a Confluent frame cut short (1 to 4 bytes) */
+    AAC_REASON_MISSING_FRAME,  /* event.framing confluent, and no frame */
+    AAC_REASON_RESERVED_FIELD, /* a producer's field named like one of ours */
     AAC_REASON__CNT
 } aac_reason_t;
 

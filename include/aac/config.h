@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "aac/event.h"
 #include "aac/log.h"
 
 #define AAC_CONFIG_DEFAULT_PATH "/etc/agent-actions-consumer/agent-actions-consumer.yaml"
@@ -119,6 +120,7 @@ typedef struct aac_config_s {
     struct {
         int max_message_bytes;
         int max_depth;
+        aac_event_framing_t framing; /* aac_event_parser_set_framing() */
     } event;
     struct {
         bool enabled;

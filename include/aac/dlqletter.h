@@ -69,12 +69,14 @@ rd_kafka_headers_t *aac_dlqletter_replay_headers(const aac_dlqletter_t *l);
 void aac_dlqletter_json_headers(FILE *f, const rd_kafka_headers_t *h);
 
 /* Prints the dead letter (l read from a message) as one JSON line: where
- * it is on `dlq_topic`, its aac headers, key, size and every header; the
- * value (first 4096 bytes) only with show_value. */
+ * it is on `dlq_topic`, its aac headers, key, size, the schema id of the
+ * value's Confluent frame (aac_event_frame_read; null when none) and every
+ * header; the value (first 4096 bytes) only with show_value. */
 void aac_dlqletter_print_json(FILE *f, const char *dlq_topic, const aac_dlqletter_t *l,
                               bool show_value);
 
-/* The same as one line of field=value pairs, values quoted and cut. */
+/* The same as one line of field=value pairs, values quoted and cut
+ * (schema_id=- when the value has no frame). */
 void aac_dlqletter_print_line(FILE *f, const aac_dlqletter_t *l, bool show_value);
 
 #endif

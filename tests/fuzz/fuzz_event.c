@@ -5,7 +5,10 @@
  * action_details and extra are JSON objects without duplicate keys (checked
  * with a second, independent parse by yajl's tree API plus a key scan), and
  * the timestamp lies within 0001..9999 UTC. On rejection: the reason is a
- * known code and the path and message are NUL-terminated, one line.
+ * known validation code and the path and message are NUL-terminated, one
+ * line. Each input goes through the three event.framing modes: a schema id
+ * only from a whole frame (and never with none), confluent accepting only
+ * framed values, and the id as extra's last member.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +21,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static aac_event_parser_t *parser;
+static aac_event_parser_t *parsers[AAC_EVENT_FRAMING__CNT];
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -91,18 +94,44 @@ static void check_object_text(aac_str_t s)
     free(z);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* What a validation may answer: every reason but the database's. */
+static bool validation_reason(aac_reason_t r)
 {
+    return (r > AAC_REASON_NONE && r < AAC_REASON_DB_REJECTED) ||
+           (r >= AAC_REASON_INVALID_FRAME && r < AAC_REASON__CNT);
+}
+
+/* The frame's member closes extra: ,"<key>":<id>} or {"<key>":<id>}. */
+static void check_schema_id_member(aac_str_t extra, uint32_t id)
+{
+    char want[64];
+    int n = snprintf(want, sizeof want, "\"%s\":%u}", AAC_EVENT_SCHEMA_ID_KEY, (unsigned)id);
+    CHECK(n > 0 && extra.len > (size_t)n);
+    CHECK(memcmp(extra.ptr + extra.len - (size_t)n, want, (size_t)n) == 0);
+    char before = extra.ptr[extra.len - (size_t)n - 1];
+    CHECK(before == ',' || (before == '{' && extra.len == (size_t)n + 1));
+}
+
+static int parse_one(aac_event_framing_t framing, const uint8_t *data, size_t size)
+{
+    aac_event_parser_t *parser = parsers[framing];
     if (!parser) {
         aac_event_limits_t lim = {.max_message_bytes = 8192, .max_depth = 16};
-        parser = aac_event_parser_new(&lim);
+        parser = parsers[framing] = aac_event_parser_new(&lim);
         CHECK(parser);
+        aac_event_parser_set_framing(parser, framing);
     }
+    uint32_t id = 0;
+    aac_event_frame_t fr = aac_event_frame_read(data, size, &id);
     aac_event_t ev;
     aac_event_error_t err;
     aac_reason_t r = aac_event_parse(parser, "fuzz", 1, (int64_t)size, data, size, &ev, &err);
     if (r != AAC_REASON_NONE) {
-        CHECK(r > AAC_REASON_NONE && r < AAC_REASON_DB_REJECTED);
+        CHECK(validation_reason(r));
+        CHECK(r != AAC_REASON_INVALID_FRAME ||
+              (framing != AAC_EVENT_FRAMING_NONE && fr == AAC_EVENT_FRAME_TRUNCATED));
+        CHECK(r != AAC_REASON_MISSING_FRAME ||
+              (framing == AAC_EVENT_FRAMING_CONFLUENT && fr == AAC_EVENT_FRAME_ABSENT));
         CHECK(err.reason == r);
         CHECK(memchr(err.path, '\0', sizeof err.path) && err.path[0] == '$');
         CHECK(memchr(err.message, '\0', sizeof err.message) && err.message[0]);
@@ -128,5 +157,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_object_text(ev.extra);
     else
         CHECK(ev.extra_count == 0);
+    /* a schema id exactly when a frame was read, and none under none */
+    CHECK(ev.has_schema_id == (framing != AAC_EVENT_FRAMING_NONE && fr == AAC_EVENT_FRAME_OK));
+    CHECK(framing != AAC_EVENT_FRAMING_CONFLUENT || ev.has_schema_id);
+    if (ev.has_schema_id) {
+        CHECK(ev.schema_id == id);
+        check_schema_id_member(ev.extra, id);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    for (int f = 0; f < AAC_EVENT_FRAMING__CNT; f++)
+        parse_one((aac_event_framing_t)f, data, size);
     return 0;
 }

@@ -47,6 +47,9 @@ static void test_reasons(void **state)
         {AAC_REASON_INVALID_UNICODE_ESCAPE, "invalid_unicode_escape", P},
         {AAC_REASON_DB_REJECTED, "db_rejected", P},
         {AAC_REASON_RETRIES_EXHAUSTED, "retries_exhausted", P},
+        {AAC_REASON_INVALID_FRAME, "invalid_frame", P},
+        {AAC_REASON_MISSING_FRAME, "missing_frame", P},
+        {AAC_REASON_RESERVED_FIELD, "reserved_field", P},
     };
     /* the table must cover the enum: a new reason needs a row here */
     assert_int_equal(sizeof cases / sizeof cases[0], AAC_REASON__CNT);

@@ -122,6 +122,15 @@ static const bad_case_t bad_cases[] = {
      "log:\n  level: verbose\n",
      {0},
      {":2: log.level: expected one of debug", NULL}},
+    {"bad framing",
+     "event:\n  max_depth: 8\n  framing: avro\n",
+     {0},
+     {":3: event.framing: expected auto, none or confluent, got \"avro\"", NULL}},
+    {"framing is case-sensitive, as log.format",
+     NULL,
+     {"AAC_EVENT_FRAMING=Confluent", NULL},
+     {"environment variable AAC_EVENT_FRAMING: event.framing: expected auto, none or confluent",
+      NULL}},
     {"env: wrong type",
      NULL,
      {"AAC_BATCH_MAX_EVENTS=lots", NULL},
@@ -678,6 +687,68 @@ static void test_secret_files_refused(void **state)
     }
 }
 
+/* event.framing: auto by default; each value from the file and from
+ * AAC_EVENT_FRAMING (over the file), and the dump says it back. */
+static void test_event_framing(void **state)
+{
+    (void)state;
+    char err[1024];
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->event.framing, AAC_EVENT_FRAMING_AUTO);
+    char *out = dump(cfg);
+    assert_non_null(strstr(out, "\nevent:\n  max_message_bytes: 1048576\n  max_depth: 32\n"
+                                "  framing: auto\n"));
+    free(out);
+    aac_config_destroy(cfg);
+
+    static const struct {
+        const char *word;
+        aac_event_framing_t want;
+    } values[] = {{"auto", AAC_EVENT_FRAMING_AUTO},
+                  {"none", AAC_EVENT_FRAMING_NONE},
+                  {"confluent", AAC_EVENT_FRAMING_CONFLUENT}};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char yaml[64], want[64];
+        snprintf(yaml, sizeof(yaml), "event:\n  framing: %s\n", values[i].word);
+        cfg = aac_config_load(write_file("framing.yaml", yaml), err, sizeof(err));
+        if (!cfg)
+            fail_msg("%s: %s", values[i].word, err);
+        assert_int_equal(cfg->event.framing, values[i].want);
+        out = dump(cfg);
+        snprintf(want, sizeof(want), "  framing: %s\n", values[i].word);
+        assert_non_null(strstr(out, want));
+        /* the dump loads back to the same value */
+        aac_config_t *back = aac_config_load(write_file("dump.yaml", out), err, sizeof(err));
+        if (!back)
+            fail_msg("%s", err);
+        assert_int_equal(back->event.framing, values[i].want);
+        aac_config_destroy(back);
+        free(out);
+        aac_config_destroy(cfg);
+    }
+
+    setenv("AAC_EVENT_FRAMING", "confluent", 1);
+    cfg =
+        aac_config_load(write_file("framing.yaml", "event:\n  framing: none\n"), err, sizeof(err));
+    unsetenv("AAC_EVENT_FRAMING");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->event.framing, AAC_EVENT_FRAMING_CONFLUENT);
+    aac_config_destroy(cfg);
+
+    /* listed among the environment variables */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    aac_config_list_env(fp);
+    fclose(fp);
+    assert_non_null(strstr(buf, "AAC_EVENT_FRAMING\n"));
+    free(buf);
+}
+
 static void test_empty_file_is_defaults(void **state)
 {
     (void)state;
@@ -794,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_shipped_file_matches_defaults),
         cmocka_unit_test(test_empty_file_is_defaults),
+        cmocka_unit_test(test_event_framing),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_property_files),
         cmocka_unit_test(test_postgres_tls_and_uri),

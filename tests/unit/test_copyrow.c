@@ -474,6 +474,55 @@ static void test_parsed_event(void **state)
     aac_event_parser_destroy(p);
 }
 
+/* A framed message, as the service encodes it: the frame's schema id is
+ * the last member of extra in both formats, after the producer's own
+ * fields, or extra's only member when there are none. */
+static void test_parsed_framed_event(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "\0\0\0\x01\x2c{\"correlation_id\":\"f2b1c1de-1111-4c0b-9a52-3f3c7c1d0b11\","
+        "\"agent_name\":\"r\",\"action_type\":\"error\",\"action_name\":\"x\","
+        "\"timestamp\":\"2026-01-01T00:00:00Z\",\"zz\":\"a\\tb\"}";
+    static const char bare[] =
+        "\0\0\0\0\x07{\"correlation_id\":\"f2b1c1de-1111-4c0b-9a52-3f3c7c1d0b11\","
+        "\"agent_name\":\"r\",\"action_type\":\"error\",\"action_name\":\"x\","
+        "\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+    aac_event_parser_t *p = aac_event_parser_new(NULL); /* event.framing auto */
+    assert_non_null(p);
+    aac_event_t ev;
+    aac_event_error_t err;
+    assert_int_equal(aac_event_parse(p, "agent-actions", 3, 12345, msg, sizeof msg - 1, &ev, &err),
+                     AAC_REASON_NONE);
+    size_t n;
+    char *row = encode(AAC_COPY_TEXT, &ev, "agent-actions", 3, 12345, &n);
+    static const char want_text[] =
+        "\t2026-01-01 00:00:00.000000+00\t{\"zz\":\"a\\\\tb\",\"_aac_confluent_schema_id\":300}"
+        "\tagent-actions\t3\t12345\n";
+    assert_true(n > sizeof want_text - 1);
+    assert_memory_equal(row + n - (sizeof want_text - 1), want_text, sizeof want_text - 1);
+    free(row);
+    row = encode(AAC_COPY_BINARY, &ev, "agent-actions", 3, 12345, &n);
+    field_t f[AAC_COPYROW_NCOLUMNS];
+    decode(row, n, f);
+    static const char want_bin[] = "\001{\"zz\":\"a\\tb\",\"_aac_confluent_schema_id\":300}";
+    assert_field(&f[C_EXTRA], want_bin, sizeof want_bin - 1);
+    free(row);
+
+    assert_int_equal(
+        aac_event_parse(p, "agent-actions", 3, 12346, bare, sizeof bare - 1, &ev, &err),
+        AAC_REASON_NONE);
+    row = encode(AAC_COPY_TEXT, &ev, "agent-actions", 3, 12346, &n);
+    static const char want_bare[] = "\t{\"_aac_confluent_schema_id\":7}\tagent-actions\t3\t12346\n";
+    assert_memory_equal(row + n - (sizeof want_bare - 1), want_bare, sizeof want_bare - 1);
+    free(row);
+    row = encode(AAC_COPY_BINARY, &ev, "agent-actions", 3, 12346, &n);
+    decode(row, n, f);
+    assert_field(&f[C_EXTRA], "\001{\"_aac_confluent_schema_id\":7}", 31);
+    free(row);
+    aac_event_parser_destroy(p);
+}
+
 /* The row a failed COPY names, from its error's context */
 static void test_error_line(void **state)
 {
@@ -502,17 +551,12 @@ static void test_error_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_representative),
-        cmocka_unit_test(test_text_absent_fields),
-        cmocka_unit_test(test_text_timestamps),
-        cmocka_unit_test(test_binary_representative),
-        cmocka_unit_test(test_binary_absent_fields),
-        cmocka_unit_test(test_binary_timestamps),
-        cmocka_unit_test(test_binary_integers),
-        cmocka_unit_test(test_bound_worst_case),
-        cmocka_unit_test(test_header_trailer_options),
-        cmocka_unit_test(test_parsed_event),
-        cmocka_unit_test(test_error_line),
+        cmocka_unit_test(test_text_representative),    cmocka_unit_test(test_text_absent_fields),
+        cmocka_unit_test(test_text_timestamps),        cmocka_unit_test(test_binary_representative),
+        cmocka_unit_test(test_binary_absent_fields),   cmocka_unit_test(test_binary_timestamps),
+        cmocka_unit_test(test_binary_integers),        cmocka_unit_test(test_bound_worst_case),
+        cmocka_unit_test(test_header_trailer_options), cmocka_unit_test(test_parsed_event),
+        cmocka_unit_test(test_parsed_framed_event),    cmocka_unit_test(test_error_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

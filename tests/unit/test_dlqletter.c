@@ -102,11 +102,73 @@ static void test_replay_headers(void **state)
     rd_kafka_headers_destroy(out);
 }
 
+/* Prints l as inspect does, line or JSON, into a string. */
+static char *printed(const aac_dlqletter_t *l, bool json)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    if (json)
+        aac_dlqletter_print_json(f, "agent-actions.dlq", l, false);
+    else
+        aac_dlqletter_print_line(f, l, false);
+    fclose(f);
+    return buf;
+}
+
+/* inspect names the schema id of a framed dead letter, read from its
+ * value (0x00, then 4 bytes big-endian), in both formats; none for a
+ * plain value or a frame cut short. */
+static void test_print_schema_id(void **state)
+{
+    (void)state;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "aac.error.reason", -1, "missing_field", -1);
+    static const struct {
+        const char *value;
+        size_t len;
+        const char *line, *json;
+    } cases[] = {
+        {"\0\0\0\x01\x2c{}", 7, " value_bytes=7 schema_id=300 ",
+         ",\"value_bytes\":7,\"schema_id\":300,"},
+        {"\0\xff\xff\xff\xff{}", 7, " schema_id=4294967295 ", ",\"schema_id\":4294967295,"},
+        {"\0\0\0\0\0", 5, " schema_id=0 ", ",\"schema_id\":0,"},
+        {"{}", 2, " value_bytes=2 schema_id=- ", ",\"value_bytes\":2,\"schema_id\":null,"},
+        {"\0\0\0", 3, " value_bytes=3 schema_id=- ", ",\"schema_id\":null,"},
+        {NULL, 0, " value_bytes=0 schema_id=- ", ",\"schema_id\":null,"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rd_kafka_message_t m;
+        memset(&m, 0, sizeof(m));
+        m.partition = 1;
+        m.offset = 9;
+        m.payload = (void *)cases[i].value;
+        m.len = cases[i].len;
+        /* not from librdkafka: an error code makes rd_kafka_message_timestamp
+         * answer -1 without looking behind the struct */
+        m.err = RD_KAFKA_RESP_ERR__BAD_MSG;
+        aac_dlqletter_t l;
+        aac_dlqletter_read_headers(&l, h, -1);
+        l.rkm = &m;
+        char *line = printed(&l, false), *json = printed(&l, true);
+        if (!strstr(line, cases[i].line))
+            fail_msg("case %zu: line lacks \"%s\": %s", i, cases[i].line, line);
+        if (!strstr(json, cases[i].json))
+            fail_msg("case %zu: JSON lacks \"%s\": %s", i, cases[i].json, json);
+        assert_non_null(strstr(line, "reason=\"missing_field\""));
+        free(line);
+        free(json);
+    }
+    rd_kafka_headers_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_count),
         cmocka_unit_test(test_replay_headers),
+        cmocka_unit_test(test_print_schema_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

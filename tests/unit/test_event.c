@@ -221,6 +221,28 @@ static void test_rejections(void **state)
          NULL, 0, AAC_REASON_DUPLICATE_KEY, "$.action_details[\"a\\nb\\u0001\\\"\u00e9\"].x", NULL},
         {"same key different objects", "action_details={\"a\":{\"k\":1},\"b\":{\"k\":1},\"k\":3}",
          NULL, 0, AAC_REASON_NONE, NULL, NULL},
+        /* the name extra keeps a frame's schema id under: no producer's field,
+         * whatever its value, framed or not */
+        {"reserved name", "_aac_confluent_schema_id=42", NULL, 0, AAC_REASON_RESERVED_FIELD,
+         "$._aac_confluent_schema_id", "_aac_confluent_schema_id is reserved for the schema id"},
+        {"reserved name null", "_aac_confluent_schema_id=null", NULL, 0, AAC_REASON_RESERVED_FIELD,
+         "$._aac_confluent_schema_id", NULL},
+        {"reserved name string", "_aac_confluent_schema_id=\"42\"", NULL, 0,
+         AAC_REASON_RESERVED_FIELD, "$._aac_confluent_schema_id", NULL},
+        {"reserved name bool", "_aac_confluent_schema_id=true", NULL, 0, AAC_REASON_RESERVED_FIELD,
+         "$._aac_confluent_schema_id", NULL},
+        {"reserved name object", "_aac_confluent_schema_id={\"id\":1}", NULL, 0,
+         AAC_REASON_RESERVED_FIELD, "$._aac_confluent_schema_id", NULL},
+        {"reserved name array", "_aac_confluent_schema_id=[]", NULL, 0, AAC_REASON_RESERVED_FIELD,
+         "$._aac_confluent_schema_id", NULL},
+        {"reserved name escaped", "\\u005faac_confluent_schema_id=1", NULL, 0,
+         AAC_REASON_RESERVED_FIELD, "$._aac_confluent_schema_id", NULL},
+        {"reserved name, a duplicate key after it wins", "_aac_confluent_schema_id=1\nx=1,\"x\":2",
+         NULL, 0, AAC_REASON_DUPLICATE_KEY, "$.x", NULL},
+        {"reserved name below the top level", "action_details={\"_aac_confluent_schema_id\":1}",
+         NULL, 0, AAC_REASON_NONE, NULL, NULL},
+        {"a name like the reserved one", "_aac_confluent_schema_ID=1", NULL, 0, AAC_REASON_NONE,
+         NULL, NULL},
         {"too deep", NULL, deep, 0, AAC_REASON_TOO_DEEP, "$.action_details.a.b.c.d.e.f.g",
          "deeper than 8"},
         {"too deep arrays", "x=[[[[[[[[1]]]]]]]]", NULL, 0, AAC_REASON_TOO_DEEP,
@@ -751,6 +773,236 @@ static void test_defaults_and_null(void **state)
     assert_string_equal(aac_action_type_str(AAC_ACTION__CNT), "unknown");
 }
 
+/* ---- Confluent framing (event.framing) ---- */
+
+/* frame(id) + json into buf; returns its length. */
+static size_t framed(char *buf, size_t cap, uint32_t id, const char *json)
+{
+    size_t n = strlen(json);
+    assert_true(n + 5 <= cap);
+    buf[0] = 0;
+    buf[1] = (char)(id >> 24);
+    buf[2] = (char)(id >> 16);
+    buf[3] = (char)(id >> 8);
+    buf[4] = (char)id;
+    memcpy(buf + 5, json, n);
+    return n + 5;
+}
+
+static aac_event_parser_t *framing_parser(aac_event_framing_t f)
+{
+    aac_event_parser_t *p = new_parser();
+    aac_event_parser_set_framing(p, f);
+    return p;
+}
+
+typedef struct {
+    const char *name;
+    aac_event_framing_t framing;
+    const char *raw; /* the value; NUL bytes included, so raw_len */
+    size_t raw_len;
+    aac_reason_t want;
+    const char *msg_has;
+} frame_case_t;
+
+#define RAW(s) s, sizeof s - 1
+
+static void test_framing_rejections(void **state)
+{
+    (void)state;
+    const aac_event_framing_t A = AAC_EVENT_FRAMING_AUTO, N = AAC_EVENT_FRAMING_NONE,
+                              C = AAC_EVENT_FRAMING_CONFLUENT;
+    const frame_case_t cases[] = {
+        /* a frame cut short: its own reason, in both modes that read frames */
+        {"0x00 alone", A, RAW("\0"), AAC_REASON_INVALID_FRAME,
+         "confluent frame needs 5 bytes (magic byte 0x00, 4-byte schema id), got 1"},
+        {"2 bytes", A, RAW("\0\0"), AAC_REASON_INVALID_FRAME, "got 2"},
+        {"3 bytes", C, RAW("\0\0\0"), AAC_REASON_INVALID_FRAME, "needs 5 bytes"},
+        {"4 bytes", A, RAW("\0\0\0*"), AAC_REASON_INVALID_FRAME, "got 4"},
+        {"4 bytes, confluent", C, RAW("\0\0\0\0"), AAC_REASON_INVALID_FRAME, "got 4"},
+        /* a whole frame and nothing (or only whitespace) after it */
+        {"frame only", A, RAW("\0\0\0\0\x2a"), AAC_REASON_EMPTY_MESSAGE,
+         "message is empty after its confluent frame (schema id 42); expected a JSON object"},
+        {"frame then spaces", C, RAW("\0\0\0\0\x2a \n"), AAC_REASON_EMPTY_MESSAGE, "schema id 42"},
+        /* confluent: a message without the frame */
+        {"confluent, plain json", C, RAW("{\"a\":1}"), AAC_REASON_MISSING_FRAME,
+         "message has no confluent frame: it starts with byte 0x7b, not the magic byte 0x00 "
+         "(event.framing is confluent)"},
+        {"confluent, whitespace", C, RAW(" "), AAC_REASON_MISSING_FRAME, "byte 0x20"},
+        {"confluent, magic byte 1", C, RAW("\x01\0\0\0\x2a{}"), AAC_REASON_MISSING_FRAME,
+         "byte 0x01"},
+        /* zero bytes are empty in every mode */
+        {"confluent, empty", C, "", 0, AAC_REASON_EMPTY_MESSAGE, "message is empty"},
+        {"auto, empty", A, "", 0, AAC_REASON_EMPTY_MESSAGE, "message is empty"},
+        /* none: a frame is what it was before framing existed, a NUL byte */
+        {"none, framed", N, RAW("\0\0\0\0\x2a{\"a\":1}"), AAC_REASON_NUL_CHARACTER,
+         "message contains a NUL byte at byte 0; it starts like a confluent frame (schema id "
+         "42), which event.framing none does not read"},
+        {"none, 0x00 alone", N, RAW("\0"), AAC_REASON_NUL_CHARACTER,
+         "message contains a NUL byte at byte 0"},
+        /* what follows a frame is checked as any message, positions
+         * counted from the start of the value */
+        {"framed, invalid json", A, RAW("\0\0\0\0\x2a{\"a\":}"), AAC_REASON_INVALID_JSON,
+         "unallowed token at this point in JSON text at byte 11"},
+        {"framed, truncated json", A, RAW("\0\0\0\0\x2a{\"a\":1"), AAC_REASON_INVALID_JSON,
+         "premature EOF at byte 11"},
+        {"framed, invalid utf8", A, RAW("\0\0\0\0\x2a{\"a\":\"\xc3(\"}"), AAC_REASON_INVALID_UTF8,
+         "byte 0xc3 at byte 11"},
+        {"framed, vertical tab", C, RAW("\0\0\0\0\x2a{\v}"), AAC_REASON_INVALID_JSON,
+         "vertical tab at byte 6"},
+        {"framed, NUL inside", A, RAW("\0\0\0\0\x2a{\"a\":\"\0\"}"), AAC_REASON_NUL_CHARACTER,
+         "NUL byte at byte 11"},
+        {"two frames", A, RAW("\0\0\0\0\x2a\0\0\0\0\x2b{}"), AAC_REASON_NUL_CHARACTER,
+         "message contains a NUL byte at byte 5"},
+        {"framed array", C, RAW("\0\0\0\0\x2a[1]"), AAC_REASON_NOT_AN_OBJECT, "array"},
+        {"framed, missing field", A, RAW("\0\0\0\0\x2a{}"), AAC_REASON_MISSING_FIELD,
+         "correlation_id is required"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const frame_case_t *c = &cases[i];
+        aac_event_parser_t *p = framing_parser(c->framing);
+        aac_event_t ev;
+        aac_event_error_t err;
+        aac_reason_t r = aac_event_parse(p, "t", 0, 0, c->raw, c->raw_len, &ev, &err);
+        if (r != c->want || !strstr(err.message, c->msg_has))
+            fail_msg("case '%s': got %s %s: %s (want %s containing %s)", c->name, aac_reason_str(r),
+                     err.path, err.message, aac_reason_str(c->want), c->msg_has);
+        assert_null(strchr(err.message, '\n'));
+        aac_event_parser_destroy(p);
+    }
+}
+
+/* The frame is stripped, its schema id read and kept as the last member
+ * of extra (after the producer's own, whose count it does not change);
+ * plain JSON is read exactly as before in auto. */
+static void test_framing_accepted(void **state)
+{
+    (void)state;
+    static char buf[1 << 16];
+    char *m = build(NULL);
+    char *mx = build("z_first=1.50\ntags=[ \"x\" ]");
+
+    aac_event_parser_t *autop = framing_parser(AAC_EVENT_FRAMING_AUTO);
+    aac_event_parser_t *conf = framing_parser(AAC_EVENT_FRAMING_CONFLUENT);
+    aac_event_parser_t *none = framing_parser(AAC_EVENT_FRAMING_NONE);
+    aac_event_parser_t *ps[] = {autop, conf};
+    for (size_t k = 0; k < 2; k++) {
+        aac_event_t ev;
+        aac_event_error_t err;
+        size_t n = framed(buf, sizeof buf, 42, m);
+        assert_int_equal(aac_event_parse(ps[k], "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+        assert_true(ev.has_schema_id);
+        assert_int_equal(ev.schema_id, 42);
+        assert_str(ev.extra, "{\"_aac_confluent_schema_id\":42}");
+        assert_int_equal(ev.extra_count, 0);
+        assert_str(ev.agent_name, "planner");
+        assert_str(ev.action_details, "{\"path\":\"/src/main.c\",\"lines\":[1,20]}");
+
+        /* every byte of the id counts, big-endian, unsigned */
+        n = framed(buf, sizeof buf, 0x01020304u, mx);
+        assert_int_equal(aac_event_parse(ps[k], "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+        assert_int_equal(ev.schema_id, 16909060);
+        assert_str(ev.extra, "{\"z_first\":1.50,\"tags\":[ \"x\" ],"
+                             "\"_aac_confluent_schema_id\":16909060}");
+        assert_int_equal(ev.extra_count, 2);
+        n = framed(buf, sizeof buf, UINT32_MAX, mx);
+        assert_int_equal(aac_event_parse(ps[k], "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+        assert_str(ev.extra, "{\"z_first\":1.50,\"tags\":[ \"x\" ],"
+                             "\"_aac_confluent_schema_id\":4294967295}");
+        n = framed(buf, sizeof buf, 0, m);
+        assert_int_equal(aac_event_parse(ps[k], "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+        assert_true(ev.has_schema_id);
+        assert_int_equal(ev.schema_id, 0);
+        assert_str(ev.extra, "{\"_aac_confluent_schema_id\":0}");
+    }
+
+    /* auto and none read plain JSON the same way: no id, extra unchanged */
+    aac_event_parser_t *plain[] = {autop, none};
+    for (size_t k = 0; k < 2; k++) {
+        aac_event_t ev;
+        aac_event_error_t err;
+        assert_int_equal(aac_event_parse(plain[k], "t", 0, 0, mx, strlen(mx), &ev, &err),
+                         AAC_REASON_NONE);
+        assert_false(ev.has_schema_id);
+        assert_str(ev.extra, "{\"z_first\":1.50,\"tags\":[ \"x\" ]}");
+        assert_int_equal(aac_event_parse(plain[k], "t", 0, 0, m, strlen(m), &ev, &err),
+                         AAC_REASON_NONE);
+        assert_int_equal(ev.extra.len, 0);
+    }
+
+    /* a framed message then a plain one on the same parser: nothing of
+     * the frame is left over */
+    aac_event_t ev;
+    aac_event_error_t err;
+    size_t n = framed(buf, sizeof buf, 7, m);
+    assert_int_equal(aac_event_parse(autop, "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+    assert_int_equal(aac_event_parse(autop, "t", 0, 0, m, strlen(m), &ev, &err), AAC_REASON_NONE);
+    assert_false(ev.has_schema_id);
+    assert_int_equal(ev.extra.len, 0);
+
+    /* event.max_message_bytes counts the frame: 8192 bytes of value */
+    static char pad[8200];
+    size_t jl = 8192 - 5;
+    pad[0] = '{';
+    memset(pad + 1, ' ', jl - 2);
+    pad[jl - 1] = '}';
+    pad[jl] = '\0';
+    n = framed(buf, sizeof buf, 1, pad);
+    assert_int_equal(n, 8192);
+    assert_int_equal(aac_event_parse(autop, "t", 0, 0, buf, n, &ev, &err),
+                     AAC_REASON_MISSING_FIELD);
+    pad[jl - 1] = ' ';
+    pad[jl] = '}';
+    pad[jl + 1] = '\0';
+    n = framed(buf, sizeof buf, 1, pad);
+    assert_int_equal(aac_event_parse(autop, "t", 0, 0, buf, n, &ev, &err), AAC_REASON_TOO_LARGE);
+    assert_non_null(strstr(err.message, "message is 8193 bytes, more than the limit of 8192"));
+
+    /* an unknown framing is taken as auto */
+    aac_event_parser_set_framing(none, (aac_event_framing_t)77);
+    n = framed(buf, sizeof buf, 9, m);
+    assert_int_equal(aac_event_parse(none, "t", 0, 0, buf, n, &ev, &err), AAC_REASON_NONE);
+    assert_int_equal(ev.schema_id, 9);
+
+    aac_event_parser_destroy(autop);
+    aac_event_parser_destroy(conf);
+    aac_event_parser_destroy(none);
+    free(m);
+    free(mx);
+}
+
+/* The frame rule on its own (the dlq tools use it), and the names. */
+static void test_frame_read_and_names(void **state)
+{
+    (void)state;
+    uint32_t id = 12345;
+    assert_int_equal(aac_event_frame_read(NULL, 0, &id), AAC_EVENT_FRAME_ABSENT);
+    assert_int_equal(aac_event_frame_read("", 0, &id), AAC_EVENT_FRAME_ABSENT);
+    assert_int_equal(aac_event_frame_read("{}", 2, &id), AAC_EVENT_FRAME_ABSENT);
+    assert_int_equal(aac_event_frame_read("\x01\0\0\0\x01", 5, &id), AAC_EVENT_FRAME_ABSENT);
+    for (size_t n = 1; n < 5; n++)
+        assert_int_equal(aac_event_frame_read("\0\0\0\0\x01", n, &id), AAC_EVENT_FRAME_TRUNCATED);
+    assert_int_equal(id, 12345); /* untouched unless a whole frame */
+    assert_int_equal(aac_event_frame_read("\0\x80\0\x01\xff{}", 7, &id), AAC_EVENT_FRAME_OK);
+    assert_int_equal(id, 0x800001ffu);
+
+    aac_event_framing_t f = AAC_EVENT_FRAMING_NONE;
+    assert_int_equal(aac_event_framing_parse("auto", &f), 0);
+    assert_int_equal(f, AAC_EVENT_FRAMING_AUTO);
+    assert_int_equal(aac_event_framing_parse("confluent", &f), 0);
+    assert_int_equal(f, AAC_EVENT_FRAMING_CONFLUENT);
+    assert_int_equal(aac_event_framing_parse("none", &f), 0);
+    assert_int_equal(f, AAC_EVENT_FRAMING_NONE);
+    assert_int_equal(aac_event_framing_parse("Auto", &f), -1);
+    assert_int_equal(aac_event_framing_parse("", &f), -1);
+    assert_int_equal(aac_event_framing_parse(NULL, &f), -1);
+    assert_int_equal(f, AAC_EVENT_FRAMING_NONE);
+    assert_string_equal(aac_event_framing_str(AAC_EVENT_FRAMING_AUTO), "auto");
+    assert_string_equal(aac_event_framing_str(AAC_EVENT_FRAMING_NONE), "none");
+    assert_string_equal(aac_event_framing_str(AAC_EVENT_FRAMING_CONFLUENT), "confluent");
+    assert_string_equal(aac_event_framing_str(AAC_EVENT_FRAMING__CNT), "unknown");
+}
+
 /* The sample files: every line of valid.jsonl parses; each line of
  * invalid.jsonl fails with the reason (and path) in invalid.expected. */
 static void test_sample_files(void **state)
@@ -826,6 +1078,9 @@ int main(void)
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_defaults_and_null),
         cmocka_unit_test(test_sample_files),
+        cmocka_unit_test(test_framing_rejections),
+        cmocka_unit_test(test_framing_accepted),
+        cmocka_unit_test(test_frame_read_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
