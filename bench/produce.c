@@ -25,7 +25,7 @@
  * was not delivered, 2 on bad arguments.
  *
  *   bench_produce --bootstrap B --topic T --events N [--seed S]
- *                 [--invalid-fraction F] [--rate EVENTS_PER_S]
+ *                 [--invalid-fraction F] [--rate EVENTS_PER_S] [--wide]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -96,6 +96,11 @@ static size_t target_size(void)
 
 /* Writes the next event into buf (EVENT_CAP bytes), stamped ts_us;
  * returns its length and sets *valid. */
+/* --wide: 50 agents and 300 action names instead of 5 and 5, so that a
+ * batch's events fall into nearly as many rollup keys as there are events
+ * (the rollups' worst case). */
+static bool wide;
+
 static size_t make_event(char *buf, double invalid_fraction, int64_t ts_us, bool *valid)
 {
     static const char *const agents[] = {"planner", "coder", "reviewer", "tester", "researcher"};
@@ -121,6 +126,13 @@ static size_t make_event(char *buf, double invalid_fraction, int64_t ts_us, bool
     const char *agent = agents[bench_next() % 5];
     const char *type = invalid == 3 ? "tool_invocation" : types[bench_next() % 6];
     const char *tool = tools[bench_next() % 5];
+    char wide_agent[16], wide_tool[16];
+    if (wide) {
+        snprintf(wide_agent, sizeof(wide_agent), "agent-%02u", (unsigned)(bench_next() % 50));
+        snprintf(wide_tool, sizeof(wide_tool), "tool-%03u", (unsigned)(bench_next() % 300));
+        agent = wide_agent;
+        tool = wide_tool;
+    }
     unsigned module = (unsigned)(bench_next() % 97), duration = (unsigned)(bench_next() % 5000);
     put_timestamp(ts, ts_us);
     if (invalid == 4)
@@ -205,7 +217,7 @@ static int partition_count(rd_kafka_t *rk, const char *topic)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_produce --bootstrap B --topic T --events N [--seed S]\n"
-                    "                     [--invalid-fraction F] [--rate EVENTS_PER_S]\n");
+                    "                     [--invalid-fraction F] [--rate EVENTS_PER_S] [--wide]\n");
 }
 
 int main(int argc, char **argv)
@@ -218,6 +230,10 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--wide")) {
+            wide = true;
+            continue;
+        }
         if (!v) {
             usage();
             return 2;

@@ -53,6 +53,8 @@ def main():
             "batches": int(num(label + ".batches") or 0),
             "mean_batch_events": int(num(label + ".mean_batch") or 0),
             "batch_write_seconds": num(label + ".write_seconds"),
+            "rollup_rows_per_batch": int(num(label + ".rollup_rows_per_batch") or 0),
+            "rollup_seconds": num(label + ".rollup_seconds"),
         }
         # the machine's CPUs kept busy from start to the last commit: the
         # consumer, PostgreSQL and the development broker
@@ -70,6 +72,12 @@ def main():
     if backlog_text:
         backlog_text["mb_per_s"] = round(
             num("backlog.message_bytes") / backlog_text["seconds_from_start"] / 1e6, 1)
+
+    def optional(label):
+        return consumer(label) if (label + ".rows") in r else None
+
+    backlog_norollups = optional("backlog_norollups")
+    wide_on, wide_off = optional("wide_rollups_on"), optional("wide_rollups_off")
 
     sweep = []
     for b in r.get("sweep.sizes", "").split(","):
@@ -111,6 +119,9 @@ def main():
         "consumer_backlog": backlog,
         "consumer_backlog_one_writer": backlog_w1,
         "consumer_backlog_text_copy": backlog_text,
+        "consumer_backlog_no_rollups": backlog_norollups,
+        "consumer_wide_rollups_on": wide_on,
+        "consumer_wide_rollups_off": wide_off,
         "sweep": sweep,
         "sweep_events": int(num("sweep.events")),
         "sweep_linger_ms": int(num("sweep.linger_ms")),
@@ -179,6 +190,22 @@ def main():
         w("%-38s %9d %7s %7.2f   (binary: %.2fx text)" % (
             "  same, steady", backlog_text["rows_per_s_steady"], "",
             backlog_text["ratio_to_copy_steady"], backlog["rows_per_s"] / backlog_text["rows_per_s"]))
+    # issue 20: what keeping the rollups costs, on the bench's data and on a
+    # wide stream (nearly a rollup key per event)
+    if backlog_norollups:
+        row("consumer, backlog, rollups off", backlog_norollups)
+        w("%-38s %9d %7s %7.2f   (rollups on: %.2fx off; %d rollup rows/batch, %.1f s in rollups)" % (
+            "  same, steady", backlog_norollups["rows_per_s_steady"], "",
+            backlog_norollups["ratio_to_copy_steady"],
+            backlog["rows_per_s_steady"] / backlog_norollups["rows_per_s_steady"],
+            backlog["rollup_rows_per_batch"], backlog["rollup_seconds"] or 0))
+    if wide_on and wide_off:
+        for name, d in (("wide stream, rollups on", wide_on), ("wide stream, rollups off", wide_off)):
+            row("consumer, %s (%dk)" % (name, int(num("wide.events")) // 1000), d)
+        w("%-38s %9d %7s %7.2f   (rollups on: %.2fx off; %d rollup rows/batch, %.1f s in rollups)" % (
+            "  on, steady", wide_on["rows_per_s_steady"], "", wide_on["ratio_to_copy_steady"],
+            wide_on["rows_per_s_steady"] / wide_off["rows_per_s_steady"],
+            wide_on["rollup_rows_per_batch"], wide_on["rollup_seconds"] or 0))
     for d in sweep:
         row("max_events=%d (%dk, linger %d ms)" % (d["batch_max_events"], res["sweep_events"] // 1000,
                                                   res["sweep_linger_ms"]), d)

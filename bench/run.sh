@@ -147,6 +147,7 @@ topics=(--topic bench-backlog:$partitions --topic bench-backlog.dlq:4)
 if [ "$sweep_events" != "$events" ]; then
   topics+=(--topic bench-sweep:$partitions --topic bench-sweep.dlq:4)
 fi
+topics+=(--topic bench-wide:$partitions --topic bench-wide.dlq:4)
 for r in "${rate_list[@]}"; do topics+=(--topic "bench-rate-$r:16" --topic "bench-rate-$r.dlq:4"); done
 setsid "$broker" --brokers 3 --bootstrap-file "$out/bootstrap" "${topics[@]}" \
   </dev/null >"$out/broker.log" 2>&1 &
@@ -191,7 +192,8 @@ free_port() {
 produce() {
   local line
   line=$("$produce" --bootstrap "$bootstrap" --topic "$1" --events "$2" --seed "$seed" \
-    --invalid-fraction "$invalid" --rate "${3:-0}") || die "producing to $1 failed: $line"
+    --invalid-fraction "$invalid" --rate "${3:-0}" ${produce_wide:+--wide}) ||
+    die "producing to $1 failed: $line"
   echo "  produced: $line" >&2
   for kv in $line; do put "$pfx.${kv%%=*}" "${kv#*=}"; done
   produced=$(sed -E 's/.*produced=([0-9]+).*/\1/' <<<"$line")
@@ -200,7 +202,8 @@ produce() {
 }
 
 reset_db() {
-  q bench "TRUNCATE agent_actions, consumer_offsets"
+  q bench "TRUNCATE agent_actions, consumer_offsets, aac_rollup_hourly, aac_rollup_durations_hourly,
+    aac_dead_letters_hourly, aac_ingest_hourly"
   q bench "CHECKPOINT"
 }
 
@@ -256,7 +259,8 @@ consume() {
   curl -fs "http://127.0.0.1:$port/metrics" >"$out/metrics-$label.txt" || true
   awk -v l="$label" '/^aac_batch_size_sum / { s = $2 } /^aac_batch_size_count / { c = $2 }
     /^aac_batch_write_duration_seconds_sum / { w = $2 }
-    END { if (c) printf "%s.batches %d\n%s.mean_batch %.0f\n%s.write_seconds %.3f\n", l, c, l, s / c, l, w }' \
+    /^aac_rollup_rows_sum / { rr = $2 } /^aac_rollup_duration_seconds_sum / { rs = $2 }
+    END { if (c) printf "%s.batches %d\n%s.mean_batch %.0f\n%s.write_seconds %.3f\n%s.rollup_rows_per_batch %.0f\n%s.rollup_seconds %.3f\n", l, c, l, s / c, l, w, l, rr / c, l, rs }' \
     "$out/metrics-$label.txt" >>"$res"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
@@ -359,6 +363,23 @@ if [ "$backlog_only" = 1 ]; then # exploring: consumer settings from the environ
   cat "$res"
   exit 0
 fi
+# the same backlog without the rollups: what keeping them costs
+reset_db
+echo "consumer over the backlog, rollups.enabled=false" >&2
+consume backlog_norollups bench-backlog "$backlog_msgs" "$backlog_valid" AAC_ROLLUPS_ENABLED=false
+# a wide stream (50 agents x 300 action names): nearly a rollup key per
+# event, the rollups' worst case; with and without them
+echo "producing the wide stream" >&2
+produce_wide=1 pfx=produce_wide produce bench-wide "$sweep_events"
+wide_msgs=$produced wide_valid=$valid
+put wide.events "$sweep_events"
+for mode in on off; do
+  reset_db
+  echo "consumer over the wide stream, rollups $mode" >&2
+  enabled=true
+  [ "$mode" = on ] || enabled=false
+  consume "wide_rollups_$mode" bench-wide "$wide_msgs" "$wide_valid" AAC_ROLLUPS_ENABLED=$enabled
+done
 # the same backlog through one connection: what the second writer adds
 reset_db
 echo "consumer over the backlog, batch.writers=1" >&2
