@@ -533,12 +533,14 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     render_partitions(b, s);
     render_group(b, s);
     render_health(b, st, s);
+    render_deprecated(b, s);
+    /* the HTTP server's own families last: aac_http_accept_errors_total
+     * ends every exposition (a client can tell a whole one) */
     gauge(b, "aac_http_connections", "Open connections to this HTTP server.", (double)h->conns);
     counter(b, "aac_http_connection_limit_reached_total",
             "Times the HTTP server stopped accepting at its connection limit.", h->limit_reached);
     counter(b, "aac_http_accept_errors_total", "Failed accepts of HTTP connections.",
             h->accept_errors);
-    render_deprecated(b, s);
 }
 
 /* --- requests ------------------------------------------------------------ */

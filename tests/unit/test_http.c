@@ -381,6 +381,11 @@ static void test_metrics(void **state)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (!strstr(f->body, want[i]))
             fail_msg("missing from /metrics: %s\n---\n%s", want[i], f->body);
+    /* the HTTP server's families last: a client tells a whole exposition by
+     * its last line (test_http_concurrency's) */
+    const char *tail = "\naac_http_accept_errors_total 0\n";
+    size_t bl = strlen(f->body), tl = strlen(tail);
+    assert_true(bl > tl && !strcmp(f->body + bl - tl, tail));
     /* unknown lag, unknown stored offset: no series */
     assert_null(strstr(f->body, "aac_consumer_lag_messages{partition=\"0\"}"));
     assert_null(strstr(f->body, "aac_consumer_lag{partition=\"0\"}"));
