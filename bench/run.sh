@@ -257,7 +257,7 @@ consume() {
   cpu=$(cpu_ticks "$consumer_pid")
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$consumer_pid/status")
   curl -fs "http://127.0.0.1:$port/metrics" >"$out/metrics-$label.txt" || true
-  awk -v l="$label" '/^aac_batch_size_sum / { s = $2 } /^aac_batch_size_count / { c = $2 }
+  awk -v l="$label" '/^aac_batch_size_messages_sum / { s = $2 } /^aac_batch_size_messages_count / { c = $2 }
     /^aac_batch_write_duration_seconds_sum / { w = $2 }
     /^aac_rollup_rows_sum / { rr = $2 } /^aac_rollup_duration_seconds_sum / { rs = $2 }
     END { if (c) printf "%s.batches %d\n%s.mean_batch %.0f\n%s.write_seconds %.3f\n%s.rollup_rows_per_batch %.0f\n%s.rollup_seconds %.3f\n", l, c, l, s / c, l, w, l, rr / c, l, rs }' \

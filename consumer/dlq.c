@@ -11,6 +11,9 @@
  * DR_LOG_INTERVAL_MS, then counted, and the count logged by
  * aac_dlq_poll(): a batch of thousands of invalid events meeting an
  * unreachable dead-letter topic gives a few lines, not one per message.
+ * Each is also counted, whichever thread served its report, until the
+ * owner takes the count for its metrics (aac_dlq_take_failed): the module
+ * knows no metrics, and calls nobody back.
  *
  * The headers a dead letter gets are built by aac_dlq_headers_add() from
  * a plain struct, without a message or a producer, so tests can check
@@ -20,6 +23,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +57,10 @@ struct aac_dlq_s {
     rec_t **slot; /* open addressing, linear probing, at most half full */
     size_t slot_cnt;
     int last_err;
-    int64_t dr_logged_ms; /* when a failed delivery was last logged, 0: never */
-    unsigned dr_unlogged; /* failed deliveries since then, not logged */
-    int dr_unlogged_err;  /* the error of the last of them */
+    int64_t dr_logged_ms;    /* when a failed delivery was last logged, 0: never */
+    unsigned dr_unlogged;    /* failed deliveries since then, not logged */
+    int dr_unlogged_err;     /* the error of the last of them */
+    _Atomic uint64_t failed; /* failed deliveries not yet taken (aac_dlq_take_failed) */
 };
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
@@ -71,6 +76,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     } else if (rkm->err) {
         r->state = AAC_DLQ_FAILED;
         dlq->last_err = rkm->err;
+        atomic_fetch_add_explicit(&dlq->failed, 1, memory_order_relaxed);
         int64_t now = aac_mono_ms();
         if (dlq->dr_logged_ms && now - dlq->dr_logged_ms < DR_LOG_INTERVAL_MS) {
             dlq->dr_unlogged++; /* logged by aac_dlq_poll() */
@@ -389,6 +395,11 @@ void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
     dlq->cnt = o;
     index_rebuild(dlq, 0); /* same size: cannot fail */
     pthread_mutex_unlock(&dlq->lock);
+}
+
+uint64_t aac_dlq_take_failed(aac_dlq_t *dlq)
+{
+    return atomic_exchange_explicit(&dlq->failed, 0, memory_order_relaxed);
 }
 
 int aac_dlq_last_error(const aac_dlq_t *dlq)

@@ -6,7 +6,9 @@
  * the consume thread but the aac_metrics_t, which it only reads through
  * aac_metrics_snapshot(): a copy taken under the metrics mutex, rendered
  * afterwards with no lock held. It never touches Kafka or PostgreSQL, so a
- * stuck dependency cannot slow an answer down.
+ * stuck dependency cannot slow an answer down. A scrape of /metrics also
+ * reads the process's own figures from /proc (procstat.h), here, into
+ * buffers on this thread's stack.
  *
  * A slow or hostile client is bounded by evhttp's limits (header and body
  * sizes, a read/write timeout of http.request_timeout_ms on every
@@ -43,6 +45,7 @@
 #include "aac/clock.h"
 #include "aac/log.h"
 #include "aac/mem.h"
+#include "aac/procstat.h"
 #include "aac/rfc3339.h"
 #include "aac/signals.h"
 #include "aac/utf8.h"
@@ -59,6 +62,7 @@ struct aac_http_s {
     aac_metrics_t *m;
     int liveness_timeout_ms;
     int port;
+    aac_procstat_sys_t sys; /* boot time, clock ticks, page size: read once */
 
     struct event_base *base;
     struct evhttp *http;
@@ -315,6 +319,13 @@ static void counter(struct evbuffer *b, const char *name, const char *help, uint
     evbuffer_add_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
+static void counter_f(struct evbuffer *b, const char *name, const char *help, double v)
+{
+    char buf[40];
+    family(b, name, "counter", help);
+    evbuffer_add_printf(b, "%s %s\n", name, fmt_value(buf, sizeof(buf), v));
+}
+
 static void gauge(struct evbuffer *b, const char *name, const char *help, double v)
 {
     char buf[40];
@@ -343,6 +354,10 @@ static void render_events(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 {
     counter(b, "aac_events_consumed_total", "Messages taken from Kafka into a batch.",
             s->counter[AAC_M_EVENTS_CONSUMED]);
+    counter(b, "aac_consumed_bytes_total",
+            "Bytes of the message values taken from Kafka into a batch (keys and headers not "
+            "counted).",
+            s->counter[AAC_M_BYTES_CONSUMED]);
     counter(b, "aac_events_written_total", "Events inserted into PostgreSQL.",
             s->counter[AAC_M_EVENTS_WRITTEN]);
     counter(b, "aac_events_duplicate_total",
@@ -358,6 +373,10 @@ static void render_events(struct evbuffer *b, const aac_metrics_snapshot_t *s)
     for (int r = 1; r < AAC_REASON__CNT; r++)
         evbuffer_add_printf(b, "aac_dead_letters_total{reason=\"%s\"} %" PRIu64 "\n",
                             aac_reason_str((aac_reason_t)r), s->dead_letters[r]);
+    counter(b, "aac_dead_letter_delivery_failures_total",
+            "Dead letters the producer failed to deliver to the dead-letter topic (each failed "
+            "delivery; the dead letter is sent again, its batch not committed meanwhile).",
+            s->counter[AAC_M_DLQ_DELIVERY_FAILED]);
     family(b, "aac_retries_total", "counter", "Retried operations, by failure class.");
     for (int c = 1; c < AAC_CLASS__CNT; c++)
         evbuffer_add_printf(b, "aac_retries_total{class=\"%s\"} %" PRIu64 "\n",
@@ -367,7 +386,7 @@ static void render_events(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 static void render_batches(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 {
     counter(b, "aac_batches_total", "Batches committed to PostgreSQL.", s->counter[AAC_M_BATCHES]);
-    histogram(b, "aac_batch_size", "Messages per committed batch.", &s->batch_size,
+    histogram(b, "aac_batch_size_messages", "Messages per committed batch.", &s->batch_size,
               aac_metrics_batch_size_bounds);
     histogram(b, "aac_batch_write_duration_seconds",
               "Time to write and commit one batch to PostgreSQL.", &s->batch_seconds,
@@ -383,18 +402,32 @@ static void render_batches(struct evbuffer *b, const aac_metrics_snapshot_t *s)
               aac_metrics_seconds_bounds);
 }
 
-/* The assignment: lag and pauses per partition, and when the service
- * last committed and was last seen alive. */
+/* The lag of each assigned partition whose lag is known, as `name`. */
+static void render_lag(struct evbuffer *b, const aac_metrics_snapshot_t *s, const char *name,
+                       const char *help)
+{
+    family(b, name, "gauge", help);
+    for (size_t i = 0; i < s->partition_cnt; i++)
+        if (s->partitions[i].assigned && s->partitions[i].lag >= 0)
+            evbuffer_add_printf(b, "%s{partition=\"%" PRId32 "\"} %" PRId64 "\n", name,
+                                s->partitions[i].partition, s->partitions[i].lag);
+}
+
+/* The assignment: lag, stored offsets and pauses per partition, and when
+ * the service last committed and was last seen alive. */
 static void render_partitions(struct evbuffer *b, const aac_metrics_snapshot_t *s)
 {
     size_t assigned = 0;
 
-    family(b, "aac_consumer_lag", "gauge",
-           "Messages between the partition's high watermark and the committed offset.");
+    render_lag(b, s, "aac_consumer_lag_messages",
+               "Messages between the partition's high watermark and the committed offset.");
+    family(b, "aac_committed_offset", "gauge",
+           "Next offset of the partition stored in PostgreSQL (consumer_offsets.next_offset), "
+           "as of the last batch committed or the assignment.");
     for (size_t i = 0; i < s->partition_cnt; i++)
-        if (s->partitions[i].assigned && s->partitions[i].lag >= 0)
-            evbuffer_add_printf(b, "aac_consumer_lag{partition=\"%" PRId32 "\"} %" PRId64 "\n",
-                                s->partitions[i].partition, s->partitions[i].lag);
+        if (s->partitions[i].assigned && s->partitions[i].committed_offset >= 0)
+            evbuffer_add_printf(b, "aac_committed_offset{partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                                s->partitions[i].partition, s->partitions[i].committed_offset);
     family(b, "aac_partition_paused", "gauge",
            "1 while an assigned partition is paused (outage back-off or position unknown).");
     for (size_t i = 0; i < s->partition_cnt; i++)
@@ -450,19 +483,59 @@ static void render_health(struct evbuffer *b, const aac_health_t *st,
     gauge(b, "aac_postgres_up", "1 while the last PostgreSQL contact succeeded.", s->pg_up ? 1 : 0);
 }
 
-static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,
+/* The process metrics of the Prometheus client libraries, with their
+ * names, types and help texts (procstat.h). A group whose /proc file could
+ * not be read is left out, as they leave it out; the start time falls
+ * back to when the metrics were created. */
+static void render_process(struct evbuffer *b, const aac_procstat_t *ps,
                            const aac_metrics_snapshot_t *s)
+{
+    if (ps->stat_ok) {
+        counter_f(b, "process_cpu_seconds_total",
+                  "Total user and system CPU time spent in seconds.", ps->cpu_seconds);
+        gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+              ps->virtual_memory_bytes);
+        gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+              ps->resident_memory_bytes);
+    }
+    gauge(b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+          ps->stat_ok && ps->start_time_seconds > 0 ? ps->start_time_seconds
+                                                    : floor(s->started_at));
+    if (ps->fds_ok)
+        gauge(b, "process_open_fds", "Number of open file descriptors.", ps->open_fds);
+    if (ps->limits_ok)
+        gauge(b, "process_max_fds", "Maximum number of open file descriptors.", ps->max_fds);
+}
+
+/* Names replaced by ones that carry their unit, still served for one
+ * release (docs/operations.md, "Deprecated names"): same values, HELP says
+ * which name to use. */
+static void render_deprecated(struct evbuffer *b, const aac_metrics_snapshot_t *s)
+{
+    histogram(b, "aac_batch_size",
+              "Deprecated, use aac_batch_size_messages (the same values); removed in the next "
+              "release.",
+              &s->batch_size, aac_metrics_batch_size_bounds);
+    render_lag(b, s, "aac_consumer_lag",
+               "Deprecated, use aac_consumer_lag_messages (the same values); removed in the next "
+               "release.");
+}
+
+static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,
+                           const aac_metrics_snapshot_t *s, const aac_procstat_t *ps)
 {
     family(b, "aac_build_info", "gauge", "Build of the running service; the value is always 1.");
     evbuffer_add_printf(b, "aac_build_info{version=\"%s\"} 1\n", AAC_VERSION);
-    gauge(b, "process_start_time_seconds", "Start time of the process since the Unix epoch.",
-          floor(s->started_at));
+    render_process(b, ps, s);
 
     render_events(b, s);
     render_batches(b, s);
     render_partitions(b, s);
     render_group(b, s);
     render_health(b, st, s);
+    render_deprecated(b, s);
+    /* the HTTP server's own families last: aac_http_accept_errors_total
+     * ends every exposition (a client can tell a whole one) */
     gauge(b, "aac_http_connections", "Open connections to this HTTP server.", (double)h->conns);
     counter(b, "aac_http_connection_limit_reached_total",
             "Times the HTTP server stopped accepting at its connection limit.", h->limit_reached);
@@ -549,10 +622,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
         reply(req, st.ready ? HTTP_OK : HTTP_SERVUNAVAIL, st.ready ? "OK" : "Service Unavailable",
               CONTENT_TYPE_JSON, body);
         break;
-    default:
-        render_metrics(body, h, &st, s);
+    default: {
+        aac_procstat_t ps; /* read now, on this thread: no lock, nothing allocated */
+        aac_procstat_read(&h->sys, &ps);
+        render_metrics(body, h, &st, s, &ps);
         reply(req, HTTP_OK, "OK", CONTENT_TYPE_METRICS, body);
         break;
+    }
     }
 out:
     free(s);
@@ -603,6 +679,7 @@ aac_http_t *aac_http_start(const aac_config_t *cfg, aac_metrics_t *m, char *errs
     }
     h->m = m;
     h->liveness_timeout_ms = cfg->http.liveness_timeout_ms;
+    aac_procstat_sys(&h->sys);
     if (!(h->base = event_base_new()) || !(h->http = evhttp_new(h->base)) ||
         !(h->stop_ev = event_new(h->base, -1, 0, stop_cb, h)) ||
         !(h->attach_ev = event_new(h->base, -1, 0, attach_cb, h)) ||

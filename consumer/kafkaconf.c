@@ -114,11 +114,11 @@ rd_kafka_conf_t *aac_kafkaconf_consumer(const aac_config_t *cfg, char *errstr, s
     /* read back as librdkafka understood it ("0", "00", ...) */
     if (rd_kafka_conf_get(conf, "statistics.interval.ms", v, &n) == RD_KAFKA_CONF_OK &&
         strtol(v, NULL, 10) == 0) {
-        snprintf(errstr, errstr_size,
-                 "kafka property statistics.interval.ms: 0 turns librdkafka's statistics off, "
-                 "and with them the consumer lag (aac_consumer_lag) and the news that a broker "
-                 "is reachable again; give an interval in milliseconds (default " STATS_INTERVAL_MS
-                 ")");
+        snprintf(
+            errstr, errstr_size,
+            "kafka property statistics.interval.ms: 0 turns librdkafka's statistics off, "
+            "and with them the consumer lag (aac_consumer_lag_messages) and the news that a broker "
+            "is reachable again; give an interval in milliseconds (default " STATS_INTERVAL_MS ")");
         goto fail;
     }
     return conf;

@@ -781,6 +781,7 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm)
         pl->open_since = aac_mono_ms();
     aac_positions_took(&pl->pos, partition, offset);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
+    aac_metrics_add(pl->metrics, AAC_M_BYTES_CONSUMED, rkm->len); /* rkm: the batch's now */
 }
 
 /* Called for a message whose offset is not the next one expected: reads
@@ -1096,6 +1097,7 @@ static void drain(pipeline_t *pl, int64_t deadline)
         if (rkm)
             rd_kafka_message_destroy(rkm);
         aac_dlq_poll(pl->dlq, 0);
+        aac_metrics_add(pl->metrics, AAC_M_DLQ_DELIVERY_FAILED, aac_dlq_take_failed(pl->dlq));
         stamp_alive(pl);
         /* a batch waiting for its retry finishes nothing: this waits
          * anyway, and the loop does not spin */
@@ -1315,6 +1317,7 @@ static void consume_loop(pipeline_t *pl)
             handle_message(pl, rkm);
         }
         aac_dlq_poll(pl->dlq, 0);
+        aac_metrics_add(pl->metrics, AAC_M_DLQ_DELIVERY_FAILED, aac_dlq_take_failed(pl->dlq));
         if (pl->fatal || dlq_fatal(pl))
             break;
 

@@ -102,6 +102,14 @@ void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms);
  * or of every partition when partition < 0 and next_offset < 0. */
 void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset);
 
+/* Dead letters whose delivery failed (a delivery report with an error:
+ * the message timed out, the broker refused it) since the last call,
+ * whichever thread served the reports; the count starts again from 0.
+ * Records already forgotten (purged at the end, or by a revocation) are
+ * not counted. The owner adds the result to its metrics
+ * (AAC_M_DLQ_DELIVERY_FAILED); any thread. */
+uint64_t aac_dlq_take_failed(aac_dlq_t *dlq);
+
 /* The last delivery error, or 0. */
 int aac_dlq_last_error(const aac_dlq_t *dlq);
 

@@ -45,8 +45,9 @@ rd_kafka_conf_t *aac_kafkaconf_new(const aac_config_t *cfg, const char *const (*
  * group.id and the settings of aac_config_forced_consumer. The caller sets
  * its callbacks and opaque, and owns the result until rd_kafka_new() takes
  * it. NULL with the reason in errstr (as aac_kafkaconf_new), also when
- * statistics.interval.ms is 0: the consumer's lag (aac_consumer_lag) and
- * the news that a broker is back come from librdkafka's statistics. */
+ * statistics.interval.ms is 0: the consumer's lag
+ * (aac_consumer_lag_messages) and the news that a broker is back come
+ * from librdkafka's statistics. */
 rd_kafka_conf_t *aac_kafkaconf_consumer(const aac_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* The dead-letter producer's whole configuration:

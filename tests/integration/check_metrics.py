@@ -7,8 +7,8 @@ An EXPECTATION is `SERIES OP VALUE`, OP one of == != >= <= > <, SERIES a
 sample name with its labels in any order (`aac_dead_letters_total{reason="x"}`)
 and VALUE a number or another series. Beyond the expectations, every scrape
 is checked for what any consumer of the format relies on: the content type,
-HELP and TYPE for every family, the `aac_` prefix (besides the standard
-process_start_time_seconds), counters named *_total, histogram buckets
+HELP and TYPE for every family, the `aac_` prefix (besides the process
+family of the Prometheus client libraries), counters named *_total, histogram buckets
 that never decrease and end with +Inf equal to _count, label values from the
 bounded sets only, and a build_info of value 1.
 
@@ -27,6 +27,12 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# the client libraries' process metrics, outside the aac_ namespace on purpose
+PROCESS = {
+    "process_cpu_seconds_total", "process_virtual_memory_bytes",
+    "process_resident_memory_bytes", "process_start_time_seconds", "process_open_fds",
+    "process_max_fds",
+}
 # label name -> pattern of the values allowed (bounded sets, never an event field)
 LABELS = {
     "reason": r"[a-z0-9_]+",
@@ -87,7 +93,7 @@ def structural(ctype, text, families):
             errs.append(f"{fam.name}: no TYPE line")
         if raw not in helps or not fam.documentation:
             errs.append(f"{fam.name}: no HELP line")
-        if not raw.startswith("aac_") and raw != "process_start_time_seconds":
+        if not raw.startswith("aac_") and raw not in PROCESS:
             errs.append(f"{raw}: not in the aac_ namespace")
         if fam.type == "counter" and raw not in types:
             errs.append(f"counter {fam.name} is not named *_total")

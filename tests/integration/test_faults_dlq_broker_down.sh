@@ -10,7 +10,7 @@
 # offset on its partition); no valid event is dead-lettered; after
 # broker-up every poison message is on the dead-letter topic exactly once
 # (headers right, original bytes) and every valid event is stored exactly
-# once; the metrics agree.
+# once; the metrics agree, and count the deliveries that failed.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
 fresh_db
@@ -83,8 +83,11 @@ sleep 2 # a duplicate dead letter would show up now
 alive c1
 check_exactly_once "$TEST_DIR/ids"
 check_dead_letters "$TEST_DIR/invalid" missing_field
+# the dead letters that timed out while the broker was down (30 s
+# message.timeout.ms within 35 s down) were counted
 metrics --wait 10 'aac_events_written_total==1990' \
   'aac_dead_letters_total{reason="missing_field"}==10' \
+  'aac_dead_letter_delivery_failures_total>=1' \
   'aac_dead_letters_total{reason="retries_exhausted"}==0' || fail "/metrics after broker-up"
 wait_for 2000 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
 retries=$(grep -c 'batch not written, retrying' "$TEST_DIR/c1.log" || true)

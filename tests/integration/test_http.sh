@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP endpoints of a running consumer: /metrics parsed back by
-# Prometheus' own parser with the exact values of a known stream, /health
+# Prometheus' own parser with the exact values of a known stream (bytes
+# and each partition's committed offset included, the deprecated names
+# equal to their successors), the process_* family agreeing with
+# prometheus_client's own reading of the process, /health
 # and /ready JSON, 404/405/limits, an idle client dropped after
 # http.request_timeout_ms without holding anything up, /health answering
 # within 50 ms while a large stream is written, and a port already taken
@@ -24,6 +27,9 @@ gen=$AAC_SRC/tests/integration/gen_events.py
 python3 "$gen" --count 2000 --invalid-every 50 --ids "$TEST_DIR/ids" >"$TEST_DIR/events"
 head -n 10 "$TEST_DIR/events" >"$TEST_DIR/dups"
 produce "$TEST_DIR/events"
+# bytes of the values (after the key's tab) of the 2010 messages
+value_bytes() { /usr/bin/python3 -c 'import sys; print(sum(len(l.rstrip(b"\n").split(b"\t", 1)[1]) for f in sys.argv[1:] for l in open(f, "rb")))' "$@"; }
+bytes=$(value_bytes "$TEST_DIR/events" "$TEST_DIR/dups")
 
 # a liveness of 6 s, which the configuration allows only with every wait
 # of one call bounded below 5 s (the dead letters' wait is the longest)
@@ -39,6 +45,7 @@ produce "$TEST_DIR/dups"
 # (consumer lag comes from librdkafka's statistics every 5 s)
 check_metrics "$base/metrics" --wait 30 --dump "$TEST_DIR/metrics.txt" \
   'aac_events_consumed_total==2010' 'aac_events_written_total==1960' \
+  "aac_consumed_bytes_total==$bytes" 'aac_dead_letter_delivery_failures_total==0' \
   'aac_events_duplicate_total==10' 'aac_events_invalid_total==40' \
   'aac_dead_letters_total{reason="missing_field"}==40' \
   'aac_dead_letters_total{reason="invalid_json"}==0' \
@@ -46,19 +53,35 @@ check_metrics "$base/metrics" --wait 30 --dump "$TEST_DIR/metrics.txt" \
   'aac_dead_letters_total{reason="retries_exhausted"}==0' \
   'aac_retries_total{class="transient"}==0' \
   'aac_batches_total>0' \
-  'aac_batch_size_count==aac_batches_total' \
-  'aac_batch_size_sum==aac_events_consumed_total' \
+  'aac_batch_size_messages_count==aac_batches_total' \
+  'aac_batch_size_messages_sum==aac_events_consumed_total' \
+  'aac_batch_size_count==aac_batch_size_messages_count' \
+  'aac_batch_size_sum==aac_batch_size_messages_sum' \
   'aac_batch_write_duration_seconds_count==aac_batches_total' \
   'aac_end_to_end_delay_seconds_count==1970' \
   'aac_partitions_assigned==4' \
   'aac_partition_paused{partition="0"}==0' \
-  'aac_consumer_lag{partition="0"}==0' 'aac_consumer_lag{partition="1"}==0' \
-  'aac_consumer_lag{partition="2"}==0' 'aac_consumer_lag{partition="3"}==0' \
+  'aac_consumer_lag_messages{partition="0"}==0' 'aac_consumer_lag_messages{partition="1"}==0' \
+  'aac_consumer_lag_messages{partition="2"}==0' 'aac_consumer_lag_messages{partition="3"}==0' \
+  'aac_consumer_lag{partition="0"}==0' 'aac_consumer_lag{partition="3"}==0' \
   'aac_consumption_paused==0' 'aac_postgres_up==1' 'aac_broker_up==1' \
   'aac_group_joined==1' 'aac_ready==1' 'aac_up==1' \
   'aac_last_commit_timestamp_seconds>1.7e9' 'process_start_time_seconds>1.7e9' \
   'aac_build_info{version="'"$("$AAC_BIN" version | cut -d' ' -f2)"'"}==1' ||
   fail "/metrics (see $TEST_DIR/metrics.txt)"
+# each partition's committed offset is the one stored in PostgreSQL, and
+# together they cover the 2010 messages (offsets from 0 on fresh topics)
+committed=()
+while read -r p o; do
+  committed+=("aac_committed_offset{partition=\"$p\"}==$o")
+done < <(sql "SELECT kafka_partition, next_offset FROM consumer_offsets
+              WHERE consumer_group = '$GROUP' AND topic = '$TOPIC' ORDER BY 1" | tr '|' ' ')
+assert_eq "${#committed[@]}" 4 "partitions in consumer_offsets"
+assert_eq "$(sql "SELECT sum(next_offset) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'")" 2010 "offsets stored"
+check_metrics "$base/metrics" "${committed[@]}" || fail "aac_committed_offset differs from consumer_offsets"
+# the process family, against prometheus_client reading the same process
+/usr/bin/python3 "$AAC_SRC/tests/integration/check_process_metrics.py" "$base/metrics" \
+  "$(consumer_pid c1)" || fail "process_* metrics"
 # every reason code is a series, zeros included (a bounded label set)
 reasons=$(grep -c '^aac_dead_letters_total{reason=' "$TEST_DIR/metrics.txt")
 [ "$reasons" -ge 20 ] || fail "only $reasons dead-letter reasons exposed"

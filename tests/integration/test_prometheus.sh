@@ -37,7 +37,7 @@ produce "$TEST_DIR/events_a"
 start_consumer c1 AAC_HTTP_ENABLED=true AAC_HTTP_ADDRESS=127.0.0.1 AAC_HTTP_PORT="$port"
 wait_rows 1960 60
 # consumer lag is known once librdkafka's statistics (every 5 s) came in
-lag_series() { curl -s "$base/metrics" | grep -c '^aac_consumer_lag{'; }
+lag_series() { curl -s "$base/metrics" | grep -c '^aac_consumer_lag_messages{'; }
 wait_for 4 30 lag_series
 
 # --- promtool's linter on the exposition ------------------------------------
@@ -86,7 +86,9 @@ wait_rows 2440 60
 for kv in 'aac_events_written_total 2440' 'aac_events_consumed_total 2510' \
   'aac_events_duplicate_total 10' 'aac_events_invalid_total 60' \
   'aac_dead_letters_total{reason="missing_field"} 60' 'sum(aac_dead_letters_total) 60' \
-  'aac_end_to_end_delay_seconds_count 2450' 'aac_partitions_assigned 4' 'aac_ready 1'; do
+  'aac_end_to_end_delay_seconds_count 2450' 'aac_partitions_assigned 4' 'aac_ready 1' \
+  'sum(aac_committed_offset) 2510' 'aac_dead_letter_delivery_failures_total 0' \
+  'process_open_fds > bool 0 1'; do
   check_promql wait "${kv% *}" == "${kv##* }" 15 || fail "Prometheus' figures differ from the stream's"
 done
 

@@ -4,7 +4,8 @@
 # the rules' unit tests (alerts_test.yml, recording_test.yml); then every
 # alert must have a case where it fires, every recording rule a case that
 # checks its value, and every metric the rules, the dashboard and the tests
-# name must be one docs/operations.md documents (the service's real names).
+# name must be one docs/operations.md documents (the service's real names),
+# none of them a deprecated name (its "Deprecated names" table).
 # tests/integration/test_prometheus.sh evaluates the same expressions
 # against a running service.
 set -euo pipefail
@@ -89,6 +90,16 @@ for text in texts:
 unknown = sorted(n for n in used if n not in documented)
 if unknown:
     fail(f"metrics not exposed by the service (not in docs/operations.md): {unknown}")
+# deprecated names: served one release more, used by nothing of ours
+m = re.search(r"^#### Deprecated names\n(.*?)(?=^#)", doc, re.M | re.S)
+if not m:
+    fail("docs/operations.md has no 'Deprecated names' section")
+deprecated = set(re.findall(r"^\| `([a-z_]+)` \|", m.group(1), re.M))
+if not deprecated:
+    fail("the 'Deprecated names' table lists no metric: the check is not reading it")
+stale = sorted(used & deprecated)
+if stale:
+    fail(f"deprecated metric names used by the rules, the dashboard or their tests: {stale}")
 if len(used) < 20:
     fail(f"only {len(used)} metric names found: the name check is not reading the files")
 print(f"PASS: prometheus_rules: {len(alerts)} alerts and {len(records)} recording rules tested, "

@@ -2,6 +2,9 @@
  * test_dlq: the dead-letter producer's pure parts, no broker: the headers
  * a dead letter gets (names, values, order, bounds), the fatal-error hints,
  * and the round trip through the `dlq` tools' reading of the same headers.
+ * Then the producer itself against an in-process librdkafka mock cluster
+ * (rdkafka_mock.h, as test_batch uses it): failed deliveries counted once
+ * each, and taken by the owner for its metrics.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -13,7 +16,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
+#include "aac/clock.h"
+#include "aac/config.h"
 #include "aac/dlq.h"
 #include "aac/dlqletter.h"
 
@@ -360,6 +367,145 @@ static void test_round_trip_json(void **state)
     rd_kafka_headers_destroy(h);
 }
 
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk, (void)level, (void)fac, (void)buf;
+}
+
+static rd_kafka_conf_t *mock_conf(const char *bootstraps)
+{
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(c, quiet_log);
+    if (bootstraps)
+        assert_int_equal(rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, err, sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+    return c;
+}
+
+/* Polls the producer until the dead letter of (0, offset) is no longer in
+ * flight, for up to 10 s; returns its state. */
+static aac_dlq_state_t settle(aac_dlq_t *dlq, int64_t offset)
+{
+    int64_t end = aac_mono_ms() + 10000;
+    aac_dlq_state_t st;
+    while ((st = aac_dlq_state(dlq, 0, offset)) == AAC_DLQ_IN_FLIGHT) {
+        if (aac_mono_ms() > end)
+            fail_msg("dead letter at offset %lld still in flight after 10 s", (long long)offset);
+        aac_dlq_poll(dlq, 50);
+    }
+    return st;
+}
+
+/* Sends `rkm` as a dead letter until it is delivered, as a writer does
+ * (a failed one may be sent again); returns how many attempts failed. */
+static uint64_t deliver(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
+{
+    uint64_t failed = 0;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(aac_dlq_send(dlq, rkm, why), 0);
+        if (settle(dlq, rkm->offset) == AAC_DLQ_DELIVERED)
+            return failed;
+        failed++;
+    }
+    fail_msg("dead letter at offset %lld not delivered in 20 attempts", (long long)rkm->offset);
+    return failed;
+}
+
+/* A dead letter whose delivery fails (its topic's broker down beyond
+ * message.timeout.ms) is counted once; the count is taken once; a
+ * delivered one is not counted. */
+static void test_failed_deliveries_counted(void **state)
+{
+    (void)state;
+    char err[512];
+    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, mock_conf(NULL), err, sizeof(err));
+    assert_non_null(host);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(host, 1);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "src", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
+
+    /* two source messages, consumed back: what a dead letter is made of */
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, mock_conf(bs), err, sizeof(err));
+    assert_non_null(p);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("src"), RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE("{bad", 4),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+    rd_kafka_conf_t *cc = mock_conf(bs);
+    assert_int_equal(rd_kafka_conf_set(cc, "group.id", "test-dlq", err, sizeof(err)),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "src", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_message_t *msg[2] = {NULL, NULL};
+    for (int i = 0; i < 300 && !(msg[0] && msg[1]); i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m && !m->err && m->offset >= 0 && m->offset < 2 && !msg[m->offset])
+            msg[m->offset] = m;
+        else if (m)
+            rd_kafka_message_destroy(m);
+    }
+    assert_non_null(msg[0]);
+    assert_non_null(msg[1]);
+
+    /* the service's producer, its deliveries given up after 500 ms, */
+    setenv("AAC_KAFKA_BOOTSTRAP_SERVERS", bs, 1);
+    setenv("AAC_KAFKA_TOPIC", "src", 1);
+    setenv("AAC_KAFKA_PRODUCER_PROPERTIES_MESSAGE_TIMEOUT_MS", "500", 1);
+    /* and back within that once the broker is */
+    setenv("AAC_KAFKA_PRODUCER_PROPERTIES_RECONNECT_BACKOFF_MAX_MS", "100", 1);
+    setenv("AAC_KAFKA_PRODUCER_PROPERTIES_RECONNECT_BACKOFF_MS", "20", 1);
+    aac_config_t *cfg = aac_config_load(NULL, err, sizeof(err));
+    unsetenv("AAC_KAFKA_BOOTSTRAP_SERVERS");
+    unsetenv("AAC_KAFKA_TOPIC");
+    unsetenv("AAC_KAFKA_PRODUCER_PROPERTIES_MESSAGE_TIMEOUT_MS");
+    unsetenv("AAC_KAFKA_PRODUCER_PROPERTIES_RECONNECT_BACKOFF_MAX_MS");
+    unsetenv("AAC_KAFKA_PRODUCER_PROPERTIES_RECONNECT_BACKOFF_MS");
+    if (!cfg)
+        fail_msg("%s", err);
+    aac_dlq_t *dlq = aac_dlq_new(cfg, err, sizeof(err));
+    if (!dlq)
+        fail_msg("%s", err);
+    aac_dlq_reason_t why = {AAC_CLASS_PERMANENT, AAC_REASON_INVALID_JSON, "", "not JSON", 1};
+
+    /* delivered: nothing counted (but the attempts that failed first, if
+     * the producer was slow to start) */
+    uint64_t failed = deliver(dlq, msg[0], &why);
+    assert_int_equal(aac_dlq_take_failed(dlq), failed);
+
+    /* the broker down: the delivery times out, counted once, taken once */
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(aac_dlq_send(dlq, msg[1], &why), 0);
+    assert_int_equal(settle(dlq, 1), AAC_DLQ_FAILED);
+    assert_int_equal(aac_dlq_last_error(dlq), RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    assert_int_equal(aac_dlq_take_failed(dlq), 1);
+    assert_int_equal(aac_dlq_take_failed(dlq), 0);
+
+    /* sent again once the broker is back: delivered, nothing more counted */
+    assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    failed = deliver(dlq, msg[1], &why);
+    assert_int_equal(aac_dlq_take_failed(dlq), failed);
+
+    aac_dlq_destroy(dlq);
+    aac_config_destroy(cfg);
+    rd_kafka_message_destroy(msg[0]);
+    rd_kafka_message_destroy(msg[1]);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_fatal_hint),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_json),
+        cmocka_unit_test(test_failed_deliveries_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

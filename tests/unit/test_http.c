@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <yajl/yajl_tree.h>
@@ -302,12 +304,25 @@ static void test_error_is_escaped(void **state)
     yajl_tree_free(v);
 }
 
+/* The value of the unlabelled sample `name` in an exposition. */
+static double sample(const char *body, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *p = strstr(body, key);
+    if (!p)
+        fail_msg("no sample %s in /metrics", name);
+    return strtod(p + strlen(key), NULL);
+}
+
 static void test_metrics(void **state)
 {
     fixture_t *f = *state;
 
     make_ready(f->m);
     aac_metrics_add(f->m, AAC_M_EVENTS_CONSUMED, 12);
+    aac_metrics_add(f->m, AAC_M_BYTES_CONSUMED, 3456);
+    aac_metrics_add(f->m, AAC_M_DLQ_DELIVERY_FAILED, 2);
     aac_metrics_add(f->m, AAC_M_EVENTS_WRITTEN, 10);
     aac_metrics_add(f->m, AAC_M_BATCHES, 1);
     aac_metrics_dead_letter(f->m, AAC_REASON_MISSING_FIELD);
@@ -321,17 +336,39 @@ static void test_metrics(void **state)
     assert_non_null(strstr(f->head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
     static const char *const want[] = {
         "# TYPE aac_events_consumed_total counter\naac_events_consumed_total 12\n",
+        "# TYPE aac_consumed_bytes_total counter\naac_consumed_bytes_total 3456\n",
         "\naac_events_written_total 10\n",
+        "# TYPE aac_dead_letter_delivery_failures_total counter\n"
+        "aac_dead_letter_delivery_failures_total 2\n",
         "\naac_dead_letters_total{reason=\"missing_field\"} 2\n",
         "\naac_dead_letters_total{reason=\"retries_exhausted\"} 0\n",
         "\naac_retries_total{class=\"transient\"} 1\n",
-        "# TYPE aac_batch_size histogram\n",
-        "\naac_batch_size_bucket{le=\"10\"} 0\naac_batch_size_bucket{le=\"50\"} 1\n",
-        "\naac_batch_size_bucket{le=\"+Inf\"} 1\naac_batch_size_sum 12\naac_batch_size_count 1\n",
+        "# TYPE aac_batch_size_messages histogram\n",
+        "\naac_batch_size_messages_bucket{le=\"10\"} 0\naac_batch_size_messages_bucket{le=\"50\"} "
+        "1\n",
+        "\naac_batch_size_messages_bucket{le=\"+Inf\"} 1\naac_batch_size_messages_sum 12\n"
+        "aac_batch_size_messages_count 1\n",
         "\naac_batch_write_duration_seconds_bucket{le=\"0.025\"} 1\n",
         "\naac_end_to_end_delay_seconds_bucket{le=\"300\"} 0\n",
         "\naac_end_to_end_delay_seconds_bucket{le=\"+Inf\"} 1\n",
+        "# TYPE aac_consumer_lag_messages gauge\naac_consumer_lag_messages{partition=\"3\"} 42\n",
+        /* the stored offset of partition 0; partition 3's is not known */
+        "# TYPE aac_committed_offset gauge\naac_committed_offset{partition=\"0\"} 10\n# HELP",
+        /* the names before they carried their unit, one release more */
+        "# HELP aac_batch_size Deprecated, use aac_batch_size_messages",
+        "\naac_batch_size_bucket{le=\"10\"} 0\naac_batch_size_bucket{le=\"50\"} 1\n",
+        "\naac_batch_size_bucket{le=\"+Inf\"} 1\naac_batch_size_sum 12\naac_batch_size_count 1\n",
+        "# HELP aac_consumer_lag Deprecated, use aac_consumer_lag_messages",
         "\naac_consumer_lag{partition=\"3\"} 42\n",
+        /* the client libraries' process family, their help texts */
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ",
+        "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes ",
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ",
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+        "seconds.\n# TYPE process_start_time_seconds gauge\n",
+        "# TYPE process_open_fds gauge\nprocess_open_fds ",
+        "# TYPE process_max_fds gauge\nprocess_max_fds ",
         "\naac_partition_paused{partition=\"0\"} 0\naac_partition_paused{partition=\"3\"} 1\n",
         "\naac_partitions_assigned 2\n",
         "\naac_group_joined 1\n",
@@ -344,8 +381,27 @@ static void test_metrics(void **state)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         if (!strstr(f->body, want[i]))
             fail_msg("missing from /metrics: %s\n---\n%s", want[i], f->body);
-    /* unknown lag: no series */
+    /* the HTTP server's families last: a client tells a whole exposition by
+     * its last line (test_http_concurrency's) */
+    const char *tail = "\naac_http_accept_errors_total 0\n";
+    size_t bl = strlen(f->body), tl = strlen(tail);
+    assert_true(bl > tl && !strcmp(f->body + bl - tl, tail));
+    /* unknown lag, unknown stored offset: no series */
+    assert_null(strstr(f->body, "aac_consumer_lag_messages{partition=\"0\"}"));
     assert_null(strstr(f->body, "aac_consumer_lag{partition=\"0\"}"));
+    assert_null(strstr(f->body, "aac_committed_offset{partition=\"3\"}"));
+
+    /* the process's figures are this process's: its open-files limit, its
+     * descriptors (the scrape's socket among them), its start */
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur != RLIM_INFINITY)
+        assert_true(sample(f->body, "process_max_fds") == (double)rl.rlim_cur);
+    assert_true(sample(f->body, "process_open_fds") >= 4);
+    double start = sample(f->body, "process_start_time_seconds");
+    assert_true(start > (double)time(NULL) - 3600 && start <= (double)time(NULL) + 1);
+    assert_true(sample(f->body, "process_resident_memory_bytes") > 0);
+    assert_true(sample(f->body, "process_cpu_seconds_total") >= 0);
     /* HELP and TYPE before every family, no label from outside the fixed sets */
     assert_null(strstr(f->body, "1e+300"));
 }
