@@ -84,11 +84,14 @@ assert_eq "$(broker_ctl error-count 3 Produce)" "ok broker=3 api=Produce count=0
 assert_eq "$(count "$TE")" 20 "messages after retried errors"
 
 # Cluster-level, no retries: the injected error fails the delivery. A new
-# topic led by broker 1: broker 3 now has a (spent) Produce error stack of
-# its own, which the mock consults instead of the cluster's.
+# topic led by broker 2: a broker that ever had a Produce error stack of
+# its own consults it instead of the cluster's, and the shared broker's
+# brokers 3 (above) and 1 and 3 (test_faults_dlq_fatal,
+# test_pipeline_shutdown_bounds, in whatever order ctest runs them) get
+# one; no test gives broker 2 one.
 TC=$T-clu
 broker_ctl topic-create "$TC" 1 >/dev/null
-broker_ctl partition-leader "$TC" 0 1 >/dev/null
+broker_ctl partition-leader "$TC" 0 2 >/dev/null
 assert_eq "$(broker_ctl request-error Produce REQUEST_TIMED_OUT 1)" \
   "ok api=Produce error=REQUEST_TIMED_OUT count=1" "request-error"
 if echo x | kc -P -t "$TC" -X message.send.max.retries=0 2>"$TEST_DIR/fail.err"; then

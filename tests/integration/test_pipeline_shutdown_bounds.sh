@@ -76,17 +76,29 @@ n=20
 start_consumer c2 "${settings[@]}" AAC_SERVICE_SHUTDOWN_TIMEOUT_MS=1000
 wait_for 1 60 grep -c 'msg="partitions assigned"' "$TEST_DIR/c2.log"
 wait_for 20 60 stored
-# the dead-letter partition on broker 1, the source on broker 2: only the
-# dead-letter producer meets broker 1's delay
-broker_ctl partition-leader "$TOPIC.dlq" 0 1 >/dev/null
+# the dead-letter partition on broker 3, the source on broker 2: only the
+# dead-letter producer meets broker 3's delay. A broker's own error stack
+# cannot be cleared, and a broker that has one never takes the cluster's
+# (test_devbroker and test_faults_dlq_fatal rely on broker 1 having none,
+# test_devbroker gives broker 3 one): the delay is used up before the end
+broker_ctl partition-leader "$TOPIC.dlq" 0 3 >/dev/null
 broker_ctl partition-leader "$TOPIC" 0 2 >/dev/null
-broker_ctl broker-request-error 1 Produce 0 4000 1 >/dev/null
-on_exit broker_ctl clear-errors Produce
+produce_errors_left() { broker_ctl error-count 3 Produce | sed -n 's/.* count=//p'; }
+drain_produce_errors() {
+  for _ in 1 2 3; do
+    [ "$(produce_errors_left)" = 0 ] && return
+    echo drain | timeout 10 kcat -b "$AAC_TEST_BOOTSTRAP" -P -t "$TOPIC.dlq" \
+      -X message.send.max.retries=0 || true
+  done
+}
+on_exit drain_produce_errors
+broker_ctl broker-request-error 3 Produce 0 4000 1 >/dev/null
 python3 "$gen" --count 20 --start $n --invalid-every 10 --month 2030-02 --ids "$TEST_DIR/ids" \
   >"$TEST_DIR/c"
 produce "$TEST_DIR/c"
 wait_for 1 30 sink_waiting # staged, confirming its dead letters
 stop_within c2 6000
+assert_eq "$(produce_errors_left)" 0 "the dead-letter delay left on broker 3"
 assert_eq "$(rows)" 20 "rows committed after the deadline (the cancel was lost)"
 grep -q 'msg="shutdown: batch not written in time, left uncommitted"' "$TEST_DIR/c2.log" ||
   fail "the batch confirming its dead letters was not left uncommitted"
