@@ -28,8 +28,6 @@ typedef struct row_s {
 
 struct aac_batch_s {
     aac_copy_format_t format;
-    const char *topic;
-    size_t topic_len;
     item_t *item;
     size_t cnt, cap;
     size_t bytes;
@@ -48,14 +46,12 @@ struct aac_batch_s {
     aac_rollup_groups_t *groups;
 };
 
-aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format)
+aac_batch_t *aac_batch_new(aac_copy_format_t format)
 {
     aac_batch_t *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
     b->format = format;
-    b->topic = topic;
-    b->topic_len = strlen(topic);
     if (!(b->groups = aac_rollup_groups_new())) {
         free(b);
         return NULL;
@@ -95,30 +91,36 @@ void aac_batch_destroy(aac_batch_t *b)
 
 /* --- encoding ------------------------------------------------------------ */
 
-/* Appends ev as one COPY row at the end of the buffer. */
-static int encode_row(aac_batch_t *b, const aac_event_t *ev, int32_t partition, int64_t offset,
+/* Appends ev, from message rkm, as one COPY row at the end of the buffer. */
+static int encode_row(aac_batch_t *b, const aac_event_t *ev, const rd_kafka_message_t *rkm,
                       size_t *len)
 {
-    size_t bound = aac_copyrow_bound(b->format, ev, b->topic_len);
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    size_t topic_len = strlen(topic);
+    size_t bound = aac_copyrow_bound(b->format, ev, topic_len);
     if (aac_grow((void **)&b->buf, &b->bcap, b->len + bound, 1) != 0)
         return -1;
     char *start = b->buf + b->len;
-    char *end = aac_copyrow_put(start, b->format, ev, b->topic, b->topic_len, partition, offset);
+    char *end =
+        aac_copyrow_put(start, b->format, ev, topic, topic_len, rkm->partition, rkm->offset);
     *len = (size_t)(end - start);
     return 0;
 }
 
 /* --- adding -------------------------------------------------------------- */
 
-/* The batch's part for rkm's partition, created or extended. */
+/* The batch's part for rkm's (topic, partition), created or extended. A
+ * topic's handle is one per client: equal handles, equal topics. */
 static int track(aac_batch_t *b, const rd_kafka_message_t *rkm)
 {
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
     aac_batch_part_t *pt = NULL;
-    if (b->part_cnt && b->part[b->part_last].partition == rkm->partition) {
+    if (b->part_cnt && b->part[b->part_last].partition == rkm->partition &&
+        b->part[b->part_last].topic == topic) {
         pt = &b->part[b->part_last];
     } else {
         for (size_t i = 0; i < b->part_cnt && !pt; i++)
-            if (b->part[i].partition == rkm->partition) {
+            if (b->part[i].partition == rkm->partition && !strcmp(b->part[i].topic, topic)) {
                 pt = &b->part[i];
                 b->part_last = i;
             }
@@ -128,7 +130,12 @@ static int track(aac_batch_t *b, const rd_kafka_message_t *rkm)
             return -1;
         b->part_last = b->part_cnt;
         pt = &b->part[b->part_cnt++];
-        *pt = (aac_batch_part_t){rkm->partition, rkm->offset, rkm->offset + 1, -1, false};
+        *pt = (aac_batch_part_t){.topic = topic,
+                                 .partition = rkm->partition,
+                                 .key = -1,
+                                 .first = rkm->offset,
+                                 .next = rkm->offset + 1,
+                                 .expected_old = -1};
     }
     pt->next = rkm->offset + 1;
     return 0;
@@ -165,7 +172,7 @@ int aac_batch_add_event(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_event
     int32_t group;
     if (aac_grow((void **)&b->row, &b->rcap, b->rcnt + 1, sizeof(*b->row)) != 0 ||
         (group = aac_rollup_groups_intern(b->groups, ev)) < 0 ||
-        encode_row(b, ev, rkm->partition, rkm->offset, &len) != 0) {
+        encode_row(b, ev, rkm, &len) != 0) {
         rd_kafka_message_destroy(rkm);
         return -1;
     }
@@ -249,6 +256,11 @@ size_t aac_batch_bytes(const aac_batch_t *b)
     return b->bytes;
 }
 
+size_t aac_batch_memory(const aac_batch_t *b)
+{
+    return b->bytes + b->len;
+}
+
 const rd_kafka_message_t *aac_batch_message(const aac_batch_t *b, size_t item)
 {
     return b->item[item].rkm;
@@ -274,10 +286,10 @@ const aac_batch_part_t *aac_batch_parts_const(const aac_batch_t *b)
     return b->part;
 }
 
-const aac_batch_part_t *aac_batch_part(const aac_batch_t *b, int32_t partition)
+const aac_batch_part_t *aac_batch_part(const aac_batch_t *b, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < b->part_cnt; i++)
-        if (b->part[i].partition == partition)
+        if (b->part[i].partition == partition && !strcmp(b->part[i].topic, topic))
             return &b->part[i];
     return NULL;
 }

@@ -139,6 +139,7 @@ static const param_t params[] = {
     {"partitions", "retention_months", P_INT, OFF(partitions.retention_months), "0", 0, 1200, 0},
     {"partitions", "upkeep_interval_s", P_INT, OFF(partitions.upkeep_interval_s), "21600", 1,
      604800, 0},
+    {"memory", "max_mb", P_INT, OFF(memory.max_mb), "64", 16, 65536, 0},
     {"rollups", "enabled", P_BOOL, OFF(rollups.enabled), "true", 0, 0, 0},
     {"rollups", "retention_months", P_INT, OFF(rollups.retention_months), "60", 0, 1200, 0},
 };
@@ -1089,29 +1090,121 @@ static int check_liveness(const aac_config_t *cfg, char *errstr, size_t size)
     return -1;
 }
 
-/* kafka.dlq_topic "" stands for "<topic>.dlq"; either way it must differ
- * from the topic. */
+/* A topic name Kafka accepts: 1 to 249 of [a-zA-Z0-9._-], not "." or "..". */
+static bool topic_name_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (!n || n > 249 || !strcmp(t, ".") || !strcmp(t, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)t[i]) && !strchr("._-", t[i]))
+            return false;
+    return true;
+}
+
+/* kafka.topic: one or more topics and ^regex patterns (librdkafka's
+ * subscription), comma-separated, each trimmed. */
+static int split_topics(aac_config_t *cfg, char *errstr, size_t size)
+{
+    const char *p = cfg->kafka.topic;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && isspace((unsigned char)*p)) {
+            p++;
+            n--;
+        }
+        while (n && isspace((unsigned char)p[n - 1]))
+            n--;
+        if (!n) {
+            errf(errstr, size, "config: kafka.topic: an empty entry in \"%s\"", cfg->kafka.topic);
+            return -1;
+        }
+        if (cfg->kafka.topic_cnt >= AAC_CONFIG_MAX_TOPICS) {
+            errf(errstr, size, "config: kafka.topic: more than %d topics and patterns",
+                 AAC_CONFIG_MAX_TOPICS);
+            return -1;
+        }
+        char *t = strndup(p, n);
+        char **l = realloc(cfg->kafka.topics, (cfg->kafka.topic_cnt + 1) * sizeof(*l));
+        if (!t || !l) {
+            free(t);
+            if (l)
+                cfg->kafka.topics = l;
+            errf(errstr, size, "config: out of memory");
+            return -1;
+        }
+        cfg->kafka.topics = l;
+        l[cfg->kafka.topic_cnt++] = t;
+        if (t[0] != '^' && !topic_name_ok(t)) {
+            errf(errstr, size,
+                 "config: kafka.topic: \"%s\" is not a topic name (1 to 249 of a-z, A-Z, 0-9, "
+                 "'.', '_', '-'; a regular expression begins with '^')",
+                 t);
+            return -1;
+        }
+        if (t[0] == '^' && n < 2) {
+            errf(errstr, size, "config: kafka.topic: \"^\" alone is no pattern");
+            return -1;
+        }
+        p = end ? end + 1 : p + n;
+    }
+    if (!cfg->kafka.topic_cnt) {
+        errf(errstr, size, "config: kafka.topic: no topic given");
+        return -1;
+    }
+    return 0;
+}
+
+/* kafka.dlq_topic "" stands for "<topic>.dlq" of each source topic (fixed
+ * at load when kafka.topic is one plain topic); it must differ from every
+ * topic consumed. */
 static int settle_dlq_topic(aac_config_t *cfg, char *errstr, size_t size)
 {
-    if (!*cfg->kafka.dlq_topic) {
-        size_t n = strlen(cfg->kafka.topic) + 5;
+    if (split_topics(cfg, errstr, size) != 0)
+        return -1;
+    bool one = cfg->kafka.topic_cnt == 1 && cfg->kafka.topics[0][0] != '^';
+    if (!*cfg->kafka.dlq_topic && one) {
+        size_t n = strlen(cfg->kafka.topics[0]) + 5;
         char *d = malloc(n);
         if (!d) {
             errf(errstr, size, "config: out of memory");
             return -1;
         }
-        snprintf(d, n, "%s.dlq", cfg->kafka.topic);
+        snprintf(d, n, "%s.dlq", cfg->kafka.topics[0]);
         free(cfg->kafka.dlq_topic);
         cfg->kafka.dlq_topic = d;
     }
-    if (!strcmp(cfg->kafka.dlq_topic, cfg->kafka.topic)) {
-        errf(errstr, size,
-             "config: kafka.dlq_topic: must differ from kafka.topic (\"%s\"), or rejected "
-             "messages would be consumed again",
-             cfg->kafka.topic);
-        return -1;
+    for (size_t i = 0; i < cfg->kafka.topic_cnt; i++) {
+        const char *t = cfg->kafka.topics[i];
+        if (t[0] != '^' && aac_config_is_dlq_topic(cfg, t)) {
+            errf(errstr, size,
+                 "config: kafka.dlq_topic: must differ from kafka.topic (\"%s\" is a "
+                 "dead-letter topic: kafka.dlq_topic, or any name ending in .dlq while it is "
+                 "empty), or rejected messages would be consumed again",
+                 t);
+            return -1;
+        }
     }
     return 0;
+}
+
+const char *aac_config_dlq_topic(const aac_config_t *cfg, const char *source, char *buf,
+                                 size_t size)
+{
+    if (*cfg->kafka.dlq_topic)
+        return cfg->kafka.dlq_topic;
+    snprintf(buf, size, "%s.dlq", source);
+    return buf;
+}
+
+bool aac_config_is_dlq_topic(const aac_config_t *cfg, const char *topic)
+{
+    size_t n = strlen(topic);
+    if (*cfg->kafka.dlq_topic)
+        return !strcmp(topic, cfg->kafka.dlq_topic);
+    /* each source topic has its own "<topic>.dlq" */
+    return n > 4 && !strcmp(topic + n - 4, ".dlq");
 }
 
 /* --- secrets from files --------------------------------------------------- */
@@ -1267,6 +1360,9 @@ void aac_config_destroy(aac_config_t *cfg)
         else if (params[i].type == P_MAP)
             kvlist_free((aac_kvlist_t *)(void *)dst);
     }
+    for (size_t i = 0; i < cfg->kafka.topic_cnt; i++)
+        free(cfg->kafka.topics[i]);
+    free(cfg->kafka.topics);
     free(cfg);
 }
 

@@ -4,8 +4,10 @@
  * Each record is heap-allocated and passed to librdkafka as the message's
  * opaque, so the delivery report can mark it. A record forgotten while its
  * message is still in flight becomes an orphan and is freed by the report.
- * Records are found through a hash of (partition, offset): a batch of
- * poison messages looks each of them up on every pass.
+ * Records are found through a hash of (topic, partition, offset): a batch
+ * of poison messages looks each of them up on every pass. A dead letter
+ * goes to kafka.dlq_topic, or, when that is empty, to "<topic>.dlq" of its
+ * source topic.
  *
  * Failed deliveries are logged one by one only for the first of every
  * DR_LOG_INTERVAL_MS, then counted, and the count logged by
@@ -39,6 +41,8 @@
 #define DR_LOG_INTERVAL_MS 10000
 
 typedef struct rec_s {
+    char *topic; /* the source topic */
+    uint64_t topic_hash;
     int32_t partition;
     int64_t offset;
     aac_dlq_state_t state;
@@ -50,7 +54,7 @@ struct aac_dlq_s {
     /* the records: writer threads send and confirm, the consume thread
      * forgets, librdkafka's delivery reports come from whoever polls */
     pthread_mutex_t lock;
-    char *topic;
+    char *topic; /* kafka.dlq_topic; "": each source topic's "<topic>.dlq" */
     char *group;
     rec_t **rec;
     size_t cnt, cap;
@@ -63,6 +67,21 @@ struct aac_dlq_s {
     _Atomic uint64_t failed; /* failed deliveries not yet taken (aac_dlq_take_failed) */
 };
 
+static void rec_free(rec_t *r)
+{
+    if (r)
+        free(r->topic);
+    free(r);
+}
+
+static uint64_t topic_hash(const char *t)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *t; t++)
+        h = (h ^ (unsigned char)*t) * 0x100000001b3ULL;
+    return h;
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     aac_dlq_t *dlq = opaque;
@@ -72,7 +91,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         return;
     pthread_mutex_lock(&dlq->lock);
     if (r->orphan) {
-        free(r);
+        rec_free(r);
     } else if (rkm->err) {
         r->state = AAC_DLQ_FAILED;
         dlq->last_err = rkm->err;
@@ -83,8 +102,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
             dlq->dr_unlogged_err = rkm->err;
         } else {
             dlq->dr_logged_ms = now;
-            aac_warn("dead letter not delivered", AAC_KV_INT("partition", r->partition),
-                     AAC_KV_INT("offset", r->offset),
+            aac_warn("dead letter not delivered", AAC_KV_STR("topic", r->topic),
+                     AAC_KV_INT("partition", r->partition), AAC_KV_INT("offset", r->offset),
                      AAC_KV_STR("error", rd_kafka_err2name(rkm->err)));
         }
     } else {
@@ -163,7 +182,7 @@ void aac_dlq_destroy(aac_dlq_t *dlq)
         if (dlq->rec[i]->state == AAC_DLQ_IN_FLIGHT)
             dlq->rec[i]->orphan = true; /* freed by its delivery report */
         else
-            free(dlq->rec[i]);
+            rec_free(dlq->rec[i]);
     }
     dlq->cnt = 0;
     if (dlq->rk) {
@@ -181,17 +200,17 @@ void aac_dlq_destroy(aac_dlq_t *dlq)
     free(dlq);
 }
 
-static size_t slot_of(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+static size_t slot_of(const aac_dlq_t *dlq, uint64_t th, int32_t partition, int64_t offset)
 {
     uint64_t h = (uint64_t)offset * UINT64_C(0x9E3779B97F4A7C15) ^
-                 (uint64_t)(uint32_t)partition * UINT64_C(0xC2B2AE3D27D4EB4F);
+                 (uint64_t)(uint32_t)partition * UINT64_C(0xC2B2AE3D27D4EB4F) ^ th;
     h ^= h >> 31;
     return (size_t)h & (dlq->slot_cnt - 1);
 }
 
 static void index_put(aac_dlq_t *dlq, rec_t *r)
 {
-    size_t i = slot_of(dlq, r->partition, r->offset);
+    size_t i = slot_of(dlq, r->topic_hash, r->partition, r->offset);
     while (dlq->slot[i])
         i = (i + 1) & (dlq->slot_cnt - 1);
     dlq->slot[i] = r;
@@ -217,22 +236,27 @@ static int index_rebuild(aac_dlq_t *dlq, size_t slots)
     return 0;
 }
 
-static rec_t *find(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+static rec_t *find(const aac_dlq_t *dlq, const char *topic, int32_t partition, int64_t offset)
 {
     if (!dlq->slot_cnt)
         return NULL;
-    for (size_t i = slot_of(dlq, partition, offset); dlq->slot[i];
-         i = (i + 1) & (dlq->slot_cnt - 1))
-        if (dlq->slot[i]->partition == partition && dlq->slot[i]->offset == offset)
+    uint64_t th = topic_hash(topic);
+    for (size_t i = slot_of(dlq, th, partition, offset); dlq->slot[i];
+         i = (i + 1) & (dlq->slot_cnt - 1)) {
+        const rec_t *r = dlq->slot[i];
+        if (r->partition == partition && r->offset == offset && r->topic_hash == th &&
+            !strcmp(r->topic, topic))
             return dlq->slot[i];
+    }
     return NULL;
 }
 
-aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, int32_t partition, int64_t offset)
+aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, const char *topic, int32_t partition,
+                              int64_t offset)
 {
     aac_dlq_t *d = (aac_dlq_t *)dlq; /* the lock only */
     pthread_mutex_lock(&d->lock);
-    const rec_t *r = find(dlq, partition, offset);
+    const rec_t *r = find(dlq, topic, partition, offset);
     aac_dlq_state_t st = r ? r->state : AAC_DLQ_UNKNOWN;
     pthread_mutex_unlock(&d->lock);
     return st;
@@ -301,9 +325,9 @@ void aac_dlq_headers_add(rd_kafka_headers_t *h, const aac_dlq_letter_t *l)
     add_str(h, AAC_DLQ_H_SERVICE_VERSION, l->version, SIZE_MAX);
 }
 
-/* A new record of (partition, offset), indexed, in state AAC_DLQ_UNKNOWN;
- * NULL when out of memory. */
-static rec_t *rec_add(aac_dlq_t *dlq, int32_t partition, int64_t offset)
+/* A new record of (topic, partition, offset), indexed, in state
+ * AAC_DLQ_UNKNOWN; NULL when out of memory. */
+static rec_t *rec_add(aac_dlq_t *dlq, const char *topic, int32_t partition, int64_t offset)
 {
     rec_t *r;
     if (aac_grow((void **)&dlq->rec, &dlq->cap, dlq->cnt + 1, sizeof(*dlq->rec)) != 0)
@@ -311,8 +335,11 @@ static rec_t *rec_add(aac_dlq_t *dlq, int32_t partition, int64_t offset)
     if ((dlq->cnt + 1) * 2 > dlq->slot_cnt &&
         index_rebuild(dlq, dlq->slot_cnt ? dlq->slot_cnt * 2 : 128) != 0)
         return NULL;
-    if (!(r = calloc(1, sizeof(*r))))
+    if (!(r = calloc(1, sizeof(*r))) || !(r->topic = strdup(topic))) {
+        free(r);
         return NULL;
+    }
+    r->topic_hash = topic_hash(topic);
     r->partition = partition;
     r->offset = offset;
     dlq->rec[dlq->cnt++] = r;
@@ -322,21 +349,27 @@ static rec_t *rec_add(aac_dlq_t *dlq, int32_t partition, int64_t offset)
 
 static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why)
 {
-    rec_t *r = find(dlq, rkm->partition, rkm->offset);
+    const char *source = rd_kafka_topic_name(rkm->rkt);
+    rec_t *r = find(dlq, source, rkm->partition, rkm->offset);
     rd_kafka_headers_t *orig = NULL, *h;
     rd_kafka_timestamp_type_t tstype;
+    char own[300];
 
     if (r && (r->state == AAC_DLQ_IN_FLIGHT || r->state == AAC_DLQ_DELIVERED))
         return 0;
-    if (!r && !(r = rec_add(dlq, rkm->partition, rkm->offset)))
+    if (!r && !(r = rec_add(dlq, source, rkm->partition, rkm->offset)))
         return RD_KAFKA_RESP_ERR__FAIL;
+    /* the source's own "<topic>.dlq" when kafka.dlq_topic is empty */
+    if (!*dlq->topic)
+        snprintf(own, sizeof(own), "%s.dlq", source);
+    const char *target = *dlq->topic ? dlq->topic : own;
 
     /* the original headers first, then where the message came from and why */
     if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
         h = rd_kafka_headers_copy(orig);
     else
         h = rd_kafka_headers_new(AAC_DLQ_H__CNT);
-    aac_dlq_letter_t l = {.topic = rd_kafka_topic_name(rkm->rkt),
+    aac_dlq_letter_t l = {.topic = source,
                           .partition = rkm->partition,
                           .offset = rkm->offset,
                           .timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype),
@@ -347,7 +380,7 @@ static int send_locked(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_
     aac_dlq_headers_add(h, &l);
 
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        dlq->rk, RD_KAFKA_V_TOPIC(dlq->topic), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+        dlq->rk, RD_KAFKA_V_TOPIC(target), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
         RD_KAFKA_V_VALUE(rkm->payload, rkm->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
     if (err) {
@@ -376,18 +409,19 @@ void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms)
     pthread_mutex_unlock(&dlq->lock);
 }
 
-void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset)
+void aac_dlq_forget(aac_dlq_t *dlq, const char *topic, int32_t partition, int64_t next_offset)
 {
     size_t o = 0;
     pthread_mutex_lock(&dlq->lock);
     for (size_t i = 0; i < dlq->cnt; i++) {
         rec_t *r = dlq->rec[i];
-        bool all = partition < 0 && next_offset < 0;
-        if (all || (r->partition == partition && r->offset < next_offset)) {
+        bool all = !topic;
+        if (all ||
+            (r->partition == partition && r->offset < next_offset && !strcmp(r->topic, topic))) {
             if (r->state == AAC_DLQ_IN_FLIGHT)
                 r->orphan = true;
             else
-                free(r);
+                rec_free(r);
             continue;
         }
         dlq->rec[o++] = r;

@@ -591,6 +591,13 @@ int aac_dlqtool_main(const aac_config_t *cfg, int argc, char **argv)
     t.cfg = cfg;
     t.o = &o;
     t.topic = o.topic ? o.topic : cfg->kafka.dlq_topic;
+    if (!*t.topic) {
+        fprintf(stderr,
+                "dlq %s: kafka.topic names several topics or a pattern, each with its own "
+                "dead-letter topic (<topic>.dlq): give --topic DEAD_LETTER_TOPIC\n",
+                o.cmd == AAC_DLQARGS_REPLAY ? "replay" : "inspect");
+        return 2;
+    }
     if (o.cmd == AAC_DLQARGS_REPLAY) {
         snprintf(group, sizeof(group), "%s.replay", cfg->kafka.group_id);
         t.group = o.group ? o.group : group;

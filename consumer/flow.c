@@ -5,7 +5,8 @@
 
 bool aac_flow_full(const aac_flow_t *f)
 {
-    return f->events >= f->max_events || f->bytes >= f->max_bytes;
+    return f->events >= f->max_events || f->bytes >= f->max_bytes ||
+           (f->max_held && f->held >= f->max_held);
 }
 
 bool aac_flow_should_close(const aac_flow_t *f)

@@ -272,6 +272,19 @@ static void render_status(struct evbuffer *b, const char *status, const aac_heal
             evbuffer_add_printf(b, "%s%" PRId32, first ? "" : ",", s->partitions[i].partition);
             first = false;
         }
+    /* partitions_assigned and _paused name partitions of every topic:
+     * the assignment says which topic each is of */
+    evbuffer_add_printf(b, "],\"assignment\":[");
+    first = true;
+    for (size_t i = 0; i < s->partition_cnt; i++)
+        if (s->partitions[i].assigned) {
+            evbuffer_add_printf(b, "%s{\"topic\":", first ? "" : ",");
+            json_str(b, s->partitions[i].topic);
+            evbuffer_add_printf(b, ",\"partition\":%" PRId32 ",\"paused\":%s}",
+                                s->partitions[i].partition,
+                                s->partitions[i].paused ? "true" : "false");
+            first = false;
+        }
     evbuffer_add_printf(b, "],\"last_batch_at\":");
     json_time(b, s->last_batch_at);
     evbuffer_add_printf(b, ",\"last_commit_at\":");
@@ -409,8 +422,9 @@ static void render_lag(struct evbuffer *b, const aac_metrics_snapshot_t *s, cons
     family(b, name, "gauge", help);
     for (size_t i = 0; i < s->partition_cnt; i++)
         if (s->partitions[i].assigned && s->partitions[i].lag >= 0)
-            evbuffer_add_printf(b, "%s{partition=\"%" PRId32 "\"} %" PRId64 "\n", name,
-                                s->partitions[i].partition, s->partitions[i].lag);
+            evbuffer_add_printf(b, "%s{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n", name,
+                                s->partitions[i].topic, s->partitions[i].partition,
+                                s->partitions[i].lag);
 }
 
 /* The assignment: lag, stored offsets and pauses per partition, and when
@@ -426,15 +440,19 @@ static void render_partitions(struct evbuffer *b, const aac_metrics_snapshot_t *
            "as of the last batch committed or the assignment.");
     for (size_t i = 0; i < s->partition_cnt; i++)
         if (s->partitions[i].assigned && s->partitions[i].committed_offset >= 0)
-            evbuffer_add_printf(b, "aac_committed_offset{partition=\"%" PRId32 "\"} %" PRId64 "\n",
-                                s->partitions[i].partition, s->partitions[i].committed_offset);
+            evbuffer_add_printf(
+                b, "aac_committed_offset{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                s->partitions[i].topic, s->partitions[i].partition,
+                s->partitions[i].committed_offset);
     family(b, "aac_partition_paused", "gauge",
            "1 while an assigned partition is paused (outage back-off or position unknown).");
     for (size_t i = 0; i < s->partition_cnt; i++)
         if (s->partitions[i].assigned) {
             assigned++;
-            evbuffer_add_printf(b, "aac_partition_paused{partition=\"%" PRId32 "\"} %d\n",
-                                s->partitions[i].partition, s->partitions[i].paused ? 1 : 0);
+            evbuffer_add_printf(b,
+                                "aac_partition_paused{topic=\"%s\",partition=\"%" PRId32 "\"} %d\n",
+                                s->partitions[i].topic, s->partitions[i].partition,
+                                s->partitions[i].paused ? 1 : 0);
         }
     gauge(b, "aac_partitions_assigned", "Partitions assigned to this instance.", (double)assigned);
     gauge(b, "aac_consumption_paused", "1 while consumption is paused by an outage.",

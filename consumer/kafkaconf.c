@@ -99,6 +99,32 @@ int aac_kafkaconf_set_forced(rd_kafka_conf_t *conf, const char *group_id, char *
     return 0;
 }
 
+/* Whether the configuration gives librdkafka property `name` itself. */
+static bool given(const aac_config_t *cfg, const char *name)
+{
+    return aac_kvlist_get(&cfg->kafka.properties, name) ||
+           aac_kvlist_get(&cfg->kafka.consumer_properties, name);
+}
+
+/* The memory budget's shares for librdkafka (memory.max_mb): a quarter for
+ * its queue of fetched messages, an eighth for one fetch, unless the
+ * properties are given. */
+static int set_memory(rd_kafka_conf_t *conf, const aac_config_t *cfg, char *errstr, size_t size)
+{
+    char v[32];
+    if (!given(cfg, "queued.max.messages.kbytes")) {
+        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 4);
+        if (aac_kafkaconf_set(conf, "queued.max.messages.kbytes", v, errstr, size))
+            return -1;
+    }
+    if (!given(cfg, "fetch.max.bytes")) {
+        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 8 * 1024);
+        if (aac_kafkaconf_set(conf, "fetch.max.bytes", v, errstr, size))
+            return -1;
+    }
+    return 0;
+}
+
 rd_kafka_conf_t *aac_kafkaconf_consumer(const aac_config_t *cfg, char *errstr, size_t errstr_size)
 {
     char v[32];
@@ -108,6 +134,8 @@ rd_kafka_conf_t *aac_kafkaconf_consumer(const aac_config_t *cfg, char *errstr, s
                           &cfg->kafka.consumer_properties, errstr, errstr_size);
     if (!conf)
         return NULL;
+    if (set_memory(conf, cfg, errstr, errstr_size))
+        goto fail;
     /* not overridable: the offsets live in PostgreSQL with the rows */
     if (aac_kafkaconf_set_forced(conf, cfg->kafka.group_id, errstr, errstr_size))
         goto fail;

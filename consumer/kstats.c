@@ -52,7 +52,7 @@ static void read_brokers(yajl_val brokers, aac_kstats_t *out)
     }
 }
 
-static void read_partitions(yajl_val parts, aac_kstats_t *out)
+static void read_partitions(const char *topic, yajl_val parts, aac_kstats_t *out)
 {
     if (!YAJL_IS_OBJECT(parts))
         return;
@@ -64,7 +64,10 @@ static void read_partitions(yajl_val parts, aac_kstats_t *out)
         long long pid = YAJL_GET_INTEGER(id), l = YAJL_GET_INTEGER(lag);
         if (pid < 0 || pid > INT32_MAX || l < 0)
             continue;
-        out->lag[out->lag_cnt++] = (aac_kstats_lag_t){(int32_t)pid, (int64_t)l};
+        aac_kstats_lag_t *e = &out->lag[out->lag_cnt++];
+        snprintf(e->topic, sizeof(e->topic), "%s", topic);
+        e->partition = (int32_t)pid;
+        e->lag = (int64_t)l;
     }
 }
 
@@ -99,7 +102,14 @@ int aac_kstats_parse(const char *json, size_t len, const char *topic, aac_kstats
         goto out;
     }
     read_brokers(member(root, "brokers"), out);
-    read_partitions(member(member(member(root, "topics"), topic), "partitions"), out);
+    yajl_val topics = member(root, "topics");
+    if (topic) {
+        read_partitions(topic, member(member(topics, topic), "partitions"), out);
+    } else if (YAJL_IS_OBJECT(topics)) {
+        for (size_t i = 0; i < topics->u.object.len; i++)
+            read_partitions(topics->u.object.keys[i],
+                            member(topics->u.object.values[i], "partitions"), out);
+    }
     rc = 0;
 out:
     yajl_tree_free(root);

@@ -178,16 +178,18 @@ void aac_metrics_set_partitions(aac_metrics_t *m, const aac_partition_state_t *p
     m->health.partition_cnt = cnt;
     for (size_t i = 0; i < cnt; i++)
         for (size_t j = 0; j < old_cnt; j++)
-            if (old[j].partition == p[i].partition && p[i].lag < 0)
+            if (old[j].partition == p[i].partition && p[i].lag < 0 &&
+                !strcmp(old[j].topic, p[i].topic))
                 m->health.partitions[i].lag = old[j].lag;
     pthread_mutex_unlock(&m->lock);
 }
 
-void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag)
+void aac_metrics_set_lag(aac_metrics_t *m, const char *topic, int32_t partition, int64_t lag)
 {
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->health.partition_cnt; i++)
-        if (m->health.partitions[i].partition == partition)
+        if (m->health.partitions[i].partition == partition &&
+            !strcmp(m->health.partitions[i].topic, topic))
             m->health.partitions[i].lag = lag;
     pthread_mutex_unlock(&m->lock);
 }

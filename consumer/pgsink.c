@@ -276,38 +276,82 @@ static char *int_array(const int64_t *v, const int32_t *v32, size_t cnt)
     return buf;
 }
 
-int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const char *topic,
-                             const int32_t *partitions, size_t cnt, int64_t *offsets,
-                             aac_pgsink_result_t *res)
+/* Formats a PostgreSQL array literal of strings, each quoted. */
+static char *text_array(const char *(*get)(const void *, size_t), const void *v, size_t cnt)
 {
-    static const char sql[] = "SELECT kafka_partition, next_offset FROM consumer_offsets "
-                              "WHERE consumer_group = $1 AND topic = $2 "
-                              "AND kafka_partition = ANY ($3::int[])";
+    size_t n = 3;
+    for (size_t i = 0; i < cnt; i++)
+        n += 2 * strlen(get(v, i)) + 3;
+    char *buf = malloc(n), *o = buf;
+    if (!buf)
+        return NULL;
+    *o++ = '{';
+    for (size_t i = 0; i < cnt; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        for (const char *c = get(v, i); *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *o++ = '\\';
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return buf;
+}
+
+static const char *key_topic(const void *v, size_t i)
+{
+    return ((const aac_pkey_t *)v)[i].topic;
+}
+
+static const char *part_topic(const void *v, size_t i)
+{
+    return ((const aac_batch_part_t *)v)[i].topic;
+}
+
+int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const aac_pkey_t *keys, size_t cnt,
+                             int64_t *offsets, aac_pgsink_result_t *res)
+{
+    static const char sql[] =
+        "SELECT t.i, c.next_offset FROM unnest($2::text[], $3::int[]) WITH ORDINALITY"
+        " AS t(topic, p, i) JOIN consumer_offsets c ON c.consumer_group = $1"
+        " AND c.topic = t.topic AND c.kafka_partition = t.p";
     memset(res, 0, sizeof(*res));
     for (size_t i = 0; i < cnt; i++)
         offsets[i] = -1;
     if (aac_pgsink_connect(s, res) != 0)
         return -1;
-    char *parts = int_array(NULL, partitions, cnt);
-    if (!parts) {
+    int32_t *p = malloc((cnt ? cnt : 1) * sizeof(*p));
+    for (size_t i = 0; p && i < cnt; i++)
+        p[i] = keys[i].partition;
+    char *topics = text_array(key_topic, keys, cnt), *parts = p ? int_array(NULL, p, cnt) : NULL;
+    free(p);
+    if (!topics || !parts) {
+        free(topics);
+        free(parts);
         res->cls = AAC_CLASS_TRANSIENT;
         snprintf(res->errstr, sizeof(res->errstr), "out of memory");
         return -1;
     }
-    const char *params[3] = {group, topic, parts};
-    PGresult *pr = PQexecParams(s->conn, sql, 3, NULL, params, NULL, NULL, 0);
+    const char *params[3] = {group, topics, parts};
+    PGresult *pr =
+        refused(s, res) ? NULL : PQexecParams(s->conn, sql, 3, NULL, params, NULL, NULL, 0);
+    free(topics);
     free(parts);
+    if (!pr)
+        return -1;
     if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
         fail_from(s, pr, "could not read the stored offsets", res);
         PQclear(pr);
         return -1;
     }
     for (int r = 0; r < PQntuples(pr); r++) {
-        int32_t p = (int32_t)strtol(PQgetvalue(pr, r, 0), NULL, 10);
-        int64_t off = strtoll(PQgetvalue(pr, r, 1), NULL, 10);
-        for (size_t i = 0; i < cnt; i++)
-            if (partitions[i] == p)
-                offsets[i] = off;
+        size_t i = strtoul(PQgetvalue(pr, r, 0), NULL, 10);
+        if (i >= 1 && i <= cnt)
+            offsets[i - 1] = strtoll(PQgetvalue(pr, r, 1), NULL, 10);
     }
     PQclear(pr);
     return 0;
@@ -582,14 +626,14 @@ static char *bool_array(const aac_batch_part_t *part, size_t cnt)
 static const char *commit_sql(aac_pgsink_t *s)
 {
     static const char head[] =
-        "WITH t AS (SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bool[])"
-        " AS t(p, n, s, r)), ";
+        "WITH t AS (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[],"
+        " $6::bool[]) AS t(topic, p, n, s, r)), ";
     static const char tail[] =
         "u AS (UPDATE consumer_offsets c SET next_offset = t.n, updated_at = now() FROM t"
-        " WHERE c.consumer_group = $1 AND c.topic = $2 AND c.kafka_partition = t.p"
+        " WHERE c.consumer_group = $1 AND c.topic = t.topic AND c.kafka_partition = t.p"
         " AND c.next_offset = t.s AND (t.n >= c.next_offset OR t.r) RETURNING 1),"
         " i AS (INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)"
-        " SELECT $1, $2, t.p, t.n FROM t WHERE t.s < 0 ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT $1, t.topic, t.p, t.n FROM t WHERE t.s < 0 ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)";
     if (s->commit_sql)
         return s->commit_sql;
@@ -598,8 +642,7 @@ static const char *commit_sql(aac_pgsink_t *s)
     if (!sql)
         return NULL;
     memcpy(sql, head, sizeof(head));
-    int n =
-        aac_rollup_sql(sql + sizeof(head) - 1, AAC_ROLLUP_SQL_MAX, 7, 2, s->cfg->rollups.enabled);
+    int n = aac_rollup_sql(sql + sizeof(head) - 1, AAC_ROLLUP_SQL_MAX, 7, s->cfg->rollups.enabled);
     if (n < 0) {
         free(sql);
         return NULL;
@@ -608,39 +651,51 @@ static const char *commit_sql(aac_pgsink_t *s)
     return s->commit_sql = sql;
 }
 
+/* The topic of a batch's message. */
+static const char *item_topic(const aac_batch_t *b, size_t item)
+{
+    return rd_kafka_topic_name(aac_batch_message(b, item)->rkt);
+}
+
 /* What the batch adds to the rollups: the rows the open transaction
  * inserted (a duplicate counts nowhere), its dead letters, what it
- * consumed. */
-static int build_rollup(aac_pgsink_t *s, const aac_batch_t *b, const char *topic)
+ * consumed, by source topic. */
+static int build_rollup(aac_pgsink_t *s, const aac_batch_t *b)
 {
     aac_rollup_t *r = s->rollup;
-    aac_rollup_begin(r, aac_batch_groups(b), topic);
-    for (size_t i = 0; s->cfg->rollups.enabled && i < s->staged_live; i++) {
+    aac_rollup_begin(r, aac_batch_groups(b));
+    for (size_t i = 0; i < s->staged_live; i++) {
         size_t row = s->live[i];
-        if (!s->staged_all && !s->inserted[row])
+        bool ins = s->staged_all || s->inserted[row];
+        if (aac_rollup_consumed(r, item_topic(b, aac_batch_row_item(b, row)), 0, ins, !ins) != 0)
+            return -1;
+        if (!ins || !s->cfg->rollups.enabled)
             continue;
         aac_rollup_row_t rr = aac_batch_rollup_row(b, row);
         if (aac_rollup_add(r, &rr) != 0)
             return -1;
     }
-    for (size_t i = 0; i < aac_batch_reject_count(b); i++)
-        if (aac_rollup_dead_letters(r, aac_reason_str(aac_batch_reject(b, i)->reason), 1) != 0)
+    for (size_t i = 0; i < aac_batch_reject_count(b); i++) {
+        const aac_batch_reject_t *rj = aac_batch_reject(b, i);
+        if (aac_rollup_dead_letters(r, item_topic(b, rj->item), aac_reason_str(rj->reason), 1))
             return -1;
-    aac_rollup_consumed(r, aac_batch_count(b), s->staged_inserted,
-                        s->staged_live - s->staged_inserted);
+    }
+    for (size_t i = 0; i < aac_batch_count(b); i++)
+        if (aac_rollup_consumed(r, item_topic(b, i), 1, 0, 0) != 0)
+            return -1;
     return 0;
 }
 
 /* Stores the batch's offsets, its rollups and counts in the open
  * transaction, in one statement. */
-static int store_batch(aac_pgsink_t *s, const aac_batch_t *b, const char *group, const char *topic,
+static int store_batch(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
                        aac_pgsink_result_t *res)
 {
     size_t cnt = aac_batch_part_count(b), n = cnt ? cnt : 1;
     const aac_batch_part_t *part = aac_batch_parts_const(b);
     int32_t *parts = malloc(n * sizeof(*parts));
     int64_t *next = malloc(n * sizeof(*next)), *old = malloc(n * sizeof(*old));
-    char *a = NULL, *bb = NULL, *c = NULL, *r = NULL;
+    char *a = NULL, *bb = NULL, *c = NULL, *r = NULL, *t = NULL;
     const char *params[6 + AAC_ROLLUP_PARAMS];
     const char *sql = commit_sql(s);
     int rc = -1, np;
@@ -656,14 +711,15 @@ static int store_batch(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
     bb = int_array(next, NULL, cnt);
     c = int_array(old, NULL, cnt);
     r = bool_array(part, cnt);
-    if (!a || !bb || !c || !r || build_rollup(s, b, topic) != 0 ||
+    t = text_array(part_topic, part, cnt);
+    if (!a || !bb || !c || !r || !t || build_rollup(s, b) != 0 ||
         (np = aac_rollup_params(s->rollup, params + 6, s->cfg->rollups.enabled)) < 0)
         goto oom;
     res->rollup_keys = aac_rollup_keys(s->rollup);
     if (refused(s, res))
         goto out;
     params[0] = group;
-    params[1] = topic;
+    params[1] = t;
     params[2] = a;
     params[3] = bb;
     params[4] = c;
@@ -701,6 +757,7 @@ out:
     free(bb);
     free(c);
     free(r);
+    free(t);
     return rc;
 }
 
@@ -786,10 +843,10 @@ int aac_pgsink_stage(aac_pgsink_t *s, aac_batch_t *b, aac_pgsink_result_t *res)
     return 0;
 }
 
-int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, const char *topic,
+int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
                       aac_pgsink_result_t *res)
 {
-    if (store_batch(s, b, group, topic, res) != 0) {
+    if (store_batch(s, b, group, res) != 0) {
         rollback(s);
         return -1;
     }

@@ -78,16 +78,21 @@ typedef struct pipeline_s {
     aac_batch_t **spare;
     int spare_cnt, spare_max;
     int writers, max_in_flight;
+    size_t flight_memory; /* aac_batch_memory of the batches in flight */
+    size_t max_held;      /* the batches' share of memory.max_mb */
 
-    aac_retry_state_t retry;   /* writes */
-    aac_retry_state_t offsets; /* reads of stored offsets and seeks tried again */
-    bool paused;               /* partitions paused by this loop */
-    int fatal;                 /* set: stop with AAC_EXIT_FATAL */
-    int64_t last_pg_ok;        /* monotonic ms of the last PostgreSQL success */
-    bool ever_assigned;        /* the group has completed a join for this member */
-    bool broker_up;            /* what the metrics were last told */
-    bool writers_stopped;      /* nothing is written any more */
-    int64_t deadline;          /* monotonic ms the shutdown must end by, 0: running */
+    aac_retry_state_t retry;    /* writes */
+    aac_retry_state_t offsets;  /* reads of stored offsets and seeks tried again */
+    bool paused;                /* partitions paused by this loop */
+    int fatal;                  /* set: stop with AAC_EXIT_FATAL */
+    int64_t last_pg_ok;         /* monotonic ms of the last PostgreSQL success */
+    bool ever_assigned;         /* the group has completed a join for this member */
+    bool broker_up;             /* what the metrics were last told */
+    rd_kafka_topic_t *last_rkt; /* the last message's topic handle and partition, */
+    int32_t last_partition;     /* and their key in pos (-1: none) */
+    int32_t last_key;
+    bool writers_stopped; /* nothing is written any more */
+    int64_t deadline;     /* monotonic ms the shutdown must end by, 0: running */
 } pipeline_t;
 
 /* A consumer left to the process's exit (see close_consumer): kept
@@ -96,6 +101,22 @@ static rd_kafka_t *abandoned_rk;
 
 /* --- partitions ---------------------------------------------------------- */
 
+/* Partitions are named by their key in pl->pos: a (topic, partition). */
+#define TOPIC(pl, k)     aac_positions_topic(&(pl)->pos, k)
+#define PARTITION(pl, k) aac_positions_partition(&(pl)->pos, k)
+
+static rd_kafka_topic_partition_t *list_add(rd_kafka_topic_partition_list_t *l, pipeline_t *pl,
+                                            int32_t k)
+{
+    return rd_kafka_topic_partition_list_add(l, TOPIC(pl, k), PARTITION(pl, k));
+}
+
+/* The key of a batch's part (made when the batch closed, else looked up). */
+static int32_t part_key(const pipeline_t *pl, const aac_batch_part_t *bp)
+{
+    return bp->key >= 0 ? bp->key : aac_positions_lookup(&pl->pos, bp->topic, bp->partition);
+}
+
 static void publish_partitions(pipeline_t *pl)
 {
     aac_partition_state_t st[AAC_METRICS_MAX_PARTITIONS];
@@ -103,11 +124,13 @@ static void publish_partitions(pipeline_t *pl)
     for (int32_t p = 0; p < pl->pos.cap && n < AAC_METRICS_MAX_PARTITIONS; p++) {
         if (!aac_positions_assigned(&pl->pos, p))
             continue;
-        st[n++] = (aac_partition_state_t){.partition = p,
-                                          .assigned = true,
-                                          .paused = pl->paused || !aac_positions_ready(&pl->pos, p),
-                                          .lag = -1,
-                                          .committed_offset = pl->pos.p[p].stored};
+        aac_partition_state_t *e = &st[n++];
+        *e = (aac_partition_state_t){.partition = PARTITION(pl, p),
+                                     .assigned = true,
+                                     .paused = pl->paused || !aac_positions_ready(&pl->pos, p),
+                                     .lag = -1,
+                                     .committed_offset = pl->pos.p[p].stored};
+        snprintf(e->topic, sizeof(e->topic), "%s", TOPIC(pl, p));
     }
     aac_metrics_set_partitions(pl->metrics, st, n);
     /* a member that joined with no partition (more instances than
@@ -121,7 +144,7 @@ static rd_kafka_topic_partition_list_t *assigned_list(pipeline_t *pl, bool ready
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (int32_t p = 0; p < pl->pos.cap; p++)
         if (ready ? aac_positions_ready(&pl->pos, p) : aac_positions_assigned(&pl->pos, p))
-            rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
+            list_add(l, pl, p);
     return l;
 }
 
@@ -143,7 +166,7 @@ static void set_paused(pipeline_t *pl, bool paused)
 static void pause_one(pipeline_t *pl, int32_t p, bool pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p);
+    list_add(l, pl, p);
     if (pause)
         rd_kafka_pause_partitions(pl->rk, l);
     else
@@ -175,7 +198,7 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
 {
     char err[256] = "";
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, p)->offset = offset;
+    list_add(l, pl, p)->offset = offset;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(pl->rk, l, 5000);
     if (e) {
         snprintf(err, sizeof(err), "%s", rd_kafka_error_string(e));
@@ -188,8 +211,9 @@ static bool seek_to(pipeline_t *pl, int32_t p, int64_t offset)
         aac_positions_sought(&pl->pos, p);
         return true;
     }
-    aac_warn("could not seek, partition held back", AAC_KV_INT("partition", p),
-             AAC_KV_INT("offset", offset), AAC_KV_STR("error", err));
+    aac_warn("could not seek, partition held back", AAC_KV_STR("topic", TOPIC(pl, p)),
+             AAC_KV_INT("partition", PARTITION(pl, p)), AAC_KV_INT("offset", offset),
+             AAC_KV_STR("error", err));
     aac_positions_seek_failed(&pl->pos, p, offset);
     pause_one(pl, p, true);
     offsets_retry_later(pl);
@@ -227,7 +251,7 @@ static aac_batch_t *batch_take(pipeline_t *pl)
 {
     if (pl->spare_cnt)
         return pl->spare[--pl->spare_cnt];
-    return aac_batch_new(pl->cfg->kafka.topic, copy_format(pl->cfg));
+    return aac_batch_new(copy_format(pl->cfg));
 }
 
 /* Empties b and keeps it for reuse (the buffers stay allocated). */
@@ -249,7 +273,11 @@ static aac_flow_t flow_of(const pipeline_t *pl, int64_t now, int in_flight, int 
         .events = aac_batch_count(pl->open),
         .bytes = aac_batch_bytes(pl->open),
         .max_events = aac_retry_batch_max(&pl->retry, (size_t)cfg->batch.max_events),
-        .max_bytes = (size_t)cfg->batch.max_bytes,
+        .max_bytes = (size_t)cfg->batch.max_bytes < pl->max_held / (size_t)(pl->max_in_flight + 1)
+                         ? (size_t)cfg->batch.max_bytes
+                         : pl->max_held / (size_t)(pl->max_in_flight + 1),
+        .held = aac_batch_memory(pl->open) + pl->flight_memory,
+        .max_held = pl->max_held,
         .now = now,
         .open_since = pl->open_since,
         .linger_ms = cfg->batch.linger_ms,
@@ -274,9 +302,10 @@ static void drop_open(pipeline_t *pl, const char *why)
              AAC_KV_STR("reason", why));
     const aac_batch_part_t *bp = aac_batch_parts_const(b);
     for (size_t k = 0; k < aac_batch_part_count(b); k++) {
-        aac_positions_rewind(&pl->pos, bp[k].partition, bp[k].first, false);
-        if (aac_positions_ready(&pl->pos, bp[k].partition))
-            seek_to(pl, bp[k].partition, bp[k].first);
+        int32_t key = part_key(pl, &bp[k]);
+        aac_positions_rewind(&pl->pos, key, bp[k].first, false);
+        if (aac_positions_ready(&pl->pos, key))
+            seek_to(pl, key, bp[k].first);
     }
     aac_batch_reset(b);
 }
@@ -297,7 +326,10 @@ static bool submit(pipeline_t *pl, bool extra)
     aac_batch_t *next = batch_take(pl);
     if (!next)
         return false; /* out of memory: try again later */
-    if (aac_positions_submit(&pl->pos, aac_batch_parts(b), aac_batch_part_count(b)) != 0) {
+    aac_batch_part_t *bp = aac_batch_parts(b);
+    for (size_t i = 0; i < aac_batch_part_count(b); i++)
+        bp[i].key = aac_positions_lookup(&pl->pos, bp[i].topic, bp[i].partition);
+    if (aac_positions_submit(&pl->pos, bp, aac_batch_part_count(b)) != 0) {
         /* the positions refuse a batch that would store an offset below
          * its predecessor's: never written, read again */
         aac_error("batch would move a stored offset backwards, dropped",
@@ -306,6 +338,7 @@ static bool submit(pipeline_t *pl, bool extra)
         drop_open(pl, "offsets out of order");
         return false;
     }
+    pl->flight_memory += aac_batch_memory(b);
     aac_writers_submit(pl->ws, b, extra);
     aac_metrics_batch_closed(pl->metrics, aac_now());
     pl->open = next;
@@ -319,8 +352,7 @@ static void commit_to_kafka(pipeline_t *pl, const aac_batch_t *b)
     size_t n = aac_batch_part_count(b);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(l, pl->cfg->kafka.topic, bp[i].partition)->offset =
-            bp[i].next;
+        rd_kafka_topic_partition_list_add(l, bp[i].topic, bp[i].partition)->offset = bp[i].next;
     /* asynchronous: PostgreSQL holds the authoritative offsets */
     if (l->cnt)
         rd_kafka_commit(pl->rk, l, 1);
@@ -349,8 +381,9 @@ static void settle_committed(pipeline_t *pl, const aac_flight_t *f)
     double now = aac_now();
 
     aac_positions_committed(&pl->pos, bp, n);
+    pl->flight_memory -= aac_batch_memory(b);
     for (size_t i = 0; i < n; i++)
-        aac_dlq_forget(pl->dlq, bp[i].partition, bp[i].next);
+        aac_dlq_forget(pl->dlq, bp[i].topic, bp[i].partition, bp[i].next);
     commit_to_kafka(pl, b);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_WRITTEN, f->res.inserted);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_DUPLICATE, f->res.duplicates);
@@ -408,6 +441,7 @@ static void drop_all(pipeline_t *pl, const char *why, bool seek)
         return;
     }
     drop[cnt] = pl->open;
+    pl->flight_memory = 0; /* nothing in flight any more */
     size_t events = 0;
     for (int i = 0; i <= cnt; i++)
         events += aac_batch_count(drop[i]);
@@ -419,13 +453,13 @@ static void drop_all(pipeline_t *pl, const char *why, bool seek)
     for (int i = cnt; i >= 0; i--) {
         const aac_batch_part_t *bp = aac_batch_parts_const(drop[i]);
         for (size_t k = 0; k < aac_batch_part_count(drop[i]); k++)
-            aac_positions_rewind(&pl->pos, bp[k].partition, bp[k].first, true);
+            aac_positions_rewind(&pl->pos, part_key(pl, &bp[k]), bp[k].first, true);
     }
     if (seek)
         for (int32_t p = 0; p < pl->pos.cap; p++) {
             bool dropped = false;
             for (int i = 0; i <= cnt && !dropped; i++)
-                dropped = aac_batch_part(drop[i], p) != NULL;
+                dropped = aac_batch_part(drop[i], TOPIC(pl, p), PARTITION(pl, p)) != NULL;
             if (dropped && aac_positions_ready(&pl->pos, p))
                 seek_to(pl, p, pl->pos.p[p].next);
         }
@@ -644,13 +678,13 @@ static void write_before_revoke(pipeline_t *pl)
 /* Whether a batch in flight or the open one holds one of `parts`. */
 static bool holds_any(pipeline_t *pl, const rd_kafka_topic_partition_list_t *parts)
 {
-    int32_t ids[parts->cnt > 0 ? parts->cnt : 1];
+    aac_pkey_t keys[parts->cnt > 0 ? parts->cnt : 1];
     for (int k = 0; k < parts->cnt; k++) {
-        ids[k] = parts->elems[k].partition;
-        if (aac_batch_part(pl->open, ids[k]))
+        keys[k] = (aac_pkey_t){parts->elems[k].topic, parts->elems[k].partition};
+        if (aac_batch_part(pl->open, keys[k].topic, keys[k].partition))
             return true;
     }
-    return aac_writers_hold_any(pl->ws, ids, (size_t)parts->cnt);
+    return aac_writers_hold_any(pl->ws, keys, (size_t)parts->cnt);
 }
 
 /* --- stored offsets ------------------------------------------------------ */
@@ -669,13 +703,17 @@ static int fetch_offsets(pipeline_t *pl, const rd_kafka_topic_partition_list_t *
     for (int32_t p = 0; !only && p < pl->pos.cap && n < max; p++)
         if (aac_positions_wants_offset(&pl->pos, p))
             ids[n++] = p;
-    for (int i = 0; only && i < only->cnt && n < max; i++)
-        if (aac_positions_wants_offset(&pl->pos, only->elems[i].partition))
-            ids[n++] = only->elems[i].partition;
+    for (int i = 0; only && i < only->cnt && n < max; i++) {
+        int32_t k = aac_positions_lookup(&pl->pos, only->elems[i].topic, only->elems[i].partition);
+        if (k >= 0 && aac_positions_wants_offset(&pl->pos, k))
+            ids[n++] = k;
+    }
     if (!n)
         return 0;
-    if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, pl->cfg->kafka.topic, ids, n,
-                                 offs, &res) != 0) {
+    aac_pkey_t keys[n];
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (aac_pkey_t){TOPIC(pl, ids[i]), PARTITION(pl, ids[i])};
+    if (aac_pgsink_fetch_offsets(pl->sink, pl->cfg->kafka.group_id, keys, n, offs, &res) != 0) {
         if (res.cls == AAC_CLASS_FATAL) {
             go_fatal(pl, res.errstr, aac_classify_sqlstate_action(res.sqlstate));
             return -1;
@@ -721,10 +759,12 @@ static void restore_positions(pipeline_t *pl)
         int64_t to = aac_positions_loaded(&pl->pos, ids[i], offs[i]);
         if (to == -2) { /* positions.h refuses while a batch of it is in flight */
             aac_error("stored offset read while a batch is in flight, ignored",
-                      AAC_KV_INT("partition", ids[i]));
+                      AAC_KV_STR("topic", TOPIC(pl, ids[i])),
+                      AAC_KV_INT("partition", PARTITION(pl, ids[i])));
             continue;
         }
-        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
+        aac_info("partition ready", AAC_KV_STR("topic", TOPIC(pl, ids[i])),
+                 AAC_KV_INT("partition", PARTITION(pl, ids[i])),
                  AAC_KV_INT("stored_offset", offs[i]));
         if (to >= 0 && !seek_to(pl, ids[i], to))
             continue; /* held again, retried later */
@@ -745,23 +785,24 @@ static void restore_positions(pipeline_t *pl)
 /* Takes ownership of rkm. A message that could not be added (out of
  * memory) drops the open batch, rewound to include it, so nothing is
  * skipped. */
-static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm)
+static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, int32_t k)
 {
     aac_event_t ev;
     aac_event_error_t err;
-    int32_t partition = rkm->partition;
     int64_t offset = rkm->offset;
+    size_t len = rkm->len;
     int rc;
 
-    aac_reason_t r = aac_event_parse(pl->parser, pl->cfg->kafka.topic, partition, offset,
-                                     rkm->payload, rkm->len, &ev, &err);
+    aac_reason_t r = aac_event_parse(pl->parser, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                                     offset, rkm->payload, rkm->len, &ev, &err);
     if (r == AAC_REASON_NONE) {
         if (ev.extra_count)
             aac_metrics_add(pl->metrics, AAC_M_UNKNOWN_FIELDS, ev.extra_count);
         rc = aac_batch_add_event(pl->open, rkm, &ev);
     } else {
         aac_metrics_add(pl->metrics, AAC_M_EVENTS_INVALID, 1);
-        aac_debug("invalid event", AAC_KV_INT("partition", partition), AAC_KV_INT("offset", offset),
+        aac_debug("invalid event", AAC_KV_STR("topic", TOPIC(pl, k)),
+                  AAC_KV_INT("partition", PARTITION(pl, k)), AAC_KV_INT("offset", offset),
                   AAC_KV_STR("reason", aac_reason_str(r)), AAC_KV_STR("path", err.path));
         rc = aac_batch_add_invalid(pl->open, rkm, &err);
     }
@@ -769,19 +810,19 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm)
         aac_error("out of memory, dropping the batch");
         drop_open(pl, "out of memory");
         /* the batch may not list this message: rewind to it too */
-        const aac_position_t *pt = aac_positions_find(&pl->pos, partition);
+        const aac_position_t *pt = aac_positions_find(&pl->pos, k);
         if (pt && (pt->next < 0 || offset < pt->next)) {
-            aac_positions_rewind(&pl->pos, partition, offset, false);
-            if (aac_positions_ready(&pl->pos, partition))
-                seek_to(pl, partition, offset);
+            aac_positions_rewind(&pl->pos, k, offset, false);
+            if (aac_positions_ready(&pl->pos, k))
+                seek_to(pl, k, offset);
         }
         return;
     }
     if (aac_batch_count(pl->open) == 1)
         pl->open_since = aac_mono_ms();
-    aac_positions_took(&pl->pos, partition, offset);
+    aac_positions_took(&pl->pos, k, offset);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
-    aac_metrics_add(pl->metrics, AAC_M_BYTES_CONSUMED, rkm->len); /* rkm: the batch's now */
+    aac_metrics_add(pl->metrics, AAC_M_BYTES_CONSUMED, len);
 }
 
 /* Called for a message whose offset is not the next one expected: reads
@@ -790,11 +831,11 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm)
  * librdkafka resets the position to the earliest offset and the stream
  * jumps: that is counted. Returns true when the message must be
  * dropped. */
-static bool check_jump(pipeline_t *pl, const rd_kafka_message_t *rkm)
+static bool check_jump(pipeline_t *pl, const rd_kafka_message_t *rkm, int32_t k)
 {
-    const char *topic = pl->cfg->kafka.topic;
+    const char *topic = TOPIC(pl, k);
     int32_t p = rkm->partition;
-    int64_t lo = -1, hi = -1, next = pl->pos.p[p].next;
+    int64_t lo = -1, hi = -1, next = pl->pos.p[k].next;
     if (rkm->offset < next) {
         if (rd_kafka_query_watermark_offsets(pl->rk, topic, p, &lo, &hi, 2000) !=
             RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -804,30 +845,33 @@ static bool check_jump(pipeline_t *pl, const rd_kafka_message_t *rkm)
                lo < 0) {
         rd_kafka_query_watermark_offsets(pl->rk, topic, p, &lo, &hi, 2000);
     }
-    switch (aac_positions_jump(&pl->pos, p, rkm->offset, lo, hi)) {
+    switch (aac_positions_jump(&pl->pos, k, rkm->offset, lo, hi)) {
     case AAC_JUMP_SEEK_BACK:
-        aac_warn("fetched below the stored offset, seeking back", AAC_KV_INT("partition", p),
-                 AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset),
-                 AAC_KV_INT("high_watermark", hi));
-        seek_to(pl, p, next);
+        aac_warn("fetched below the stored offset, seeking back", AAC_KV_STR("topic", topic),
+                 AAC_KV_INT("partition", p), AAC_KV_INT("expected_offset", next),
+                 AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
+        seek_to(pl, k, next);
         return true;
     case AAC_JUMP_RESTART:
         aac_error("partition offsets went backwards (topic recreated?), following the broker",
-                  AAC_KV_INT("partition", p), AAC_KV_INT("expected_offset", next),
-                  AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("high_watermark", hi));
-        aac_positions_restart(&pl->pos, p, rkm->offset);
+                  AAC_KV_STR("topic", topic), AAC_KV_INT("partition", p),
+                  AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset),
+                  AAC_KV_INT("high_watermark", hi));
+        aac_positions_restart(&pl->pos, k, rkm->offset);
         return false;
     case AAC_JUMP_LOST: {
-        int64_t gap = aac_positions_lost(&pl->pos, p, rkm->offset, lo);
-        aac_warn("offsets lost to retention before they were consumed", AAC_KV_INT("partition", p),
-                 AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset),
-                 AAC_KV_INT("gap", gap), AAC_KV_INT("low_watermark", lo));
+        int64_t gap = aac_positions_lost(&pl->pos, k, rkm->offset, lo);
+        aac_warn("offsets lost to retention before they were consumed", AAC_KV_STR("topic", topic),
+                 AAC_KV_INT("partition", p), AAC_KV_INT("expected_offset", next),
+                 AAC_KV_INT("actual_offset", rkm->offset), AAC_KV_INT("gap", gap),
+                 AAC_KV_INT("low_watermark", lo));
         aac_metrics_add(pl->metrics, AAC_M_RETENTION_GAP, (uint64_t)gap);
         return false;
     }
     case AAC_JUMP_FORWARD:
-        aac_debug("offsets skipped (transaction markers or compaction)", AAC_KV_INT("partition", p),
-                  AAC_KV_INT("expected_offset", next), AAC_KV_INT("actual_offset", rkm->offset));
+        aac_debug("offsets skipped (transaction markers or compaction)", AAC_KV_STR("topic", topic),
+                  AAC_KV_INT("partition", p), AAC_KV_INT("expected_offset", next),
+                  AAC_KV_INT("actual_offset", rkm->offset));
         return false;
     }
     return false;
@@ -863,25 +907,34 @@ static void handle_message(pipeline_t *pl, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    int32_t p = rkm->partition;
-    const aac_position_t *pt = aac_positions_find(&pl->pos, p);
+    /* the last message's topic handle and key first: most are its */
+    if (rkm->rkt != pl->last_rkt || rkm->partition != pl->last_partition) {
+        pl->last_rkt = rkm->rkt;
+        pl->last_partition = rkm->partition;
+        pl->last_key =
+            aac_positions_lookup(&pl->pos, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    }
+    int32_t k = pl->last_key;
+    const aac_position_t *pt = k >= 0 ? aac_positions_find(&pl->pos, k) : NULL;
     bool first = pt && pt->check_gap;
     /* nothing stored for this group: it starts where the log does */
     if (first && pt->next < 0 && rkm->offset > 0 && !aac_retry_waiting(&pl->retry))
         aac_info("partition starts above offset 0: earlier messages were deleted before this "
                  "group stored any",
-                 AAC_KV_INT("partition", p), AAC_KV_INT("first_offset", rkm->offset));
-    switch (aac_positions_admit(&pl->pos, p, rkm->offset, aac_retry_waiting(&pl->retry))) {
+                 AAC_KV_STR("topic", TOPIC(pl, k)), AAC_KV_INT("partition", rkm->partition),
+                 AAC_KV_INT("first_offset", rkm->offset));
+    switch (k < 0 ? AAC_ADMIT_IGNORE
+                  : aac_positions_admit(&pl->pos, k, rkm->offset, aac_retry_waiting(&pl->retry))) {
     case AAC_ADMIT_CHECK:
-        if (check_jump(pl, rkm))
+        if (check_jump(pl, rkm, k))
             break;
         /* fall through */
     case AAC_ADMIT_TAKE:
-        batch_add(pl, rkm);
+        batch_add(pl, rkm, k);
         return;
     case AAC_ADMIT_SKIP:    /* already processed */
     case AAC_ADMIT_DISCARD: /* fetched again later */
-    case AAC_ADMIT_IGNORE:  /* not ours (any more) */
+    case AAC_ADMIT_IGNORE:  /* not ours (any more), or a dead-letter topic */
         break;
     }
     rd_kafka_message_destroy(rkm);
@@ -895,24 +948,38 @@ static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
                                    rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
     rd_kafka_error_t *e = NULL;
+    int dead_letter_topics = 0;
     for (int i = 0; i < parts->cnt; i++) {
-        if (aac_positions_assign(&pl->pos, parts->elems[i].partition) != 0)
-            aac_error("partition id out of range, not consumed",
-                      AAC_KV_INT("partition", parts->elems[i].partition));
+        const char *topic = parts->elems[i].topic;
+        int32_t partition = parts->elems[i].partition;
         /* no stored offset: Kafka's committed one, else auto.offset.reset */
         parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        if (aac_config_is_dlq_topic(pl->cfg, topic)) {
+            /* a pattern that matches a dead-letter topic: never consumed
+             * (it would take its own rejects again), kept paused */
+            if (!dead_letter_topics++)
+                aac_warn("a dead-letter topic matches kafka.topic, not consumed",
+                         AAC_KV_STR("topic", topic), AAC_KV_STR("pattern", pl->cfg->kafka.topic));
+            continue;
+        }
+        int32_t k = aac_positions_key(&pl->pos, topic, partition);
+        if (k < 0 || aac_positions_assign(&pl->pos, k) != 0)
+            aac_error("partition not tracked (out of memory or too many), not consumed",
+                      AAC_KV_STR("topic", topic), AAC_KV_INT("partition", partition));
     }
+    pl->last_rkt = NULL; /* keys found before may have gone */
     /* PostgreSQL's offsets are the truth: start each partition there */
     int32_t ids[1024];
     int64_t offs[1024];
     int n = fetch_offsets(pl, parts, ids, offs, 1024);
     for (int i = 0; i < n; i++) {
         rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(parts, pl->cfg->kafka.topic, ids[i]);
+            rd_kafka_topic_partition_list_find(parts, TOPIC(pl, ids[i]), PARTITION(pl, ids[i]));
         aac_positions_loaded(&pl->pos, ids[i], offs[i]);
         if (tp && offs[i] >= 0)
             tp->offset = offs[i];
-        aac_info("partition ready", AAC_KV_INT("partition", ids[i]),
+        aac_info("partition ready", AAC_KV_STR("topic", TOPIC(pl, ids[i])),
+                 AAC_KV_INT("partition", PARTITION(pl, ids[i])),
                  AAC_KV_INT("stored_offset", offs[i]));
     }
     if (cooperative)
@@ -925,11 +992,12 @@ static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
     rd_kafka_topic_partition_list_t *ready = rd_kafka_topic_partition_list_new(parts->cnt);
     rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        if (!aac_positions_assigned(&pl->pos, p))
-            continue;
-        bool go = !pl->paused && aac_positions_ready(&pl->pos, p);
-        rd_kafka_topic_partition_list_add(go ? ready : held, pl->cfg->kafka.topic, p);
+        int32_t k =
+            aac_positions_lookup(&pl->pos, parts->elems[i].topic, parts->elems[i].partition);
+        bool go = k >= 0 && aac_positions_assigned(&pl->pos, k) && !pl->paused &&
+                  aac_positions_ready(&pl->pos, k);
+        rd_kafka_topic_partition_list_add(go ? ready : held, parts->elems[i].topic,
+                                          parts->elems[i].partition);
     }
     if (held->cnt)
         rd_kafka_pause_partitions(rk, held);
@@ -939,7 +1007,8 @@ static rd_kafka_error_t *on_assign(pipeline_t *pl, rd_kafka_t *rk,
     rd_kafka_topic_partition_list_destroy(held);
     aac_info("partitions assigned", AAC_KV_INT("count", parts->cnt),
              AAC_KV_STR("protocol", cooperative ? "cooperative" : "eager"),
-             AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0));
+             AAC_KV_INT("held_back", n < 0 ? parts->cnt : 0),
+             AAC_KV_INT("dead_letter_partitions", dead_letter_topics));
     return e;
 }
 
@@ -952,8 +1021,12 @@ static rd_kafka_error_t *on_revoke(pipeline_t *pl, rd_kafka_t *rk, rd_kafka_resp
     if (!cooperative || holds_any(pl, parts))
         write_before_revoke(pl);
     for (int i = 0; i < parts->cnt; i++) {
-        aac_dlq_forget(pl->dlq, parts->elems[i].partition, INT64_MAX);
-        aac_positions_revoke(&pl->pos, parts->elems[i].partition);
+        const char *topic = parts->elems[i].topic;
+        int32_t partition = parts->elems[i].partition;
+        aac_dlq_forget(pl->dlq, topic, partition, INT64_MAX);
+        int32_t k = aac_positions_lookup(&pl->pos, topic, partition);
+        if (k >= 0)
+            aac_positions_revoke(&pl->pos, k);
     }
     if (cooperative)
         e = rd_kafka_incremental_unassign(rk, parts);
@@ -1043,12 +1116,12 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     aac_kstats_t ks;
     char err[256];
     (void)rk;
-    if (aac_kstats_parse(json, json_len, pl->cfg->kafka.topic, &ks, err, sizeof(err)) != 0) {
+    if (aac_kstats_parse(json, json_len, NULL, &ks, err, sizeof(err)) != 0) {
         aac_debug("could not read librdkafka statistics", AAC_KV_STR("error", err));
         return 0;
     }
     for (size_t i = 0; i < ks.lag_cnt; i++)
-        aac_metrics_set_lag(pl->metrics, ks.lag[i].partition, ks.lag[i].lag);
+        aac_metrics_set_lag(pl->metrics, ks.lag[i].topic, ks.lag[i].partition, ks.lag[i].lag);
     /* recovers broker_up while no message arrives to say so */
     if (ks.brokers)
         set_broker_up(pl, ks.brokers_up > 0);
@@ -1161,6 +1234,7 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
 
     memset(pl, 0, sizeof(*pl));
     pl->cfg = cfg;
+    pl->last_key = -1;
     pl->metrics = metrics;
     aac_positions_init(&pl->pos);
     aac_retry_state_init(&pl->retry, &policy, OUTAGE_MAX_DELAY_MS, seed);
@@ -1171,11 +1245,12 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
                                                          : cfg->batch.writers;
     pl->max_in_flight = cfg->batch.max_in_flight < 1 ? 1 : cfg->batch.max_in_flight;
     pl->spare_max = pl->max_in_flight + 2;
+    pl->max_held = (size_t)cfg->memory.max_mb * 1024 * 1024 / 2;
 
     pl->parser = aac_event_parser_new(&lim);
     pl->sink = aac_pgsink_new(cfg);
     pl->spare = calloc((size_t)pl->spare_max, sizeof(*pl->spare));
-    pl->open = aac_batch_new(cfg->kafka.topic, copy_format(cfg));
+    pl->open = aac_batch_new(copy_format(cfg));
     if (!pl->parser || !pl->sink || !pl->spare || !pl->open) {
         aac_error("out of memory");
         return -1;
@@ -1262,8 +1337,12 @@ static int start_clients(pipeline_t *pl)
         go_fatal(pl, errstr, KAFKA_CLIENT_ACTION);
         return AAC_EXIT_FATAL;
     }
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic, RD_KAFKA_PARTITION_UA);
+    /* names and ^patterns alike: librdkafka follows a pattern's topics as
+     * they come and go (topic.metadata.refresh.interval.ms) */
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new((int)cfg->kafka.topic_cnt);
+    for (size_t i = 0; i < cfg->kafka.topic_cnt; i++)
+        rd_kafka_topic_partition_list_add(topics, cfg->kafka.topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(pl->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
@@ -1274,7 +1353,7 @@ static int start_clients(pipeline_t *pl)
     }
     aac_info("consumer started", AAC_KV_STR("topic", cfg->kafka.topic),
              AAC_KV_STR("group", cfg->kafka.group_id),
-             AAC_KV_STR("dlq_topic", cfg->kafka.dlq_topic),
+             AAC_KV_STR("dlq_topic", *cfg->kafka.dlq_topic ? cfg->kafka.dlq_topic : "<topic>.dlq"),
              AAC_KV_INT("batch_max_events", cfg->batch.max_events),
              AAC_KV_INT("linger_ms", cfg->batch.linger_ms), AAC_KV_INT("writers", pl->writers),
              AAC_KV_INT("max_in_flight", pl->max_in_flight));

@@ -4,6 +4,7 @@
 #include "aac/positions.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const aac_position_t unassigned = {
     .next = -1, .stored = -1, .pending = -1, .resume_at = -1, .seek_to = -1};
@@ -16,7 +17,109 @@ void aac_positions_init(aac_positions_t *ps)
 void aac_positions_free(aac_positions_t *ps)
 {
     free(ps->p);
+    free(ps->key);
+    for (size_t i = 0; i < ps->topic_cnt; i++)
+        free(ps->topic[i]);
+    free(ps->topic);
+    free(ps->slot);
     *ps = (aac_positions_t){0};
+}
+
+static size_t key_hash(const char *topic, int32_t partition)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = topic; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    h ^= (uint64_t)(uint32_t)partition * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+int32_t aac_positions_lookup(const aac_positions_t *ps, const char *topic, int32_t partition)
+{
+    if (!ps->slots)
+        return -1;
+    for (size_t i = key_hash(topic, partition) & (ps->slots - 1); ps->slot[i];
+         i = (i + 1) & (ps->slots - 1)) {
+        const aac_pkey_t *k = &ps->key[ps->slot[i] - 1];
+        if (k->partition == partition && !strcmp(k->topic, topic))
+            return ps->slot[i] - 1;
+    }
+    return -1;
+}
+
+/* The interned copy of a topic's name (few topics: a list). */
+static const char *intern_topic(aac_positions_t *ps, const char *topic)
+{
+    for (size_t i = 0; i < ps->topic_cnt; i++)
+        if (!strcmp(ps->topic[i], topic))
+            return ps->topic[i];
+    char *t = strdup(topic);
+    char **l = t ? realloc(ps->topic, (ps->topic_cnt + 1) * sizeof(*l)) : NULL;
+    if (!l) {
+        free(t);
+        return NULL;
+    }
+    ps->topic = l;
+    l[ps->topic_cnt++] = t;
+    return t;
+}
+
+/* Keeps the index at most half full. */
+static int reindex(aac_positions_t *ps)
+{
+    if ((size_t)(ps->key_cnt + 1) * 2 <= ps->slots)
+        return 0;
+    size_t n = ps->slots ? ps->slots * 2 : 64;
+    int32_t *slot = calloc(n, sizeof(*slot));
+    if (!slot)
+        return -1;
+    for (int32_t k = 0; k < ps->key_cnt; k++) {
+        size_t i = key_hash(ps->key[k].topic, ps->key[k].partition) & (n - 1);
+        while (slot[i])
+            i = (i + 1) & (n - 1);
+        slot[i] = k + 1;
+    }
+    free(ps->slot);
+    ps->slot = slot;
+    ps->slots = n;
+    return 0;
+}
+
+int32_t aac_positions_key(aac_positions_t *ps, const char *topic, int32_t partition)
+{
+    int32_t k = aac_positions_lookup(ps, topic, partition);
+    if (k >= 0)
+        return k;
+    if (partition < 0 || ps->key_cnt >= AAC_POSITIONS_MAX || reindex(ps) != 0)
+        return -1;
+    if (ps->key_cnt >= ps->key_cap) {
+        int32_t n = ps->key_cap ? ps->key_cap * 2 : 16;
+        aac_pkey_t *nk = realloc(ps->key, (size_t)n * sizeof(*nk));
+        if (!nk)
+            return -1;
+        ps->key = nk;
+        ps->key_cap = n;
+    }
+    const char *t = intern_topic(ps, topic);
+    if (!t)
+        return -1;
+    k = ps->key_cnt++;
+    ps->key[k] = (aac_pkey_t){t, partition};
+    size_t i = key_hash(t, partition) & (ps->slots - 1);
+    while (ps->slot[i])
+        i = (i + 1) & (ps->slots - 1);
+    ps->slot[i] = k + 1;
+    return k;
+}
+
+const char *aac_positions_topic(const aac_positions_t *ps, int32_t k)
+{
+    return ps->key[k].topic;
+}
+
+int32_t aac_positions_partition(const aac_positions_t *ps, int32_t k)
+{
+    return ps->key[k].partition;
 }
 
 const aac_position_t *aac_positions_find(const aac_positions_t *ps, int32_t p)
@@ -240,7 +343,7 @@ int64_t aac_positions_resume(aac_positions_t *ps, int32_t p)
 int aac_positions_submit(aac_positions_t *ps, aac_batch_part_t *parts, size_t cnt)
 {
     for (size_t i = 0; i < cnt; i++) {
-        const aac_position_t *pt = assigned(ps, parts[i].partition);
+        const aac_position_t *pt = assigned(ps, parts[i].key);
         if (!pt)
             return -1;
         int64_t old = pt->pending >= 0 ? pt->pending : pt->stored;
@@ -248,7 +351,7 @@ int aac_positions_submit(aac_positions_t *ps, aac_batch_part_t *parts, size_t cn
             return -1; /* would move the stored offset backwards */
     }
     for (size_t i = 0; i < cnt; i++) {
-        aac_position_t *pt = assigned(ps, parts[i].partition);
+        aac_position_t *pt = assigned(ps, parts[i].key);
         parts[i].expected_old = pt->pending >= 0 ? pt->pending : pt->stored;
         parts[i].rewind = pt->restarted;
         pt->restarted = false;
@@ -260,7 +363,7 @@ int aac_positions_submit(aac_positions_t *ps, aac_batch_part_t *parts, size_t cn
 void aac_positions_committed(aac_positions_t *ps, const aac_batch_part_t *parts, size_t cnt)
 {
     for (size_t i = 0; i < cnt; i++) {
-        aac_position_t *pt = assigned(ps, parts[i].partition);
+        aac_position_t *pt = assigned(ps, parts[i].key);
         if (!pt)
             continue;
         pt->stored = parts[i].next;

@@ -231,9 +231,14 @@ typedef struct coarse_s {
 } coarse_t;
 
 typedef struct reason_s {
-    const char *reason;
+    const char *topic, *reason;
     uint64_t n;
 } reason_t;
+
+typedef struct ingest_s {
+    const char *topic;
+    uint64_t messages, inserted, duplicates;
+} ingest_t;
 
 /* An open-addressing index from a 64-bit key to an entry number. */
 typedef struct index_s {
@@ -244,15 +249,15 @@ typedef struct index_s {
 
 struct aac_rollup_s {
     const aac_rollup_groups_t *groups;
-    const char *topic;
     fine_t *fine;
     size_t fine_cnt, fine_cap;
     coarse_t *coarse;
     size_t coarse_cnt, coarse_cap;
     index_t fine_ix, coarse_ix;
-    reason_t reason[32];
-    size_t reason_cnt;
-    uint64_t messages, inserted, duplicates;
+    reason_t *reason;
+    size_t reason_cnt, reason_cap;
+    ingest_t *ingest;
+    size_t ingest_cnt, ingest_cap;
     /* the parameters' text */
     char *buf;
     size_t len, cap;
@@ -270,6 +275,8 @@ void aac_rollup_destroy(aac_rollup_t *r)
         return;
     free(r->fine);
     free(r->coarse);
+    free(r->reason);
+    free(r->ingest);
     free(r->fine_ix.key);
     free(r->fine_ix.at);
     free(r->coarse_ix.key);
@@ -285,12 +292,10 @@ static void index_clear(index_t *ix)
     ix->used = 0;
 }
 
-void aac_rollup_begin(aac_rollup_t *r, const aac_rollup_groups_t *g, const char *topic)
+void aac_rollup_begin(aac_rollup_t *r, const aac_rollup_groups_t *g)
 {
     r->groups = g;
-    r->topic = topic;
-    r->fine_cnt = r->coarse_cnt = r->reason_cnt = 0;
-    r->messages = r->inserted = r->duplicates = 0;
+    r->fine_cnt = r->coarse_cnt = r->reason_cnt = r->ingest_cnt = 0;
     index_clear(&r->fine_ix);
     index_clear(&r->coarse_ix);
 }
@@ -460,24 +465,37 @@ int aac_rollup_add(aac_rollup_t *r, const aac_rollup_row_t *row)
     return row->duration_ms >= 0 ? add_coarse(r, row, hour) : 0;
 }
 
-int aac_rollup_dead_letters(aac_rollup_t *r, const char *reason, uint64_t n)
+int aac_rollup_dead_letters(aac_rollup_t *r, const char *topic, const char *reason, uint64_t n)
 {
     for (size_t i = 0; i < r->reason_cnt; i++)
-        if (!strcmp(r->reason[i].reason, reason)) {
+        if (!strcmp(r->reason[i].reason, reason) && !strcmp(r->reason[i].topic, topic)) {
             r->reason[i].n += n;
             return 0;
         }
-    if (r->reason_cnt >= sizeof(r->reason) / sizeof(r->reason[0]))
+    if (aac_grow((void **)&r->reason, &r->reason_cap, r->reason_cnt + 1, sizeof(*r->reason)) != 0)
         return -1;
-    r->reason[r->reason_cnt++] = (reason_t){reason, n};
+    r->reason[r->reason_cnt++] = (reason_t){topic, reason, n};
     return 0;
 }
 
-void aac_rollup_consumed(aac_rollup_t *r, uint64_t messages, uint64_t inserted, uint64_t duplicates)
+int aac_rollup_consumed(aac_rollup_t *r, const char *topic, uint64_t messages, uint64_t inserted,
+                        uint64_t duplicates)
 {
-    r->messages += messages;
-    r->inserted += inserted;
-    r->duplicates += duplicates;
+    ingest_t *g = NULL;
+    for (size_t i = 0; i < r->ingest_cnt && !g; i++)
+        if (!strcmp(r->ingest[i].topic, topic))
+            g = &r->ingest[i];
+    if (!g) {
+        if (aac_grow((void **)&r->ingest, &r->ingest_cap, r->ingest_cnt + 1, sizeof(*r->ingest)) !=
+            0)
+            return -1;
+        g = &r->ingest[r->ingest_cnt++];
+        *g = (ingest_t){.topic = topic};
+    }
+    g->messages += messages;
+    g->inserted += inserted;
+    g->duplicates += duplicates;
+    return 0;
 }
 
 size_t aac_rollup_keys(const aac_rollup_t *r)
@@ -608,27 +626,69 @@ static int coarse_elem(aac_rollup_t *r, const coarse_t *c, coarse_field_t field)
     return -1;
 }
 
-/* The dead letters by reason, then what the batch consumed: 5 params. */
+/* A text[] literal of n strings: get(i). */
+static int text_elems(aac_rollup_t *r, size_t n, const char *(*get)(const aac_rollup_t *, size_t))
+{
+    if (put(r, "{", 1) != 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        const char *v = get(r, k);
+        if ((k && put(r, ",", 1) != 0) || put_elem(r, v, strlen(v)) != 0)
+            return -1;
+    }
+    return put(r, "}", 1);
+}
+
+/* An int8[] literal of n numbers: get(i). */
+static int int_elems(aac_rollup_t *r, size_t n, uint64_t (*get)(const aac_rollup_t *, size_t))
+{
+    if (put(r, "{", 1) != 0)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        if ((k && put(r, ",", 1) != 0) || putf(r, "%" PRId64, (int64_t)get(r, k)) != 0)
+            return -1;
+    return put(r, "}", 1);
+}
+
+static const char *dl_topic(const aac_rollup_t *r, size_t k)
+{
+    return r->reason[k].topic;
+}
+static const char *dl_reason(const aac_rollup_t *r, size_t k)
+{
+    return r->reason[k].reason;
+}
+static uint64_t dl_n(const aac_rollup_t *r, size_t k)
+{
+    return r->reason[k].n;
+}
+static const char *in_topic(const aac_rollup_t *r, size_t k)
+{
+    return r->ingest[k].topic;
+}
+static uint64_t in_messages(const aac_rollup_t *r, size_t k)
+{
+    return r->ingest[k].messages;
+}
+static uint64_t in_inserted(const aac_rollup_t *r, size_t k)
+{
+    return r->ingest[k].inserted;
+}
+static uint64_t in_duplicates(const aac_rollup_t *r, size_t k)
+{
+    return r->ingest[k].duplicates;
+}
+
+/* The dead letters by topic and reason, then what the batch consumed by
+ * topic: AAC_ROLLUP_COUNT_PARAMS params. */
 static int counts_params(aac_rollup_t *r, int *i)
 {
-    if (begin_param(r, (*i)++) != 0 || put(r, "{", 1) != 0)
-        return -1;
-    for (size_t k = 0; k < r->reason_cnt; k++)
-        if ((k && put(r, ",", 1) != 0) ||
-            put_elem(r, r->reason[k].reason, strlen(r->reason[k].reason)) != 0)
-            return -1;
-    if (put(r, "}", 1) != 0 || begin_param(r, (*i)++) != 0 || put(r, "{", 1) != 0)
-        return -1;
-    for (size_t k = 0; k < r->reason_cnt; k++)
-        if ((k && put(r, ",", 1) != 0) || putf(r, "%" PRId64, (int64_t)r->reason[k].n) != 0)
-            return -1;
-    if (put(r, "}", 1) != 0)
-        return -1;
-    uint64_t v[3] = {r->messages, r->inserted, r->duplicates};
-    for (int k = 0; k < 3; k++)
-        if (begin_param(r, (*i)++) != 0 || putf(r, "%" PRId64, (int64_t)v[k]) != 0)
-            return -1;
-    return 0;
+    size_t d = r->reason_cnt, g = r->ingest_cnt;
+    return begin_param(r, (*i)++) || text_elems(r, d, dl_topic) || begin_param(r, (*i)++) ||
+           text_elems(r, d, dl_reason) || begin_param(r, (*i)++) || int_elems(r, d, dl_n) ||
+           begin_param(r, (*i)++) || text_elems(r, g, in_topic) || begin_param(r, (*i)++) ||
+           int_elems(r, g, in_messages) || begin_param(r, (*i)++) || int_elems(r, g, in_inserted) ||
+           begin_param(r, (*i)++) || int_elems(r, g, in_duplicates);
 }
 
 /* The rollups' rows, one array per column: 18 params. */
@@ -741,29 +801,30 @@ static void sql_durations(sqlbuf_t *b, int c)
     sql_add(b, " RETURNING 1), ");
 }
 
-static void sql_counts(sqlbuf_t *b, int c, int topic)
+static void sql_counts(sqlbuf_t *b, int c)
 {
     sql_add(b,
             "r_dlq AS (INSERT INTO aac_dead_letters_hourly AS r (hour, topic, reason, "
-            "dead_letters) SELECT date_trunc('hour', now(), 'UTC'), $%d, t.reason, t.n "
-            "FROM unnest($%d::text[], $%d::int8[]) AS t(reason, n) ORDER BY 3 "
-            "ON CONFLICT (hour, topic, reason) DO UPDATE SET "
+            "dead_letters) SELECT date_trunc('hour', now(), 'UTC'), t.topic, t.reason, t.n "
+            "FROM unnest($%d::text[], $%d::text[], $%d::int8[]) AS t(topic, reason, n) "
+            "ORDER BY 2, 3 ON CONFLICT (hour, topic, reason) DO UPDATE SET "
             "dead_letters = r.dead_letters + EXCLUDED.dead_letters RETURNING 1), "
             "r_ing AS (INSERT INTO aac_ingest_hourly AS r (hour, topic, messages, "
-            "rows_inserted, duplicates) SELECT date_trunc('hour', now(), 'UTC'), $%d, "
-            "$%d::int8, $%d::int8, $%d::int8 WHERE $%d::int8 > 0 "
+            "rows_inserted, duplicates) SELECT date_trunc('hour', now(), 'UTC'), t.topic, t.m, "
+            "t.n, t.d FROM unnest($%d::text[], $%d::int8[], $%d::int8[], $%d::int8[]) "
+            "AS t(topic, m, n, d) WHERE t.m > 0 ORDER BY 2 "
             "ON CONFLICT (hour, topic) DO UPDATE SET messages = r.messages + EXCLUDED.messages, "
             "rows_inserted = r.rows_inserted + EXCLUDED.rows_inserted, "
             "duplicates = r.duplicates + EXCLUDED.duplicates RETURNING 1), ",
-            topic, c, c + 1, topic, c + 2, c + 3, c + 4, c + 2);
+            c, c + 1, c + 2, c + 3, c + 4, c + 5, c + 6);
 }
 
-int aac_rollup_sql(char *buf, size_t size, int first, int topic, bool analytics)
+int aac_rollup_sql(char *buf, size_t size, int first, bool analytics)
 {
     sqlbuf_t b = {buf, size, 0, false};
     if (size)
         buf[0] = '\0';
-    sql_counts(&b, first, topic);
+    sql_counts(&b, first);
     if (analytics) {
         sql_fine(&b, first + AAC_ROLLUP_COUNT_PARAMS);
         sql_durations(&b, first + AAC_ROLLUP_COUNT_PARAMS + 12);

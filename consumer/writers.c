@@ -102,7 +102,8 @@ static int confirm_dead_letters(aac_writers_t *ws, const aac_batch_t *b, bool wa
         for (size_t i = 0; i < n; i++) {
             const aac_batch_reject_t *rj = aac_batch_reject(b, i);
             const rd_kafka_message_t *rkm = aac_batch_message(b, rj->item);
-            if (aac_dlq_state(ws->dlq, rkm->partition, rkm->offset) == AAC_DLQ_DELIVERED)
+            if (aac_dlq_state(ws->dlq, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                              rkm->offset) == AAC_DLQ_DELIVERED)
                 continue;
             pending++;
             char msg[sizeof(rj->message) + 32];
@@ -233,8 +234,7 @@ static void write_batch(writer_t *w, aac_flight_t *f)
         f->cancelled = order == AAC_ORDER_CANCEL;
         goto out;
     }
-    f->committed =
-        aac_pgsink_commit(w->sink, b, ws->cfg->kafka.group_id, ws->cfg->kafka.topic, res) == 0;
+    f->committed = aac_pgsink_commit(w->sink, b, ws->cfg->kafka.group_id, res) == 0;
 out:
     aac_pgsink_release_turn(w->sink);
     f->secs = (double)(aac_mono_ms() - t0) / 1000.0;
@@ -429,13 +429,14 @@ int aac_writers_later_cancelled(aac_writers_t *ws)
     return n;
 }
 
-bool aac_writers_hold_any(aac_writers_t *ws, const int32_t *partitions, size_t cnt)
+bool aac_writers_hold_any(aac_writers_t *ws, const aac_pkey_t *keys, size_t cnt)
 {
     bool any = false;
     pthread_mutex_lock(&ws->mu);
     for (int i = 0; i < ws->fl.cnt && !any; i++)
         for (size_t k = 0; k < cnt && !any; k++)
-            any = aac_batch_part(aac_flights_at(&ws->fl, i)->batch, partitions[k]) != NULL;
+            any = aac_batch_part(aac_flights_at(&ws->fl, i)->batch, keys[k].topic,
+                                 keys[k].partition) != NULL;
     pthread_mutex_unlock(&ws->mu);
     return any;
 }

@@ -29,7 +29,9 @@
 typedef struct aac_batch_s aac_batch_t;
 
 typedef struct aac_batch_part_s {
+    const char *topic; /* the messages' (valid while the batch holds them) */
     int32_t partition;
+    int32_t key;          /* its key in the consume thread's positions (positions.h) */
     int64_t first;        /* offset of the batch's first message of the partition */
     int64_t next;         /* the offset to store: its last message's + 1 */
     int64_t expected_old; /* what consumer_offsets must hold at commit, -1: none */
@@ -45,9 +47,9 @@ typedef struct aac_batch_reject_s {
     char message[300];
 } aac_batch_reject_t;
 
-/* `topic` is kept by reference: it must outlive the batch. Rows are
- * encoded in `format` (see copyrow.h). */
-aac_batch_t *aac_batch_new(const char *topic, aac_copy_format_t format);
+/* Rows are encoded in `format` (see copyrow.h); each row's kafka_topic is
+ * its message's topic. */
+aac_batch_t *aac_batch_new(aac_copy_format_t format);
 aac_copy_format_t aac_batch_format(const aac_batch_t *b);
 void aac_batch_destroy(aac_batch_t *b); /* NULL-safe */
 
@@ -64,6 +66,9 @@ int aac_batch_add_invalid(aac_batch_t *b, rd_kafka_message_t *rkm, const aac_eve
 
 size_t aac_batch_count(const aac_batch_t *b); /* messages */
 size_t aac_batch_bytes(const aac_batch_t *b); /* their values' bytes */
+/* What the batch holds for its events: the messages' values and their
+ * encoded rows (the memory budget's measure, flow.h). */
+size_t aac_batch_memory(const aac_batch_t *b);
 const rd_kafka_message_t *aac_batch_message(const aac_batch_t *b, size_t item);
 /* The event's own timestamp (µs since the epoch), 0 for an invalid one. */
 int64_t aac_batch_event_us(const aac_batch_t *b, size_t item);
@@ -73,8 +78,8 @@ int64_t aac_batch_event_us(const aac_batch_t *b, size_t item);
 size_t aac_batch_part_count(const aac_batch_t *b);
 aac_batch_part_t *aac_batch_parts(aac_batch_t *b);
 const aac_batch_part_t *aac_batch_parts_const(const aac_batch_t *b);
-/* The batch's range of `partition`, or NULL when it has none. */
-const aac_batch_part_t *aac_batch_part(const aac_batch_t *b, int32_t partition);
+/* The batch's range of (topic, partition), or NULL when it has none. */
+const aac_batch_part_t *aac_batch_part(const aac_batch_t *b, const char *topic, int32_t partition);
 
 /* Rows ------------------------------------------------------------------ */
 

@@ -70,9 +70,12 @@ typedef struct aac_config_s {
     struct {
         char *bootstrap_servers;
         char *group_id;
-        char *topic;
-        char *dlq_topic;                  /* "" in the file: "<topic>.dlq" after loading */
-        aac_kvlist_t properties;          /* passed to consumer and producer */
+        char *topic;   /* as given: topics and ^regex patterns, comma-separated */
+        char **topics; /* kafka.topic split, after loading: names and ^patterns */
+        size_t topic_cnt;
+        char *dlq_topic;         /* "" in the file: "<topic>.dlq", after loading when kafka.topic is
+                                    one plain topic, else per source topic (aac_config_dlq_topic) */
+        aac_kvlist_t properties; /* passed to consumer and producer */
         aac_kvlist_t consumer_properties; /* consumer only */
         aac_kvlist_t producer_properties; /* dead-letter producer only */
     } kafka;
@@ -142,6 +145,10 @@ typedef struct aac_config_s {
         int upkeep_interval_s; /* partitions ensured ahead this often, whatever the load */
     } partitions;
     struct {
+        int max_mb; /* what the service holds for events: librdkafka's fetch queue and
+                       fetches, the batch being built and those in flight (flow.h) */
+    } memory;
+    struct {
         bool enabled;         /* each batch keeps the analytics rollups (rollup.h) */
         int retention_months; /* rollups older are deleted by the upkeep; 0: keep all */
     } rollups;
@@ -175,6 +182,18 @@ void aac_config_dump(const aac_config_t *cfg, FILE *out);
 
 /* True when a librdkafka property name holds a secret. */
 bool aac_config_is_secret_property(const char *name);
+
+/* The dead-letter topic of messages from `source`: kafka.dlq_topic, or
+ * "<source>.dlq" when that is empty (written into buf). */
+const char *aac_config_dlq_topic(const aac_config_t *cfg, const char *source, char *buf,
+                                 size_t size);
+
+/* Whether `topic` is a dead-letter topic by the configuration (kafka.dlq_topic,
+ * or any "*.dlq" when each source has its own): a ^pattern may match one,
+ * and its messages are never consumed. */
+bool aac_config_is_dlq_topic(const aac_config_t *cfg, const char *topic);
+
+#define AAC_CONFIG_MAX_TOPICS 64
 
 /* Looks up a property in a list; NULL when absent. */
 const char *aac_kvlist_get(const aac_kvlist_t *l, const char *key);

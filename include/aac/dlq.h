@@ -1,12 +1,13 @@
 /*
  * dlq: the dead-letter producer.
  *
- * A message that can never be written goes to the dead-letter topic with
+ * A message that can never be written goes to the dead-letter topic
+ * (kafka.dlq_topic, or its source topic's "<topic>.dlq" when that is empty) with
  * its original key, value and headers unchanged, plus headers saying where
  * it came from and why (see docs/dead-letters.md). The producer is
  * idempotent with acks=all.
  *
- * Each dead letter is tracked by its source (partition, offset) until the
+ * Each dead letter is tracked by its source (topic, partition, offset) until the
  * caller forgets it after committing: asking again for a message already
  * in flight or delivered produces nothing, so a batch retried after a
  * failed commit never writes a dead letter twice. Thread-safe: writer
@@ -93,14 +94,15 @@ void aac_dlq_destroy(aac_dlq_t *dlq); /* NULL-safe; waits briefly for deliveries
  * poll and try again). */
 int aac_dlq_send(aac_dlq_t *dlq, const rd_kafka_message_t *rkm, const aac_dlq_reason_t *why);
 
-aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, int32_t partition, int64_t offset);
+aac_dlq_state_t aac_dlq_state(const aac_dlq_t *dlq, const char *topic, int32_t partition,
+                              int64_t offset);
 
 /* Serves delivery reports for up to timeout_ms. */
 void aac_dlq_poll(aac_dlq_t *dlq, int timeout_ms);
 
-/* Forgets the dead letters of `partition` below `next_offset` (committed),
- * or of every partition when partition < 0 and next_offset < 0. */
-void aac_dlq_forget(aac_dlq_t *dlq, int32_t partition, int64_t next_offset);
+/* Forgets the dead letters of (topic, partition) below `next_offset`
+ * (committed), or every one when topic is NULL. */
+void aac_dlq_forget(aac_dlq_t *dlq, const char *topic, int32_t partition, int64_t next_offset);
 
 /* Dead letters whose delivery failed (a delivery report with an error:
  * the message timed out, the broker refused it) since the last call,

@@ -25,6 +25,8 @@
 typedef struct aac_flow_s {
     size_t events, bytes;         /* in the open batch */
     size_t max_events, max_bytes; /* batch.max_events (after a retry's cap), max_bytes */
+    size_t held, max_held;        /* memory of the open batch and those in flight, and
+                                     their share of memory.max_mb */
     int64_t now, open_since;      /* monotonic ms; open_since: the batch's first event */
     int linger_ms;                /* batch.linger_ms */
     int writers, writing;         /* writer threads, and those on a batch */
@@ -34,7 +36,8 @@ typedef struct aac_flow_s {
     int64_t retry_at;             /* monotonic ms of that retry */
 } aac_flow_t;
 
-/* No room for one more event. */
+/* No room for one more event: the batch is full, or the batches hold
+ * their share of the memory budget. */
 bool aac_flow_full(const aac_flow_t *f);
 
 /* The open batch should close now (see above); never when it is empty,

@@ -1,7 +1,7 @@
 /*
  * kstats: reads librdkafka's statistics JSON (statistics.interval.ms) for
  * what the health and metrics endpoints need: the consumer lag of each
- * partition of our topic and whether any broker connection is up.
+ * partition of our topics and whether any broker connection is up.
  *
  * Pure: no I/O, no shared state. The pipeline's stats callback calls it on
  * the consume thread and hands the result to aac_metrics.
@@ -15,6 +15,7 @@
 #define AAC_KSTATS_MAX_PARTITIONS 256 /* partitions beyond are ignored */
 
 typedef struct aac_kstats_lag_s {
+    char topic[250];
     int32_t partition;
     int64_t lag; /* messages between the high watermark and the committed offset */
 } aac_kstats_lag_t;
@@ -27,8 +28,8 @@ typedef struct aac_kstats_s {
 } aac_kstats_t;
 
 /* Parses `json` (`len` bytes, NUL-terminated or not) and fills `out` for
- * `topic`. Returns 0, or -1 with the reason in errstr when the text is not
- * a librdkafka statistics object. */
+ * `topic`, or for every topic when it is NULL. Returns 0, or -1 with the reason in errstr when the
+ * text is not a librdkafka statistics object. */
 int aac_kstats_parse(const char *json, size_t len, const char *topic, aac_kstats_t *out,
                      char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 

@@ -41,7 +41,10 @@ typedef struct aac_hist_snapshot_s {
     double sum;
 } aac_hist_snapshot_t;
 
+#define AAC_METRICS_TOPIC_MAX 250 /* Kafka's longest topic name, and the NUL */
+
 typedef struct aac_partition_state_s {
+    char topic[AAC_METRICS_TOPIC_MAX];
     int32_t partition;
     bool assigned;
     bool paused;
@@ -121,7 +124,7 @@ void aac_metrics_set_error(aac_metrics_t *m, aac_class_t cls, const char *reason
  * NULL when cnt is 0. */
 void aac_metrics_set_partitions(aac_metrics_t *m, const aac_partition_state_t *p, size_t cnt);
 /* Sets the lag of one partition (from librdkafka's statistics). */
-void aac_metrics_set_lag(aac_metrics_t *m, int32_t partition, int64_t lag);
+void aac_metrics_set_lag(aac_metrics_t *m, const char *topic, int32_t partition, int64_t lag);
 
 /* A consistent copy of everything. */
 void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out);

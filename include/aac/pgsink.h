@@ -36,6 +36,7 @@
 #include "aac/batch.h"
 #include "aac/classify.h"
 #include "aac/config.h"
+#include "aac/positions.h"
 
 typedef struct aac_pgsink_s aac_pgsink_t;
 
@@ -74,11 +75,11 @@ int aac_pgsink_ping(aac_pgsink_t *s, aac_pgsink_result_t *res);
  * migrations were not applied) and that the sink can write to it. */
 int aac_pgsink_check_schema(aac_pgsink_t *s, aac_pgsink_result_t *res);
 
-/* Reads the stored next offsets of `partitions` for the group and topic:
- * offsets[i] = stored value or -1 when none. Returns 0 or -1 (*res). */
-int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const char *topic,
-                             const int32_t *partitions, size_t cnt, int64_t *offsets,
-                             aac_pgsink_result_t *res);
+/* Reads the stored next offsets of the (topic, partition) `keys` for the
+ * group: offsets[i] = stored value or -1 when none. Returns 0 or -1
+ * (*res). */
+int aac_pgsink_fetch_offsets(aac_pgsink_t *s, const char *group, const aac_pkey_t *keys, size_t cnt,
+                             int64_t *offsets, aac_pgsink_result_t *res);
 
 /* Opens a transaction and writes the batch's live rows, rejecting in the
  * batch the rows the database refuses. Returns 0 with the transaction
@@ -88,7 +89,7 @@ int aac_pgsink_stage(aac_pgsink_t *s, aac_batch_t *b, aac_pgsink_result_t *res);
 
 /* Stores the batch's offsets (fenced) and commits the open transaction.
  * Returns 0, or -1 with *res (TRANSIENT, FATAL, or fenced). */
-int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group, const char *topic,
+int aac_pgsink_commit(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
                       aac_pgsink_result_t *res);
 
 /* Rolls back the open transaction, if any. */

@@ -22,6 +22,10 @@
  * - each batch's commit expects what the batch before it stores
  *   (aac_positions_submit), and a batch never stores less than that.
  *
+ * A partition is named by a key: a small number that stands for its
+ * (topic, partition) in every function below (aac_positions_key), so one
+ * table serves any number of topics.
+ *
  * Pure state: no clients, no clock. The consume thread owns the table;
  * the unit tests drive it alone.
  */
@@ -34,7 +38,7 @@
 
 #include "aac/batch.h"
 
-#define AAC_POSITIONS_MAX 100000 /* bound on partition ids tracked */
+#define AAC_POSITIONS_MAX 100000 /* bound on (topic, partition) keys and partition ids */
 
 typedef struct aac_position_s {
     bool assigned;
@@ -49,14 +53,35 @@ typedef struct aac_position_s {
     int64_t seek_to;   /* where the pending seek goes (need_seek) */
 } aac_position_t;
 
+typedef struct aac_pkey_s {
+    const char *topic; /* interned: stable for the table's life */
+    int32_t partition;
+} aac_pkey_t;
+
 typedef struct aac_positions_s {
-    aac_position_t *p;
+    aac_position_t *p; /* by key */
     int32_t cap;
     int32_t held; /* assigned partitions with need_offset or need_seek */
+    /* the keys: (topic, partition) of each, the topics' names, an index */
+    aac_pkey_t *key;
+    int32_t key_cnt, key_cap;
+    char **topic;
+    size_t topic_cnt;
+    int32_t *slot; /* key + 1, 0 empty; open addressing */
+    size_t slots;
 } aac_positions_t;
 
 void aac_positions_init(aac_positions_t *ps);
 void aac_positions_free(aac_positions_t *ps);
+
+/* The key of (topic, partition), made on first use; -1 when out of
+ * memory or past AAC_POSITIONS_MAX keys. Keys are never reused. */
+int32_t aac_positions_key(aac_positions_t *ps, const char *topic, int32_t partition);
+/* The key of (topic, partition) when it has one, else -1. */
+int32_t aac_positions_lookup(const aac_positions_t *ps, const char *topic, int32_t partition);
+/* What key k stands for (k < key_cnt). */
+const char *aac_positions_topic(const aac_positions_t *ps, int32_t k);
+int32_t aac_positions_partition(const aac_positions_t *ps, int32_t k);
 
 /* Partition p's position, or NULL when p is out of range or not yet
  * tracked (find) / out of memory (get, which makes room). */
@@ -132,11 +157,11 @@ void aac_positions_refence(aac_positions_t *ps, int32_t p);
  * that the messages discarded meanwhile are fetched again, else -1. */
 int64_t aac_positions_resume(aac_positions_t *ps, int32_t p);
 
-/* A batch closes: each of its partitions' commit expects what the batch
- * before it stores (part->expected_old) and may store less only after a
- * restart (part->rewind). Refused (-1, nothing changed) when a part would
- * store less than its predecessor without a restart, or names a partition
- * not assigned. */
+/* A batch closes: each of its partitions (part->key) commits expecting what
+ * the batch before it stores (part->expected_old) and may store less only
+ * after a restart (part->rewind). Refused (-1, nothing changed) when a
+ * part would store less than its predecessor without a restart, or names
+ * a partition not assigned. */
 int aac_positions_submit(aac_positions_t *ps, aac_batch_part_t *parts, size_t cnt);
 
 /* A batch committed: its offsets are stored. */

@@ -77,22 +77,24 @@ typedef struct aac_rollup_s aac_rollup_t;
 aac_rollup_t *aac_rollup_new(void);
 void aac_rollup_destroy(aac_rollup_t *r); /* NULL-safe */
 
-/* Starts a build for a batch of `topic` whose groups are g. */
-void aac_rollup_begin(aac_rollup_t *r, const aac_rollup_groups_t *g, const char *topic);
+/* Starts a build for a batch whose groups are g. */
+void aac_rollup_begin(aac_rollup_t *r, const aac_rollup_groups_t *g);
 /* Adds one inserted row. Returns 0, or -1 when out of memory. */
 int aac_rollup_add(aac_rollup_t *r, const aac_rollup_row_t *row);
-/* Adds the batch's dead letters of one reason. */
-int aac_rollup_dead_letters(aac_rollup_t *r, const char *reason, uint64_t n);
-/* Adds what the batch consumed: messages, rows inserted, duplicates. */
-void aac_rollup_consumed(aac_rollup_t *r, uint64_t messages, uint64_t inserted,
-                         uint64_t duplicates);
+/* Adds the batch's dead letters of one source topic and reason, and what
+ * the batch consumed of a topic: messages, rows inserted, duplicates. The
+ * strings must last until the build's statement ran. 0, or -1 when out of
+ * memory. */
+int aac_rollup_dead_letters(aac_rollup_t *r, const char *topic, const char *reason, uint64_t n);
+int aac_rollup_consumed(aac_rollup_t *r, const char *topic, uint64_t messages, uint64_t inserted,
+                        uint64_t duplicates);
 
 /* Formats the build as the parameters of aac_rollup_sql(): the counts'
  * AAC_ROLLUP_COUNT_PARAMS, then, with `analytics`, the rollups'
  * (AAC_ROLLUP_PARAMS in all), as text valid until the next begin. Returns
  * how many, or -1 when out of memory. */
-#define AAC_ROLLUP_COUNT_PARAMS 5
-#define AAC_ROLLUP_PARAMS       23
+#define AAC_ROLLUP_COUNT_PARAMS 7
+#define AAC_ROLLUP_PARAMS       25
 int aac_rollup_params(aac_rollup_t *r, const char **params, bool analytics);
 
 /* Rows the build upserts (rollup keys, histogram rows). */
@@ -100,12 +102,12 @@ size_t aac_rollup_keys(const aac_rollup_t *r);
 
 /* The data-modifying WITH clauses that upsert the build, for a statement
  * that goes on with the offsets' fence (pgsink.c), its parameters numbered
- * from $first (AAC_ROLLUP_PARAMS of them; $topic is the topic's), each
- * upsert in the order of its key: "name AS (INSERT ...), " pieces, the
- * analytics rollups only when `analytics` (rollups.enabled), the dead
- * letters and what was consumed always. Written into buf (NUL-terminated);
- * returns its length, or -1 when size is too small. */
-int aac_rollup_sql(char *buf, size_t size, int first, int topic, bool analytics);
+ * from $first (AAC_ROLLUP_PARAMS of them), each upsert in the order of its
+ * key: "name AS (INSERT ...), " pieces, the analytics rollups only when
+ * `analytics` (rollups.enabled), the dead letters and what was consumed
+ * always. Written into buf (NUL-terminated); returns its length, or -1
+ * when size is too small. */
+int aac_rollup_sql(char *buf, size_t size, int first, bool analytics);
 #define AAC_ROLLUP_SQL_MAX 16384
 
 #endif

@@ -35,6 +35,7 @@
 #include "aac/config.h"
 #include "aac/dlq.h"
 #include "aac/flights.h"
+#include "aac/positions.h"
 
 #define AAC_WRITERS_MAX 8
 /* how long a commit waits for dead-letter reports: the configuration's
@@ -94,8 +95,8 @@ void aac_writers_counts(aac_writers_t *ws, int *in_flight, int *writing);
 /* Batches after the oldest rolled back for its failure. */
 int aac_writers_later_cancelled(aac_writers_t *ws);
 
-/* Whether a batch in flight holds one of the `cnt` partitions. */
-bool aac_writers_hold_any(aac_writers_t *ws, const int32_t *partitions, size_t cnt);
+/* Whether a batch in flight holds one of the `cnt` (topic, partition). */
+bool aac_writers_hold_any(aac_writers_t *ws, const aac_pkey_t *keys, size_t cnt);
 
 /* Monotonic ms since which the longest-stuck writer has been in its
  * current call (a statement, a connection, the wait for its dead letters:

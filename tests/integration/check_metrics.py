@@ -38,6 +38,8 @@ LABELS = {
     "reason": r"[a-z0-9_]+",
     "class": r"permanent|transient|fatal",
     "partition": r"\d+",
+    # the subscribed topics: Kafka's own names, bounded by the configuration
+    "topic": r"[A-Za-z0-9._-]{1,249}",
     "le": r"\+Inf|[0-9.e+-]+",
     "version": r"[0-9A-Za-z.+-]+",
 }

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     }
     aac_event_limits_t lim = {1 << 20, 32};
     aac_event_parser_t *parser = aac_event_parser_new(&lim);
-    aac_batch_t *b = aac_batch_new(topic, AAC_COPY_BINARY);
+    aac_batch_t *b = aac_batch_new(AAC_COPY_BINARY);
     rd_kafka_t *rk = reader(argv[1], topic);
     for (int idle = 0; idle < 100;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
@@ -97,8 +97,7 @@ int main(int argc, char **argv)
     aac_pgsink_t *s = aac_pgsink_new(cfg);
     aac_pgsink_result_t res;
     int rc = 1;
-    if (aac_pgsink_stage(s, b, &res) == 0 &&
-        aac_pgsink_commit(s, b, "fence-probe", topic, &res) == 0) {
+    if (aac_pgsink_stage(s, b, &res) == 0 && aac_pgsink_commit(s, b, "fence-probe", &res) == 0) {
         printf("committed\n");
         rc = 0;
     } else if (res.fenced) {

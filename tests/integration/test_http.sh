@@ -60,10 +60,10 @@ check_metrics "$base/metrics" --wait 30 --dump "$TEST_DIR/metrics.txt" \
   'aac_batch_write_duration_seconds_count==aac_batches_total' \
   'aac_end_to_end_delay_seconds_count==1970' \
   'aac_partitions_assigned==4' \
-  'aac_partition_paused{partition="0"}==0' \
-  'aac_consumer_lag_messages{partition="0"}==0' 'aac_consumer_lag_messages{partition="1"}==0' \
-  'aac_consumer_lag_messages{partition="2"}==0' 'aac_consumer_lag_messages{partition="3"}==0' \
-  'aac_consumer_lag{partition="0"}==0' 'aac_consumer_lag{partition="3"}==0' \
+  "aac_partition_paused{topic=\"$TOPIC\",partition=\"0\"}==0" \
+  "aac_consumer_lag_messages{topic=\"$TOPIC\",partition=\"0\"}==0" "aac_consumer_lag_messages{topic=\"$TOPIC\",partition=\"1\"}==0" \
+  "aac_consumer_lag_messages{topic=\"$TOPIC\",partition=\"2\"}==0" "aac_consumer_lag_messages{topic=\"$TOPIC\",partition=\"3\"}==0" \
+  "aac_consumer_lag{topic=\"$TOPIC\",partition=\"0\"}==0" "aac_consumer_lag{topic=\"$TOPIC\",partition=\"3\"}==0" \
   'aac_consumption_paused==0' 'aac_postgres_up==1' 'aac_broker_up==1' \
   'aac_group_joined==1' 'aac_ready==1' 'aac_up==1' \
   'aac_last_commit_timestamp_seconds>1.7e9' 'process_start_time_seconds>1.7e9' \
@@ -73,7 +73,7 @@ check_metrics "$base/metrics" --wait 30 --dump "$TEST_DIR/metrics.txt" \
 # together they cover the 2010 messages (offsets from 0 on fresh topics)
 committed=()
 while read -r p o; do
-  committed+=("aac_committed_offset{partition=\"$p\"}==$o")
+  committed+=("aac_committed_offset{topic=\"$TOPIC\",partition=\"$p\"}==$o")
 done < <(sql "SELECT kafka_partition, next_offset FROM consumer_offsets
               WHERE consumer_group = '$GROUP' AND topic = '$TOPIC' ORDER BY 1" | tr '|' ' ')
 assert_eq "${#committed[@]}" 4 "partitions in consumer_offsets"

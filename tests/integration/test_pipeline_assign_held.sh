@@ -28,7 +28,7 @@ held() { grep -c 'msg="could not read stored offsets, partitions held back"' "$T
 for _ in $(seq 1 300); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
 [ "$(held)" -ge 1 ] || fail "x was never held back: $(tail -n 5 "$TEST_DIR/x.log")"
 # the one partition x holds shows paused (which one is the assignor's choice)
-paused_cnt() { curl -s "$METRICS_URL" | grep -c '^aac_partition_paused{partition="[0-9]*"} 1$' || true; }
+paused_cnt() { curl -s "$METRICS_URL" | grep -c '^aac_partition_paused{topic="[^"]*",partition="[0-9]*"} 1$' || true; }
 wait_for 1 5 paused_cnt
 metrics 'aac_partitions_assigned==1' || fail "/metrics of x while its partition is held back"
 
@@ -48,8 +48,8 @@ alive x
 sleep 1
 check_exactly_once "$TEST_DIR/ids"
 wait_for 800 30 sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$GROUP' AND topic = '$TOPIC'"
-metrics --wait 10 'aac_partitions_assigned==2' 'aac_partition_paused{partition="0"}==0' \
-  'aac_partition_paused{partition="1"}==0' || fail "/metrics of x at the end"
+metrics --wait 10 'aac_partitions_assigned==2' "aac_partition_paused{topic=\"$TOPIC\",partition=\"0\"}==0" \
+  "aac_partition_paused{topic=\"$TOPIC\",partition=\"1\"}==0" || fail "/metrics of x at the end"
 [ "$(grep -c 'msg="partitions assigned" count=1' "$TEST_DIR/x.log")" -ge 2 ] ||
   fail "x had no second, incremental assignment"
 stop_consumer x

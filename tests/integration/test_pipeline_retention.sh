@@ -25,7 +25,7 @@ low=$(kcat -b "$AAC_TEST_BOOTSTRAP" -C -t "$TOPIC" -o beginning -c 1 -e -q -f '%
 start_consumer c2
 wait_rows $((2000 + 18000 - low)) 120
 sleep 1
-grep -q "msg=\"offsets lost to retention before they were consumed\" partition=0 expected_offset=2000 actual_offset=$low gap=$((low - 2000))" \
+grep -q "msg=\"offsets lost to retention before they were consumed\" topic=$TOPIC partition=0 expected_offset=2000 actual_offset=$low gap=$((low - 2000))" \
   "$TEST_DIR/c2.log" || fail "no retention warning with the exact gap: $(grep -i retention "$TEST_DIR/c2.log")"
 assert_eq "$(sql "SELECT min(kafka_offset) FROM agent_actions WHERE kafka_offset >= 2000")" "$low" "first offset after the gap"
 assert_eq "$(rows)" $((2000 + 18000 - low)) "rows"

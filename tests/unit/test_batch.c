@@ -163,7 +163,7 @@ static aac_batch_t *batch_new(fixture_t *f, aac_copy_format_t format)
 {
     for (int i = 0; i < 4; i++)
         if (!f->batch[i])
-            return f->batch[i] = aac_batch_new(TOPIC, format);
+            return f->batch[i] = aac_batch_new(format);
     fail_msg("more than 4 batches in one test");
     return NULL;
 }
@@ -213,12 +213,12 @@ static void test_partition_ranges(void **state)
 
     assert_int_equal(aac_batch_count(b), 6);
     assert_int_equal(aac_batch_part_count(b), 3);
-    const aac_batch_part_t *p0 = aac_batch_part(b, 0), *p1 = aac_batch_part(b, 1),
-                           *p2 = aac_batch_part(b, 2);
+    const aac_batch_part_t *p0 = aac_batch_part(b, TOPIC, 0), *p1 = aac_batch_part(b, TOPIC, 1),
+                           *p2 = aac_batch_part(b, TOPIC, 2);
     assert_non_null(p0);
     assert_non_null(p1);
     assert_non_null(p2);
-    assert_null(aac_batch_part(b, 3));
+    assert_null(aac_batch_part(b, TOPIC, 3));
     assert_int_equal(p0->first, 3);
     assert_int_equal(p0->next, 6);
     assert_int_equal(p1->first, 7);
@@ -335,9 +335,9 @@ static void test_reset(void **state)
     assert_int_equal(aac_batch_live_rows(b), 0);
     assert_int_equal(aac_batch_reject_count(b), 0);
     assert_int_equal(aac_batch_part_count(b), 0);
-    assert_null(aac_batch_part(b, 1));
+    assert_null(aac_batch_part(b, TOPIC, 1));
     add(f, b, 2, 3, 7, 1000);
-    assert_int_equal(aac_batch_part(b, 2)->first, 3);
+    assert_int_equal(aac_batch_part(b, TOPIC, 2)->first, 3);
     assert_int_equal(aac_batch_live_rows(b), 1);
     size_t len;
     aac_batch_row_span(b, 0, 0, &len);

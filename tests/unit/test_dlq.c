@@ -389,7 +389,7 @@ static aac_dlq_state_t settle(aac_dlq_t *dlq, int64_t offset)
 {
     int64_t end = aac_mono_ms() + 10000;
     aac_dlq_state_t st;
-    while ((st = aac_dlq_state(dlq, 0, offset)) == AAC_DLQ_IN_FLIGHT) {
+    while ((st = aac_dlq_state(dlq, "src", 0, offset)) == AAC_DLQ_IN_FLIGHT) {
         if (aac_mono_ms() > end)
             fail_msg("dead letter at offset %lld still in flight after 10 s", (long long)offset);
         aac_dlq_poll(dlq, 50);

@@ -151,6 +151,30 @@ static void test_cannot_close_does_not_spin(void **state)
     assert_int_equal(aac_flow_poll_timeout(&f), 30); /* until the retry, not 0 */
 }
 
+/* memory.max_mb: the open batch and those in flight hold their share:
+ * no room for more, the batch closes when it can, else the loop waits
+ * for a writer; never a batch of nothing. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    aac_flow_t f = base();
+    f.max_held = 32 << 20;
+    f.held = (32 << 20) - 1;
+    assert_false(aac_flow_full(&f));
+    f.held = 32 << 20;
+    assert_true(aac_flow_full(&f));
+    f.writing = 2; /* full closes even with both writers busy */
+    assert_true(aac_flow_should_close(&f));
+    f.in_flight = 2; /* no room in flight: wait */
+    assert_false(aac_flow_should_close(&f));
+    f.events = 0;
+    assert_true(aac_flow_full(&f));
+    assert_false(aac_flow_should_close(&f));
+    f = base(); /* no budget given: never full by it */
+    f.held = (size_t)1 << 40;
+    assert_false(aac_flow_full(&f));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_no_linger_closes_when_drained),
         cmocka_unit_test(test_poll_timeout),
         cmocka_unit_test(test_cannot_close_does_not_spin),
+        cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

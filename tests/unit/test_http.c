@@ -184,7 +184,14 @@ static bool has_reason(yajl_val root, const char *reason)
 
 static void make_ready(aac_metrics_t *m)
 {
-    aac_partition_state_t p[2] = {{0, true, false, -1, 10}, {3, true, true, -1, -1}};
+    aac_partition_state_t p[2] = {
+        {.topic = "t", .partition = 0, .assigned = true, .lag = -1, .committed_offset = 10},
+        {.topic = "t",
+         .partition = 3,
+         .assigned = true,
+         .paused = true,
+         .lag = -1,
+         .committed_offset = -1}};
     aac_metrics_set_partitions(m, p, 2);
     aac_metrics_set_joined(m, true);
     aac_metrics_set_pg_up(m, true);
@@ -330,7 +337,7 @@ static void test_metrics(void **state)
     aac_metrics_retry(f->m, AAC_CLASS_TRANSIENT);
     aac_metrics_observe_batch(f->m, 12, 0.02);
     aac_metrics_observe_delay(f->m, 7200);
-    aac_metrics_set_lag(f->m, 3, 42);
+    aac_metrics_set_lag(f->m, "t", 3, 42);
 
     assert_int_equal(get(f, "/metrics"), 200);
     assert_non_null(strstr(f->head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
@@ -351,15 +358,17 @@ static void test_metrics(void **state)
         "\naac_batch_write_duration_seconds_bucket{le=\"0.025\"} 1\n",
         "\naac_end_to_end_delay_seconds_bucket{le=\"300\"} 0\n",
         "\naac_end_to_end_delay_seconds_bucket{le=\"+Inf\"} 1\n",
-        "# TYPE aac_consumer_lag_messages gauge\naac_consumer_lag_messages{partition=\"3\"} 42\n",
+        "# TYPE aac_consumer_lag_messages "
+        "gauge\naac_consumer_lag_messages{topic=\"t\",partition=\"3\"} 42\n",
         /* the stored offset of partition 0; partition 3's is not known */
-        "# TYPE aac_committed_offset gauge\naac_committed_offset{partition=\"0\"} 10\n# HELP",
+        "# TYPE aac_committed_offset gauge\naac_committed_offset{topic=\"t\",partition=\"0\"} "
+        "10\n# HELP",
         /* the names before they carried their unit, one release more */
         "# HELP aac_batch_size Deprecated, use aac_batch_size_messages",
         "\naac_batch_size_bucket{le=\"10\"} 0\naac_batch_size_bucket{le=\"50\"} 1\n",
         "\naac_batch_size_bucket{le=\"+Inf\"} 1\naac_batch_size_sum 12\naac_batch_size_count 1\n",
         "# HELP aac_consumer_lag Deprecated, use aac_consumer_lag_messages",
-        "\naac_consumer_lag{partition=\"3\"} 42\n",
+        "\naac_consumer_lag{topic=\"t\",partition=\"3\"} 42\n",
         /* the client libraries' process family, their help texts */
         "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
         "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ",
@@ -369,7 +378,8 @@ static void test_metrics(void **state)
         "seconds.\n# TYPE process_start_time_seconds gauge\n",
         "# TYPE process_open_fds gauge\nprocess_open_fds ",
         "# TYPE process_max_fds gauge\nprocess_max_fds ",
-        "\naac_partition_paused{partition=\"0\"} 0\naac_partition_paused{partition=\"3\"} 1\n",
+        "\naac_partition_paused{topic=\"t\",partition=\"0\"} "
+        "0\naac_partition_paused{topic=\"t\",partition=\"3\"} 1\n",
         "\naac_partitions_assigned 2\n",
         "\naac_group_joined 1\n",
         "# TYPE aac_last_alive_timestamp_seconds gauge\naac_last_alive_timestamp_seconds 1",
@@ -387,9 +397,9 @@ static void test_metrics(void **state)
     size_t bl = strlen(f->body), tl = strlen(tail);
     assert_true(bl > tl && !strcmp(f->body + bl - tl, tail));
     /* unknown lag, unknown stored offset: no series */
-    assert_null(strstr(f->body, "aac_consumer_lag_messages{partition=\"0\"}"));
-    assert_null(strstr(f->body, "aac_consumer_lag{partition=\"0\"}"));
-    assert_null(strstr(f->body, "aac_committed_offset{partition=\"3\"}"));
+    assert_null(strstr(f->body, "aac_consumer_lag_messages{topic=\"t\",partition=\"0\"}"));
+    assert_null(strstr(f->body, "aac_consumer_lag{topic=\"t\",partition=\"0\"}"));
+    assert_null(strstr(f->body, "aac_committed_offset{topic=\"t\",partition=\"3\"}"));
 
     /* the process's figures are this process's: its open-files limit, its
      * descriptors (the scrape's socket among them), its start */

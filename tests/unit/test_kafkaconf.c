@@ -150,6 +150,28 @@ static void test_consumer_whole(void **state)
     aac_config_destroy(cfg);
 }
 
+/* memory.max_mb's shares for librdkafka, unless the properties say. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    char err[512];
+    aac_config_t *cfg = load_with((const char *const[]){"AAC_MEMORY_MAX_MB=32", NULL});
+    rd_kafka_conf_t *c = aac_kafkaconf_consumer(cfg, err, sizeof(err));
+    assert_non_null(c);
+    expect(c, "queued.max.messages.kbytes", "8192");
+    expect(c, "fetch.max.bytes", "4194304");
+    rd_kafka_conf_destroy(c);
+    aac_config_destroy(cfg);
+    cfg = load_with((const char *const[]){
+        "AAC_MEMORY_MAX_MB=32", "AAC_KAFKA_PROPERTIES_FETCH_MAX_BYTES=2000000",
+        "AAC_KAFKA_CONSUMER_PROPERTIES_QUEUED_MAX_MESSAGES_KBYTES=100", NULL});
+    assert_non_null(c = aac_kafkaconf_consumer(cfg, err, sizeof(err)));
+    expect(c, "queued.max.messages.kbytes", "100");
+    expect(c, "fetch.max.bytes", "2000000");
+    rd_kafka_conf_destroy(c);
+    aac_config_destroy(cfg);
+}
+
 /* The dead-letter producer: its defaults, then idempotent with acks=all. */
 static void test_producer_whole(void **state)
 {
@@ -225,7 +247,7 @@ int main(void)
         cmocka_unit_test(test_forced_win),     cmocka_unit_test(test_order),
         cmocka_unit_test(test_property_file),  cmocka_unit_test(test_consumer_whole),
         cmocka_unit_test(test_producer_whole), cmocka_unit_test(test_statistics_off_refused),
-        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check),          cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,30 @@ static void test_real_sample(void **state)
     free(json);
 }
 
+/* Every topic when none is named (several topics, or a pattern), each lag
+ * with its topic. */
+static void test_every_topic(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"brokers\":{},\"topics\":{\"a\":{\"partitions\":{\"0\":{\"partition\":0,"
+        "\"consumer_lag\":5},\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}},"
+        "\"b.x\":{\"partitions\":{\"0\":{\"partition\":0,\"consumer_lag\":9},"
+        "\"2\":{\"partition\":2,\"consumer_lag\":-1}}}}}";
+    aac_kstats_t ks;
+    char err[256];
+    assert_int_equal(aac_kstats_parse(doc, sizeof(doc) - 1, NULL, &ks, err, sizeof(err)), 0);
+    assert_int_equal(ks.lag_cnt, 2);
+    assert_string_equal(ks.lag[0].topic, "a");
+    assert_int_equal(ks.lag[0].lag, 5);
+    assert_string_equal(ks.lag[1].topic, "b.x");
+    assert_int_equal(ks.lag[1].partition, 0);
+    assert_int_equal(ks.lag[1].lag, 9);
+    assert_int_equal(aac_kstats_parse(doc, sizeof(doc) - 1, "b.x", &ks, err, sizeof(err)), 0);
+    assert_int_equal(ks.lag_cnt, 1);
+    assert_string_equal(ks.lag[0].topic, "b.x");
+}
+
 static void test_not_nul_terminated(void **state)
 {
     (void)state;
@@ -114,6 +138,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_sample),
+        cmocka_unit_test(test_every_topic),
         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_odd_values_skipped),

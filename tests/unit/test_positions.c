@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -35,7 +36,8 @@ static void take(aac_positions_t *ps, int64_t from, int64_t to)
 
 static aac_batch_part_t part(int64_t first, int64_t next)
 {
-    return (aac_batch_part_t){.partition = 3, .first = first, .next = next, .expected_old = -9};
+    return (aac_batch_part_t){
+        .topic = "t", .partition = 3, .key = 3, .first = first, .next = next, .expected_old = -9};
 }
 
 static void test_fences_chain(void **state)
@@ -115,7 +117,7 @@ static void test_submit_refuses_backwards(void **state)
     assert_int_equal(ps.p[3].pending, 200); /* nothing changed */
     assert_int_equal(back.expected_old, -9);
     /* an unassigned partition is refused too */
-    aac_batch_part_t other = {.partition = 4, .first = 0, .next = 1};
+    aac_batch_part_t other = {.topic = "t", .partition = 4, .key = 4, .first = 0, .next = 1};
     assert_int_equal(aac_positions_submit(&ps, &other, 1), -1);
     aac_positions_free(&ps);
 }
@@ -216,6 +218,37 @@ static void test_refence_and_rewind(void **state)
     aac_positions_free(&ps);
 }
 
+/* Keys stand for (topic, partition) pairs, any number of topics. */
+static void test_keys(void **state)
+{
+    (void)state;
+    aac_positions_t ps;
+    aac_positions_init(&ps);
+    assert_int_equal(aac_positions_lookup(&ps, "a", 0), -1);
+    int32_t a0 = aac_positions_key(&ps, "a", 0), b0 = aac_positions_key(&ps, "b", 0),
+            a1 = aac_positions_key(&ps, "a", 1);
+    assert_true(a0 >= 0 && b0 >= 0 && a1 >= 0);
+    assert_true(a0 != b0 && a0 != a1 && b0 != a1);
+    assert_int_equal(aac_positions_key(&ps, "a", 0), a0);
+    assert_int_equal(aac_positions_lookup(&ps, "b", 0), b0);
+    assert_string_equal(aac_positions_topic(&ps, b0), "b");
+    assert_int_equal(aac_positions_partition(&ps, a1), 1);
+    /* the same partition of two topics moves apart */
+    assert_int_equal(aac_positions_assign(&ps, a0), 0);
+    assert_int_equal(aac_positions_loaded(&ps, a0, 10), 10);
+    assert_int_equal(aac_positions_assign(&ps, b0), 0);
+    assert_true(aac_positions_ready(&ps, a0));
+    assert_false(aac_positions_ready(&ps, b0));
+    char name[16];
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "t%d", i % 7);
+        int32_t k = aac_positions_key(&ps, name, i);
+        assert_int_equal(aac_positions_lookup(&ps, name, i), k);
+    }
+    assert_int_equal(aac_positions_key(&ps, "a", -1), -1);
+    aac_positions_free(&ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_jumps),
         cmocka_unit_test(test_admit),
         cmocka_unit_test(test_refence_and_rewind),
+        cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

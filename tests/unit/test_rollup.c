@@ -180,23 +180,31 @@ static void test_build_params(void **state)
     aac_event_t b = ev("coder", AAC_ACTION_SUCCESS, "bash", "acme");
     int32_t ga = aac_rollup_groups_intern(g, &a), gb = aac_rollup_groups_intern(g, &b);
     const int64_t h10 = 1764583200LL * 1000000; /* 2025-12-01T10:00:00Z */
-    aac_rollup_begin(r, g, "t");
+    aac_rollup_begin(r, g);
     aac_rollup_row_t rows[] = {{ga, 5, h10 + 1},
                                {ga, -1, h10 + 3599999999LL},
                                {ga, 100, h10 + 3600000000LL},
                                {gb, 7, h10 + 2}};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(aac_rollup_add(r, &rows[i]), 0);
-    assert_int_equal(aac_rollup_dead_letters(r, "missing_field", 2), 0);
-    assert_int_equal(aac_rollup_dead_letters(r, "missing_field", 1), 0);
-    aac_rollup_consumed(r, 7, 4, 0);
+    assert_int_equal(aac_rollup_dead_letters(r, "t", "missing_field", 2), 0);
+    assert_int_equal(aac_rollup_dead_letters(r, "t", "missing_field", 1), 0);
+    assert_int_equal(aac_rollup_dead_letters(r, "u", "invalid_json", 1), 0);
+    assert_int_equal(aac_rollup_consumed(r, "t", 6, 3, 0), 0);
+    assert_int_equal(aac_rollup_consumed(r, "u", 1, 0, 0), 0);
+    assert_int_equal(aac_rollup_consumed(r, "t", 1, 1, 0), 0);
     /* (10:00, a), (11:00, a), (10:00, b); (10:00, bash), (11:00, bash) */
     assert_int_equal(aac_rollup_keys(r), 5);
     const char *p[AAC_ROLLUP_PARAMS];
     assert_int_equal(aac_rollup_params(r, p, false), AAC_ROLLUP_COUNT_PARAMS);
-    assert_string_equal(p[0], "{\"missing_field\"}");
-    assert_string_equal(p[1], "{3}");
-    assert_string_equal(p[2], "7");
+    /* dead letters by (topic, reason), what each topic consumed */
+    assert_string_equal(p[0], "{\"t\",\"u\"}");
+    assert_string_equal(p[1], "{\"missing_field\",\"invalid_json\"}");
+    assert_string_equal(p[2], "{3,1}");
+    assert_string_equal(p[3], "{\"t\",\"u\"}");
+    assert_string_equal(p[4], "{7,1}");
+    assert_string_equal(p[5], "{4,0}");
+    assert_string_equal(p[6], "{0,0}");
     assert_int_equal(aac_rollup_params(r, p, true), AAC_ROLLUP_PARAMS);
     const char **fine = p + AAC_ROLLUP_COUNT_PARAMS;
     assert_string_equal(fine[0], "{1764583200,1764586800,1764583200}");
@@ -214,10 +222,10 @@ static void test_build_params(void **state)
     assert_string_equal(coarse[3], "{12,100}");
     assert_int_equal(strncmp(coarse[5], "{{0,0,0,0,0,1,0,1,0", 19), 0);
     char sql[AAC_ROLLUP_SQL_MAX];
-    assert_true(aac_rollup_sql(sql, sizeof(sql), 7, 2, true) > 0);
-    assert_non_null(strstr(sql, "$29::int4[]")); /* the last parameter: 6 + 23 */
-    assert_null(strstr(sql, "$30"));
-    assert_int_equal(aac_rollup_sql(sql, 100, 7, 2, true), -1);
+    assert_true(aac_rollup_sql(sql, sizeof(sql), 7, true) > 0);
+    assert_non_null(strstr(sql, "$31::int4[]")); /* the last parameter: 6 + 25 */
+    assert_null(strstr(sql, "$32"));
+    assert_int_equal(aac_rollup_sql(sql, 100, 7, true), -1);
     aac_rollup_destroy(r);
     aac_rollup_groups_destroy(g);
 }
