@@ -28,8 +28,10 @@ static double exact_percentile(int64_t *v, size_t n, double p)
     qsort(v, n, sizeof(*v), cmp_i64);
     double pos = p * (double)(n - 1);
     size_t k = (size_t)pos;
+    if (k >= n - 1)
+        return (double)v[n - 1];
     double f = pos - (double)k;
-    return k + 1 < n ? (double)v[k] + f * (double)(v[k + 1] - v[k]) : (double)v[k];
+    return (double)v[k] + f * (double)(v[k + 1] - v[k]);
 }
 
 static void test_buckets(void **state)
