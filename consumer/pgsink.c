@@ -33,6 +33,11 @@
 
 #define COLUMNS AAC_COPYROW_COLUMNS
 
+/* The name commit_sql is prepared under, once per connection: parsing and
+ * planning its ~10 kB (the histogram's 120 columns) cost more than
+ * running it, on every batch. */
+#define COMMIT_STMT "aac_commit"
+
 struct aac_pgsink_s {
     const aac_config_t *cfg;
     PGconn *conn;
@@ -50,7 +55,8 @@ struct aac_pgsink_s {
     uint64_t *found; /* scratch: the staging INSERT's (partition, offset) keys */
     size_t found_cap, found_cnt;
     aac_rollup_t *rollup;
-    char *commit_sql; /* the offsets' fence and the rollups, built once */
+    char *commit_sql;     /* the offsets' fence and the rollups, built once */
+    bool commit_prepared; /* commit_sql is prepared on conn as COMMIT_STMT */
     bool staged_through_stage;
     bool begin_pending; /* the next COPY opens the transaction: one round trip less */
     bool turn_held;     /* a session advisory lock of aac_pgsink_take_turn */
@@ -102,6 +108,7 @@ static void disconnect(aac_pgsink_t *s)
         PQfinish(s->conn);
     s->conn = NULL;
     s->stage_ready = false;
+    s->commit_prepared = false;
     s->turn_held = false; /* the session's advisory locks went with it */
 }
 
@@ -724,7 +731,19 @@ static int store_batch(aac_pgsink_t *s, const aac_batch_t *b, const char *group,
     params[3] = bb;
     params[4] = c;
     params[5] = r;
-    PGresult *pr = PQexecParams(s->conn, sql, 6 + np, NULL, params, NULL, NULL, 0);
+    PGresult *pr;
+    if (!s->commit_prepared) {
+        pr = PQprepare(s->conn, COMMIT_STMT, sql, 0, NULL);
+        res->round_trips++;
+        if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+            fail_from(s, pr, "could not prepare the offsets and rollups statement", res);
+            PQclear(pr);
+            goto out;
+        }
+        PQclear(pr);
+        s->commit_prepared = true;
+    }
+    pr = PQexecPrepared(s->conn, COMMIT_STMT, 6 + np, params, NULL, NULL, 0);
     res->round_trips++;
     res->rollup_secs = (double)(aac_mono_ms() - t0) / 1000.0;
     if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
