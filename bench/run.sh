@@ -74,7 +74,7 @@ while [ $# -gt 0 ]; do
   --copy-tx-rows) copy_tx_rows=$2; shift 2 ;;
   --sweep-linger-ms) sweep_linger_ms=$2; shift 2 ;;
   --backlog-only) backlog_only=1; shift ;;
-  -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
   *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
