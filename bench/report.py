@@ -5,6 +5,34 @@ and the data files bench/plot.gp draws (sweep.dat, latency.dat)."""
 import json
 import sys
 
+# aac_thread_seconds_total's activities (include/aac/timeacct.h), in the
+# order of the table's columns: the consume thread's, the writers', both's
+CONSUME_ACTS = ["poll", "parse", "submit", "settle", "wait_writer", "rebalance"]
+WRITER_ACTS = ["turn", "wait_keys", "copy", "dead_letters", "wait_earlier", "commit"]
+SHARED_ACTS = ["idle", "other"]
+SHORT = {"wait_writer": "wait_wr", "rebalance": "rebal", "wait_keys": "w_keys",
+         "dead_letters": "dlq", "wait_earlier": "w_earl"}
+
+
+def thread_account(r, label):
+    """The run's thread account (bench/run.sh thread_account): seconds by
+    thread and activity, each thread's total, and each activity's share of
+    it. None when the run has none (a binary without the metric)."""
+    pre = label + ".thread."
+    secs = {}
+    for k, v in r.items():
+        if k.startswith(pre):
+            thread, _, act = k[len(pre):].rpartition(".")
+            secs.setdefault(thread, {})[act] = float(v)
+    if not secs:
+        return None
+    tot = {t: sum(a.values()) for t, a in secs.items()}
+    return {"from": r.get(label + ".thread_from", "start"),
+            "seconds": secs,
+            "thread_seconds": {t: round(v, 3) for t, v in tot.items()},
+            "share": {t: {a: round(v / tot[t], 4) if tot[t] > 0 else 0 for a, v in acts.items()}
+                      for t, acts in secs.items()}}
+
 
 def main():
     src, out = sys.argv[1], sys.argv[2]
@@ -55,6 +83,7 @@ def main():
             "batch_write_seconds": num(label + ".write_seconds"),
             "rollup_rows_per_batch": int(num(label + ".rollup_rows_per_batch") or 0),
             "rollup_seconds": num(label + ".rollup_seconds"),
+            "threads": thread_account(r, label),
         }
         # the machine's CPUs kept busy from start to the last commit: the
         # consumer, PostgreSQL and the development broker
@@ -210,6 +239,29 @@ def main():
         row("max_events=%d (%dk, linger %d ms)" % (d["batch_max_events"], res["sweep_events"] // 1000,
                                                   res["sweep_linger_ms"]), d)
         w("%-38s %9d %7s %7.2f" % ("  steady", d["rows_per_s_steady"], "", d["ratio_to_copy_steady"]))
+    # where the time goes on the backlog runs (docs/benchmark.md)
+    runs = [(name, d) for name, d in (("defaults", backlog), ("writers=1", backlog_w1),
+                                      ("binary_copy=false", backlog_text),
+                                      ("rollups off", backlog_norollups))
+            if d and d["threads"]]
+    if runs:
+        w("")
+        w("where the time goes over the backlog: share of each thread's time, from the %s to"
+          " the end of the run (docs/benchmark.md)" % (
+              "first commit" if runs[0][1]["threads"]["from"] == "first_commit" else "start"))
+        for kind, cols in (("consume", CONSUME_ACTS + SHARED_ACTS),
+                           ("writer", ["idle"] + WRITER_ACTS + ["other"])):
+            w("%-30s %6s " % (kind + " thread" + ("s" if kind == "writer" else ""), "s") +
+              " ".join("%6s" % SHORT.get(c, c) for c in cols))
+            for name, d in runs:
+                acc = d["threads"]
+                for t in sorted(acc["seconds"]):
+                    if (t == "consume") != (kind == "consume"):
+                        continue
+                    sh = acc["share"][t]
+                    w("%-30s %6.1f " % ("  %s, %s" % (name, t), acc["thread_seconds"][t]) +
+                      " ".join("%5.1f%%" % (100 * sh[c]) if c in sh else "%6s" % "-"
+                               for c in cols))
     w("")
     w("%-38s %9s %7s %7s %9s %7s %8s" % ("latency (produce to commit)", "achieved", "p50 ms",
                                           "p99 ms", "max ms", "<=100ms*", "RSS MB"))

@@ -20,6 +20,8 @@
 #   3. a sweep of batch.max_events over a backlog;
 #   4. latency at fixed produce rates: produce time (the event's timestamp)
 #      to commit time (pg_xact_commit_timestamp of the row), p50/p99/max;
+# and, for every consumer run, the service's account of its threads' time
+# (aac_thread_seconds_total) from the first commit to the end of the run;
 # then prints one table, writes results.json and two PNG charts to the
 # output directory (default bench/out/<date>-<time>/). Every consumer run
 # must end with rows == valid events produced, or the run is void (exit 1).
@@ -72,7 +74,7 @@ while [ $# -gt 0 ]; do
   --copy-tx-rows) copy_tx_rows=$2; shift 2 ;;
   --sweep-linger-ms) sweep_linger_ms=$2; shift 2 ;;
   --backlog-only) backlog_only=1; shift ;;
-  -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
   *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -207,6 +209,57 @@ reset_db() {
   q bench "CHECKPOINT"
 }
 
+# thread_account LABEL: where each thread's time went during the run
+# (aac_thread_seconds_total, docs/benchmark.md "Where the time goes"): the
+# seconds of each thread in each activity from the first commit (its
+# scrape, metrics-LABEL-first.txt) to the end of the run, or from the
+# start when the run ended before that scrape; recorded as
+# LABEL.thread.THREAD.ACTIVITY and LABEL.thread_from, and the largest
+# shares printed. Nothing when the binary has no account (older builds).
+thread_account() {
+  local label=$1 first=$out/metrics-$1-first.txt from=first_commit
+  [ -s "$first" ] || { first=/dev/null from=start; }
+  awk -v l="$label" -v f="$first" -v from="$from" '
+    /^aac_thread_seconds_total\{/ {
+      s = $1
+      sub(/^aac_thread_seconds_total\{thread="/, "", s)
+      split(s, p, "\"") # consume",activity="poll"} -> consume, ",activity=", poll
+      k = p[1] " " p[3]
+      if (FILENAME == f) a[k] = $2
+      else { b[k] = $2; th[p[1]] = 1 }
+    }
+    END {
+      for (k in b) {
+        split(k, p, " ")
+        d[k] = b[k] - a[k]
+        printf "%s.thread.%s.%s %.3f\n", l, p[1], p[2], d[k]
+        tot[p[1]] += d[k]
+      }
+      n = 0
+      for (t in th) n++
+      if (!n) exit
+      printf "%s.thread_from %s\n", l, from
+      # each thread: its time, and its three largest activities
+      line = ""
+      for (t in th) {
+        if (tot[t] <= 0) continue
+        line = line sprintf("\n    %s %.1f s:", t, tot[t])
+        for (i = 0; i < 3; i++) {
+          best = ""
+          for (k in d) {
+            split(k, p, " ")
+            if (p[1] == t && !(k in shown) && (best == "" || d[k] > d[best])) best = k
+          }
+          if (best == "") break
+          shown[best] = 1
+          split(best, p, " ")
+          line = line sprintf(" %s %.0f%%", p[2], 100 * d[best] / tot[t])
+        }
+      }
+      print "  threads, share of their time (from " from "):" line > "/dev/stderr"
+    }' "$first" "$out/metrics-$label.txt" >>"$res"
+}
+
 # consume LABEL TOPIC MESSAGES VALID [VAR=VALUE...]: runs the consumer on
 # TOPIC with a new group until PostgreSQL holds the offsets of MESSAGES
 # messages, records the figures under LABEL, checks rows == VALID.
@@ -245,10 +298,16 @@ consume() {
     "$on_ready"
     msgs=$produced want=$valid
   fi
-  local done_at=0 n=0 deadline=$(($(date +%s) + 900))
+  local done_at=0 n=0 deadline=$(($(date +%s) + 900)) first_scraped=0
+  rm -f "$out/metrics-$label-first.txt"
   while :; do
     n=$(sql1 "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = '$group';")
     [ "$n" -ge "$msgs" ] && break
+    if [ "$first_scraped" = 0 ] && [ "$n" -gt 0 ]; then
+      # the threads' account from here on: the first batch committed
+      curl -fs "http://127.0.0.1:$port/metrics" >"$out/metrics-$label-first.txt" || true
+      first_scraped=1
+    fi
     kill -0 "$consumer_pid" 2>/dev/null || die "consumer $label exited; see $log"
     [ "$(date +%s)" -lt "$deadline" ] || die "consumer $label: $n of $msgs messages after 900 s"
     sleep 0.2
@@ -262,6 +321,7 @@ consume() {
     /^aac_rollup_rows_sum / { rr = $2 } /^aac_rollup_duration_seconds_sum / { rs = $2 }
     END { if (c) printf "%s.batches %d\n%s.mean_batch %.0f\n%s.write_seconds %.3f\n%s.rollup_rows_per_batch %.0f\n%s.rollup_seconds %.3f\n", l, c, l, s / c, l, w, l, rr / c, l, rs }' \
     "$out/metrics-$label.txt" >>"$res"
+  thread_account "$label"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true

@@ -304,10 +304,26 @@ static void render_status(struct evbuffer *b, const char *status, const aac_heal
     evbuffer_add_printf(b,
                         ",\"counters\":{\"consumed\":%" PRIu64 ",\"written\":%" PRIu64
                         ",\"duplicates\":%" PRIu64 ",\"dead_lettered\":%" PRIu64
-                        ",\"invalid\":%" PRIu64 ",\"batches\":%" PRIu64 "}}\n",
+                        ",\"invalid\":%" PRIu64 ",\"batches\":%" PRIu64 "}",
                         s->counter[AAC_M_EVENTS_CONSUMED], s->counter[AAC_M_EVENTS_WRITTEN],
                         s->counter[AAC_M_EVENTS_DUPLICATE], dead_letters_total(s),
                         s->counter[AAC_M_EVENTS_INVALID], s->counter[AAC_M_BATCHES]);
+    /* aac_thread_seconds_total's figures, by thread then activity */
+    evbuffer_add_printf(b, ",\"thread_seconds\":{");
+    first = true;
+    for (int i = 0; i < AAC_TIMEACCT_THREADS; i++) {
+        const aac_activity_t *acts;
+        size_t n = aac_timeacct_activities(i, &acts);
+        if (!s->threads.started[i])
+            continue;
+        evbuffer_add_printf(b, "%s\"%s\":{", first ? "" : ",", aac_timeacct_thread_name(i));
+        for (size_t k = 0; k < n; k++)
+            evbuffer_add_printf(b, "%s\"%s\":%.6f", k ? "," : "", aac_activity_str(acts[k]),
+                                (double)s->threads.ns[i][acts[k]] / 1e9);
+        evbuffer_add_printf(b, "}");
+        first = false;
+    }
+    evbuffer_add_printf(b, "}}\n");
 }
 
 /* A sample value in the exposition format (Go's ParseFloat syntax). */
@@ -486,6 +502,24 @@ static void render_group(struct evbuffer *b, const aac_metrics_snapshot_t *s)
               (double)s->default_rows);
 }
 
+/* Where each thread's time went (timeacct.h): a series per activity of
+ * every thread that has run, none for a writer that never started. */
+static void render_threads(struct evbuffer *b, const aac_timeacct_snapshot_t *ts)
+{
+    char buf[40];
+    family(b, "aac_thread_seconds_total", "counter",
+           "Seconds each thread of the service spent in each activity since it started "
+           "(activities: docs/operations.md).");
+    for (int i = 0; i < AAC_TIMEACCT_THREADS; i++) {
+        const aac_activity_t *acts;
+        size_t n = aac_timeacct_activities(i, &acts);
+        for (size_t k = 0; k < n && ts->started[i]; k++)
+            evbuffer_add_printf(b, "aac_thread_seconds_total{thread=\"%s\",activity=\"%s\"} %s\n",
+                                aac_timeacct_thread_name(i), aac_activity_str(acts[k]),
+                                fmt_value(buf, sizeof(buf), (double)ts->ns[i][acts[k]] / 1e9));
+    }
+}
+
 static void render_health(struct evbuffer *b, const aac_health_t *st,
                           const aac_metrics_snapshot_t *s)
 {
@@ -550,6 +584,7 @@ static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_he
     render_batches(b, s);
     render_partitions(b, s);
     render_group(b, s);
+    render_threads(b, &s->threads);
     render_health(b, st, s);
     render_deprecated(b, s);
     /* the HTTP server's own families last: aac_http_accept_errors_total

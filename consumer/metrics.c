@@ -27,6 +27,7 @@ struct aac_metrics_s {
     hist_t batch_size, batch_seconds, delay_seconds, rollup_rows, rollup_seconds;
     _Atomic double alive_at;
     _Atomic long long default_rows; /* -1: not counted yet */
+    aac_timeacct_t *ta;             /* lock-free too */
 
     pthread_mutex_t lock;          /* guards everything below */
     aac_metrics_snapshot_t health; /* only the health fields are used */
@@ -42,6 +43,10 @@ aac_metrics_t *aac_metrics_new(void)
     aac_metrics_t *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
+    if (!(m->ta = aac_timeacct_new(NULL, NULL))) {
+        free(m);
+        return NULL;
+    }
     pthread_mutex_init(&m->lock, NULL);
     m->health.started_at = aac_now();
     m->health.broker_up = true;
@@ -54,7 +59,13 @@ void aac_metrics_destroy(aac_metrics_t *m)
     if (!m)
         return;
     pthread_mutex_destroy(&m->lock);
+    aac_timeacct_destroy(m->ta);
     free(m);
+}
+
+aac_timeacct_t *aac_metrics_timeacct(aac_metrics_t *m)
+{
+    return m->ta;
 }
 
 void aac_metrics_add(aac_metrics_t *m, aac_counter_t c, uint64_t n)
@@ -229,6 +240,7 @@ void aac_metrics_snapshot(aac_metrics_t *m, aac_metrics_snapshot_t *out)
     snap_hist(&m->rollup_seconds, &out->rollup_seconds);
     out->alive_at = atomic_load_explicit(&m->alive_at, memory_order_relaxed);
     out->default_rows = atomic_load_explicit(&m->default_rows, memory_order_relaxed);
+    aac_timeacct_read(m->ta, &out->threads);
 }
 
 void aac_metrics_health(const aac_metrics_snapshot_t *s, double now, int64_t liveness_timeout_ms,

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "aac/classify.h"
+#include "aac/timeacct.h"
 
 typedef enum {
     AAC_M_EVENTS_CONSUMED = 0, /* messages taken from Kafka into a batch */
@@ -58,6 +59,7 @@ typedef struct aac_metrics_snapshot_s {
     uint64_t retries[AAC_CLASS__CNT];
     aac_hist_snapshot_t batch_size, batch_seconds, delay_seconds;
     aac_hist_snapshot_t rollup_rows, rollup_seconds; /* per committed batch (rollup.h) */
+    aac_timeacct_snapshot_t threads; /* the threads' time by activity (timeacct.h) */
     /* health, unix seconds (0: never) */
     double started_at;
     /* the last time the service was seen alive: the consume loop turning,
@@ -81,6 +83,12 @@ typedef struct aac_metrics_s aac_metrics_t;
 
 aac_metrics_t *aac_metrics_new(void);
 void aac_metrics_destroy(aac_metrics_t *m); /* NULL-safe */
+
+/* The time account of the service's threads (timeacct.h), owned by m: the
+ * consume thread and each writer take their own account from it
+ * (aac_timeacct_thread, aac_timeacct_writer) and switch it themselves;
+ * snapshots read it. */
+aac_timeacct_t *aac_metrics_timeacct(aac_metrics_t *m);
 
 /* Upper bounds of the histograms' buckets (the last is +Inf). */
 extern const double aac_metrics_batch_size_bounds[AAC_METRICS_BUCKETS];

@@ -42,6 +42,10 @@ LABELS = {
     "topic": r"[A-Za-z0-9._-]{1,249}",
     "le": r"\+Inf|[0-9.e+-]+",
     "version": r"[0-9A-Za-z.+-]+",
+    # aac_thread_seconds_total (timeacct.h): the service's own threads and activities
+    "thread": r"consume|writer-[0-7]",
+    "activity": r"poll|idle|parse|submit|settle|wait_writer|rebalance|turn|wait_keys|copy"
+                r"|dead_letters|wait_earlier|commit|other",
 }
 OPS = {
     "==": lambda a, b: a == b,

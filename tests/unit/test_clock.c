@@ -1,6 +1,7 @@
 /*
  * test_clock: the wall clock agrees with time(2) and has a fraction; the
- * monotonic clock never goes back and counts milliseconds.
+ * monotonic clock never goes back and counts milliseconds, and in
+ * nanoseconds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,11 +42,28 @@ static void test_monotonic_ms(void **state)
     assert_true(waited >= 20 && waited < 5000);
 }
 
+static void test_monotonic_ns(void **state)
+{
+    (void)state;
+    int64_t t0 = aac_mono_ns(), prev = t0, ms0 = aac_mono_ms();
+    for (int i = 0; i < 1000; i++) {
+        int64_t t = aac_mono_ns();
+        assert_true(t >= prev);
+        prev = t;
+    }
+    /* the same clock as aac_mono_ms, in nanoseconds */
+    assert_true(t0 / 1000000 >= ms0 - 1 && t0 / 1000000 <= ms0 + 1);
+    usleep(2000);
+    int64_t waited = aac_mono_ns() - t0;
+    assert_true(waited >= 2000000 && waited < 5000000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wall_clock),
         cmocka_unit_test(test_monotonic_ms),
+        cmocka_unit_test(test_monotonic_ns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "aac/clock.h"
 #include "aac/http.h"
 #include "aac/metrics.h"
+#include "aac/timeacct.h"
 
 #define TIMEOUT_MS 300
 
@@ -416,6 +418,83 @@ static void test_metrics(void **state)
     assert_null(strstr(f->body, "1e+300"));
 }
 
+static _Atomic int64_t fixed_ns; /* the time accounts' clock in test_thread_seconds */
+
+static int64_t fixed_clock(void *arg)
+{
+    (void)arg;
+    return atomic_load(&fixed_ns);
+}
+
+static void test_thread_seconds(void **state)
+{
+    fixture_t *f = *state;
+    aac_timeacct_t *ta = aac_metrics_timeacct(f->m);
+
+    /* no thread has run: the family and no series; none in /health */
+    assert_int_equal(get(f, "/metrics"), 200);
+    assert_non_null(strstr(f->body, "# TYPE aac_thread_seconds_total counter\n# HELP"));
+    assert_null(strstr(f->body, "aac_thread_seconds_total{"));
+    assert_int_equal(get(f, "/health"), 200);
+    yajl_val v = parse_json(f->body);
+    const char *ts[] = {"thread_seconds", NULL};
+    yajl_val o = yajl_tree_get(v, ts, yajl_t_object);
+    assert_non_null(o);
+    assert_int_equal(o->u.object.len, 0);
+    yajl_tree_free(v);
+
+    aac_timeacct_set_clock(ta, fixed_clock, NULL);
+    atomic_store(&fixed_ns, INT64_C(5000000000));
+    aac_timeacct_switch(aac_timeacct_thread(ta, AAC_TIMEACCT_CONSUME), AAC_ACT_POLL);
+    aac_timeacct_switch(aac_timeacct_writer(ta, 1), AAC_ACT_IDLE);
+    atomic_store(&fixed_ns, INT64_C(6500000000));
+    aac_timeacct_switch(aac_timeacct_thread(ta, AAC_TIMEACCT_CONSUME), AAC_ACT_PARSE);
+    atomic_store(&fixed_ns, INT64_C(6750000001));
+
+    assert_int_equal(get(f, "/metrics"), 200);
+    static const char *const want[] = {
+        "# HELP aac_thread_seconds_total Seconds each thread of the service spent in each "
+        "activity",
+        "\naac_thread_seconds_total{thread=\"consume\",activity=\"poll\"} 1.5\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"idle\"} 0\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"parse\"} 0.250000001\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"submit\"} 0\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"settle\"} 0\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"wait_writer\"} 0\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"rebalance\"} 0\n"
+        "aac_thread_seconds_total{thread=\"consume\",activity=\"other\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"idle\"} 1.750000001\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"turn\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"wait_keys\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"copy\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"dead_letters\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"wait_earlier\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"commit\"} 0\n"
+        "aac_thread_seconds_total{thread=\"writer-1\",activity=\"other\"} 0\n# HELP",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(f->body, want[i]))
+            fail_msg("missing from /metrics: %s\n---\n%s", want[i], f->body);
+    /* writer-0 never ran */
+    assert_null(strstr(f->body, "thread=\"writer-0\""));
+
+    assert_int_equal(get(f, "/health"), 200);
+    v = parse_json(f->body);
+    o = yajl_tree_get(v, ts, yajl_t_object);
+    assert_non_null(o);
+    assert_int_equal(o->u.object.len, 2);
+    const char *poll[] = {"thread_seconds", "consume", "poll", NULL},
+               *idle[] = {"thread_seconds", "writer-1", "idle", NULL},
+               *other[] = {"thread_seconds", "writer-1", "other", NULL};
+    assert_true(YAJL_GET_DOUBLE(yajl_tree_get(v, poll, yajl_t_number)) == 1.5);
+    assert_true(YAJL_GET_DOUBLE(yajl_tree_get(v, idle, yajl_t_number)) == 1.75);
+    assert_non_null(yajl_tree_get(v, other, yajl_t_number));
+    /* every activity of the thread, named as in /metrics */
+    const char *consume[] = {"thread_seconds", "consume", NULL};
+    assert_int_equal(YAJL_GET_OBJECT(yajl_tree_get(v, consume, yajl_t_object))->len, 8);
+    yajl_tree_free(v);
+}
+
 static void test_routes_and_methods(void **state)
 {
     fixture_t *f = *state;
@@ -578,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_is_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_seconds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_and_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_client_dropped, setup, teardown),
