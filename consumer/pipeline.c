@@ -72,6 +72,7 @@ typedef struct pipeline_s {
     aac_positions_t pos;
     aac_writers_t *ws;
     aac_upkeep_t *upkeep;
+    aac_timeacct_thread_t *acct; /* the consume thread's time (timeacct.h) */
 
     aac_batch_t *open;  /* being built */
     int64_t open_since; /* monotonic ms of its first event */
@@ -419,10 +420,15 @@ static void settle_committed(pipeline_t *pl, const aac_flight_t *f)
 static void settle_all(pipeline_t *pl)
 {
     aac_flight_t done;
+    int was = -1; /* the activity before the first batch settled */
     while (aac_writers_settle(pl->ws, &done)) {
+        if (was < 0)
+            was = (int)aac_timeacct_switch(pl->acct, AAC_ACT_SETTLE);
         settle_committed(pl, &done);
         batch_give(pl, done.batch);
     }
+    if (was >= 0)
+        aac_timeacct_switch(pl->acct, (aac_activity_t)was);
 }
 
 /* Drops every batch in flight (no writer writes: the oldest failed) and
@@ -603,8 +609,11 @@ static void settle(pipeline_t *pl)
 {
     settle_all(pl);
     aac_flight_t *f = aac_writers_failure(pl->ws);
-    if (f && !f->counted)
+    if (f && !f->counted) {
+        aac_activity_t was = aac_timeacct_switch(pl->acct, AAC_ACT_SETTLE);
         on_failure(pl, f, AAC_FAILMODE_LOOP);
+        aac_timeacct_switch(pl->acct, was);
+    }
 }
 
 /* Tells /health and the systemd watchdog that the service is alive: the
@@ -1045,6 +1054,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     pipeline_t *pl = opaque;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
 
+    /* called from a poll: back to polling (or idle) when done */
+    aac_activity_t was = aac_timeacct_switch(pl->acct, AAC_ACT_REBALANCE);
     aac_metrics_add(pl->metrics, AAC_M_REBALANCES, 1);
     pl->ever_assigned = true;
     rd_kafka_error_t *e = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
@@ -1055,6 +1066,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_destroy(e);
     }
     publish_partitions(pl);
+    aac_timeacct_switch(pl->acct, was);
 }
 
 /* While idle: tell readiness whether PostgreSQL still answers (an outage
@@ -1236,6 +1248,8 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
     pl->cfg = cfg;
     pl->last_key = -1;
     pl->metrics = metrics;
+    pl->acct = aac_timeacct_thread(aac_metrics_timeacct(metrics), AAC_TIMEACCT_CONSUME);
+    aac_timeacct_switch(pl->acct, AAC_ACT_OTHER); /* this thread's account starts */
     aac_positions_init(&pl->pos);
     aac_retry_state_init(&pl->retry, &policy, OUTAGE_MAX_DELAY_MS, seed);
     aac_retry_state_init(&pl->offsets, &policy, OUTAGE_MAX_DELAY_MS, seed * 7u + 1u);
@@ -1322,7 +1336,8 @@ static int start_clients(pipeline_t *pl)
         go_fatal(pl, errstr, KAFKA_CLIENT_ACTION);
         return AAC_EXIT_FATAL;
     }
-    pl->ws = aac_writers_new(cfg, pl->dlq, pl->writers, pl->max_in_flight);
+    pl->ws = aac_writers_new(cfg, pl->dlq, pl->writers, pl->max_in_flight,
+                             aac_metrics_timeacct(pl->metrics));
     if (!pl->ws || aac_writers_start(pl->ws) != 0) {
         aac_error("could not start the writers");
         return AAC_EXIT_FAILURE;
@@ -1377,32 +1392,52 @@ static void consume_loop(pipeline_t *pl)
             requeue(pl);
         aac_writers_counts(pl->ws, &in_flight, &writing);
         aac_flow_t flow = flow_of(pl, now, in_flight, writing, drained);
-        if (aac_flow_should_close(&flow) && submit(pl, false)) {
-            aac_writers_counts(pl->ws, &in_flight, &writing);
-            flow = flow_of(pl, now, in_flight, writing, drained);
+        if (aac_flow_should_close(&flow)) {
+            aac_timeacct_switch(pl->acct, AAC_ACT_SUBMIT);
+            bool closed = submit(pl, false);
+            aac_timeacct_switch(pl->acct, AAC_ACT_OTHER);
+            if (closed) {
+                aac_writers_counts(pl->ws, &in_flight, &writing);
+                flow = flow_of(pl, now, in_flight, writing, drained);
+            }
         }
         if (!flow.backing_off && aac_flow_full(&flow)) {
             /* no room for what comes next: wait for a writer, not for
              * Kafka (librdkafka keeps fetching into its queue) */
             stamp_alive(pl);
+            aac_timeacct_switch(pl->acct, AAC_ACT_WAIT_WRITER);
             aac_writers_wait(pl->ws, AAC_FLOW_POLL_MAX_MS);
+            aac_timeacct_switch(pl->acct, AAC_ACT_OTHER);
             continue;
         }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, aac_flow_poll_timeout(&flow));
-        stamp_alive(pl);
+        /* a message already fetched is polled; waiting for one to arrive
+         * is idle (timeacct.h) */
+        int timeout = aac_flow_poll_timeout(&flow);
+        aac_timeacct_switch(pl->acct, AAC_ACT_POLL);
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
+        if (!rkm && timeout > 0) {
+            aac_timeacct_switch(pl->acct, AAC_ACT_IDLE);
+            rkm = rd_kafka_consumer_poll(pl->rk, timeout);
+        }
         drained = !rkm;
         if (rkm) {
+            aac_timeacct_switch(pl->acct, AAC_ACT_PARSE);
             set_broker_up(pl, true);
             handle_message(pl, rkm);
         }
+        aac_timeacct_switch(pl->acct, AAC_ACT_OTHER);
+        stamp_alive(pl);
         aac_dlq_poll(pl->dlq, 0);
         aac_metrics_add(pl->metrics, AAC_M_DLQ_DELIVERY_FAILED, aac_dlq_take_failed(pl->dlq));
         if (pl->fatal || dlq_fatal(pl))
             break;
 
         now = aac_mono_ms();
-        if (aac_positions_held(&pl->pos) && pl->offsets.retry_at <= now)
+        if (aac_positions_held(&pl->pos) && pl->offsets.retry_at <= now) {
+            aac_timeacct_switch(pl->acct, AAC_ACT_REBALANCE);
             restore_positions(pl);
+            aac_timeacct_switch(pl->acct, AAC_ACT_OTHER);
+        }
         /* joined, and every assigned partition's position known */
         if (pl->ever_assigned && !aac_positions_held(&pl->pos))
             aac_notify_ready("consuming");
@@ -1445,6 +1480,7 @@ out:
         close_consumer(pl, aac_mono_ms() + cfg->service.shutdown_timeout_ms);
     }
     pipeline_free(pl);
+    aac_timeacct_stop(pl->acct);
     if (pl->fatal)
         status = AAC_EXIT_FATAL;
     aac_info("stopped", AAC_KV_INT("status", status));

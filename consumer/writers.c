@@ -26,6 +26,7 @@
 typedef struct writer_s {
     aac_writers_t *ws;
     aac_pgsink_t *sink;
+    aac_timeacct_thread_t *acct; /* this thread's time (timeacct.h), switched only by it */
     pthread_t thread;
     bool started;
     bool exited;                /* under ws->mu: the thread is past its last statement */
@@ -49,7 +50,7 @@ struct aac_writers_s {
 };
 
 aac_writers_t *aac_writers_new(const aac_config_t *cfg, aac_dlq_t *dlq, int writers,
-                               int max_in_flight)
+                               int max_in_flight, aac_timeacct_t *ta)
 {
     aac_writers_t *ws = calloc(1, sizeof(*ws));
     if (!ws)
@@ -68,6 +69,7 @@ aac_writers_t *aac_writers_new(const aac_config_t *cfg, aac_dlq_t *dlq, int writ
     }
     for (int i = 0; i < ws->n; i++) {
         ws->w[i].ws = ws;
+        ws->w[i].acct = aac_timeacct_writer(ta, i);
         if (!(ws->w[i].sink = aac_pgsink_new(cfg))) {
             aac_writers_destroy(ws);
             return NULL;
@@ -206,20 +208,26 @@ static void write_batch(writer_t *w, aac_flight_t *f)
 
     memset(res, 0, sizeof(*res));
     f->writer = (int)(w - ws->w);
+    aac_timeacct_switch(w->acct, AAC_ACT_TURN);
     if (take_turn(w, f, res) != 0)
         goto out;
     /* a key an earlier batch also inserts: its transaction and ours would
      * wait for each other, so this one starts once that one is through */
+    aac_timeacct_switch(w->acct, AAC_ACT_WAIT_KEYS);
     if (f->after_previous && (order = wait_earlier(w, f, res)) != AAC_ORDER_GO) {
         f->cancelled = order == AAC_ORDER_CANCEL;
         goto out;
     }
     /* the invalid events' dead letters travel while the rows are copied */
+    aac_timeacct_switch(w->acct, AAC_ACT_DEAD_LETTERS);
     confirm_dead_letters(ws, b, false);
+    aac_timeacct_switch(w->acct, AAC_ACT_COPY);
     if (aac_pgsink_stage(w->sink, b, res) != 0)
         goto out;
     restamp(w);
+    aac_timeacct_switch(w->acct, AAC_ACT_DEAD_LETTERS);
     if (confirm_dead_letters(ws, b, true) != 0) {
+        aac_timeacct_switch(w->acct, AAC_ACT_OTHER);
         aac_pgsink_rollback(w->sink);
         f->dead_letters_pending = true;
         res->cls = AAC_CLASS_TRANSIENT;
@@ -229,13 +237,17 @@ static void write_batch(writer_t *w, aac_flight_t *f)
     }
     /* commits in the order the batches were closed, never past one that
      * was not written, and not at all once the writers stop */
+    aac_timeacct_switch(w->acct, AAC_ACT_WAIT_EARLIER);
     if ((order = stopping(ws) ? AAC_ORDER_CANCEL : wait_earlier(w, f, res)) != AAC_ORDER_GO) {
+        aac_timeacct_switch(w->acct, AAC_ACT_OTHER);
         aac_pgsink_rollback(w->sink);
         f->cancelled = order == AAC_ORDER_CANCEL;
         goto out;
     }
+    aac_timeacct_switch(w->acct, AAC_ACT_COMMIT);
     f->committed = aac_pgsink_commit(w->sink, b, ws->cfg->kafka.group_id, res) == 0;
 out:
+    aac_timeacct_switch(w->acct, AAC_ACT_OTHER);
     aac_pgsink_release_turn(w->sink);
     f->secs = (double)(aac_mono_ms() - t0) / 1000.0;
 }
@@ -247,12 +259,15 @@ static void *writer_main(void *arg)
     aac_pgsink_result_t res;
     /* connected from the start: an instance holds its connections for
      * good, and a failure here is only tried again with the first batch */
+    aac_timeacct_switch(w->acct, AAC_ACT_OTHER);
     aac_pgsink_connect(w->sink, &res);
     pthread_mutex_lock(&ws->mu);
     for (;;) {
         aac_flight_t *f = NULL;
+        aac_timeacct_switch(w->acct, AAC_ACT_IDLE);
         while (!ws->stopping && !(f = aac_flights_take(&ws->fl)))
             pthread_cond_wait(&ws->cv, &ws->mu);
+        aac_timeacct_switch(w->acct, AAC_ACT_OTHER);
         if (!f)
             break;
         w->busy = true;
@@ -270,6 +285,7 @@ static void *writer_main(void *arg)
     w->exited = true;
     pthread_cond_broadcast(&ws->cv);
     pthread_mutex_unlock(&ws->mu);
+    aac_timeacct_stop(w->acct);
     return NULL;
 }
 

@@ -36,6 +36,7 @@
 #include "aac/dlq.h"
 #include "aac/flights.h"
 #include "aac/positions.h"
+#include "aac/timeacct.h"
 
 #define AAC_WRITERS_MAX 8
 /* how long a commit waits for dead-letter reports: the configuration's
@@ -45,10 +46,11 @@
 typedef struct aac_writers_s aac_writers_t;
 
 /* `writers` threads (1..AAC_WRITERS_MAX), at most max_in_flight batches.
- * cfg and dlq are borrowed and must outlive the writers. NULL when out of
+ * cfg and dlq are borrowed and must outlive the writers; so must ta, whose
+ * account 1 + n writer n keeps (timeacct.h; NULL: none). NULL when out of
  * memory. */
 aac_writers_t *aac_writers_new(const aac_config_t *cfg, aac_dlq_t *dlq, int writers,
-                               int max_in_flight);
+                               int max_in_flight, aac_timeacct_t *ta);
 
 /* Starts the threads, each with its own PostgreSQL connection. */
 int aac_writers_start(aac_writers_t *ws);

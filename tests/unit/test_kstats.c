@@ -137,10 +137,8 @@ static void test_odd_values_skipped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_real_sample),
-        cmocka_unit_test(test_every_topic),
-        cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_real_sample),        cmocka_unit_test(test_every_topic),
+        cmocka_unit_test(test_not_nul_terminated), cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_odd_values_skipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
