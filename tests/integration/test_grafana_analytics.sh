@@ -3,7 +3,8 @@
 # against a real PostgreSQL: every panel's SQL and the agent variable's,
 # with their macros expanded as Grafana's PostgreSQL data source expands
 # them for a fixed time range ($__timeFilter(col) -> col BETWEEN 'from' AND
-# 'to', RFC 3339 in UTC, inclusive) and $agent as Grafana quotes a
+# 'to', RFC 3339 in UTC, inclusive; $__interval from the range and the
+# panel's maxDataPoints and minimum interval) and $agent as Grafana quotes a
 # multi-value variable (All: its allValue), run as the read-only role that
 # config/grafana/grafana-reader.sql makes (as docker-compose's
 # grafana-reader does).
@@ -170,7 +171,7 @@ def group(rs, key):
     for r in rs: g.setdefault(key(r), []).append(r)
     return g
 
-def expected(title, sel):
+def expected(title, sel, interval):
     R = [r for r in rows if in_hours(r) and (sel is None or r["agent"] in sel)]
     if title == "Actions, errors and error rate":
         e, s = counts(R, "error"), counts(R, "success")
@@ -205,13 +206,15 @@ def expected(title, sel):
             avg = (Decimal(sum(d)) / Decimal(len(d))).quantize(Decimal("0.1"), ROUND_HALF_UP)
             out.append((-p[1], t, [t, str(len(d))] + [num(x) for x in p] + [str(avg), str(max(d))]))
         return [["tool", "timed", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "max_ms"]] + [x[2] for x in sorted(out)[:25]]
-    if title == "p95 duration per hour, busiest tools":
+    if title == "p95 duration, busiest tools":
         timed = [r for r in rows if in_hours(r) and r["dur"] is not None]
         busiest = sorted(group(timed, lambda r: r["tool"]).items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
         top = {t for t, _ in busiest}
         assert len(top) == 10 and len({r["tool"] for r in timed}) > 10, "the panel's LIMIT 10 must leave tools out"
-        g = group([r for r in timed if r["tool"] in top], lambda r: (hour_of(r["time"]), r["tool"]))
-        return [["time", "metric", "p95_ms"]] + [[pgts(h), t, num(hist_pct(hist([r["dur"] for r in v]), 0.95))]
+        # $__timeGroupAlias: epoch seconds, floored to the interval
+        g = group([r for r in timed if r["tool"] in top],
+                  lambda r: (int(hour_of(r["time"]).timestamp()) // interval * interval, r["tool"]))
+        return [["time", "metric", "p95_ms"]] + [[str(h), t, num(hist_pct(hist([r["dur"] for r in v]), 0.95))]
                                                  for (h, t), v in sorted(g.items())]
     if title == "Actions per project per hour":
         g = group(R, lambda r: (hour_of(r["time"]), r["project"] or "(no project)"))
@@ -259,14 +262,27 @@ def macro(name, args):   # pkg/tsdb/grafana-postgresql-datasource/macros.go, the
     if name == "__timeTo": return f"'{rfc3339(TO)}'"
     if name == "__time": return f'{args[0]} AS "time"'
     if name in ("__timeGroup", "__timeGroupAlias"):
-        m = re.fullmatch(r"'?(\d+)([smhd])'?", args[1])
-        secs = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        m = re.fullmatch(r"'?(\d+)([smhdw])'?", args[1])
+        secs = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
         g = f"floor(extract(epoch from {args[0]})/{secs})*{secs}"
         return g + (' AS "time"' if name == "__timeGroupAlias" else "")
     raise KeyError(f"macro ${name} is not expanded by this test: add it")
-def expand(sql, agent_value):
+def grafana_interval(panel):
+    """$__interval: the range over the panel's maxDataPoints, rounded as
+    Grafana rounds it (the steps from 1h up), at least the panel's interval"""
+    secs = (TO - FROM).total_seconds() / panel.get("maxDataPoints", 1000)
+    steps = [(5400, 3600), (9000, 7200), (12600, 10800), (18000, 14400), (25200, 21600),
+             (54000, 43200), (151200, 86400), (1512000, 604800)]
+    nice = next((v for lim, v in steps if secs < lim), 2592000) if secs >= 3600 else secs
+    m = re.fullmatch(r"(\d+)h", panel.get("interval", "1s"))
+    return int(max(nice, int(m.group(1)) * 3600 if m else 1))
+def fmt_interval(secs):
+    for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if secs % n == 0: return f"{secs // n}{unit}"
+    return f"{secs}s"
+def expand(sql, agent_value, interval=3600):
     sql = sql.replace("${agent}", agent_value).replace("$agent", agent_value)
-    assert "$__interval" not in sql, "expand $__interval too"
+    sql = sql.replace("$__interval_ms", str(interval * 1000)).replace("$__interval", fmt_interval(interval))
     return re.sub(r"\$([_a-zA-Z0-9]+)\(([^\)]*)\)",
                   lambda m: macro(m.group(1), [a.strip() for a in m.group(2).split(",")]), sql)
 def sqlstring(values): return ",".join("'" + v.replace("'", "''") + "'" for v in values)
@@ -299,15 +315,21 @@ for p in panels:
     assert len(p["targets"]) == 1, f"{title}: one query per panel"
     raw = p["targets"][0]["rawSql"]
     uses_agent = "$agent" in raw
-    modes = [("all agents", all_value, None)]
+    iv = grafana_interval(p)
+    modes = [("all agents", all_value, None, iv)]
     if uses_agent:
-        modes.append(("alpha and gamma", sqlstring(["alpha", "gamma"]), {"alpha", "gamma"}))
-    elif title not in ("Duration percentiles per tool", "p95 duration per hour, busiest tools",
+        modes.append(("alpha and gamma", sqlstring(["alpha", "gamma"]), {"alpha", "gamma"}, iv))
+    elif title not in ("Duration percentiles per tool", "p95 duration, busiest tools",
                        "Dead letters per hour by reason", "Ingest balance"):
         problems.append(f"{title}: does not filter by the agent variable")
-    for mode, value, sel in modes:
-        sql = expand(raw, value)
-        want = expected(title, sel)
+    if "maxDataPoints" in p:   # follows $__interval: as over a longer range, 3 hours in one point
+        assert iv == 3600, f"{title}: $__interval {iv} s for a 6-hour range"
+        if "$__interval" not in raw:
+            problems.append(f"{title}: has maxDataPoints but its query ignores $__interval")
+        modes.append(("all agents, 3h interval", all_value, None, 10800))
+    for mode, value, sel, interval in modes:
+        sql = expand(raw, value, interval)
+        want = expected(title, sel, interval)
         if len(want) < 2:
             problems.append(f"{title} ({mode}): no expected rows: the data does not exercise it")
         try:
@@ -333,7 +355,7 @@ for p in panels:
             if rel in ROLLUPS and not (node in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan")
                                        and re.search(r"\bhour\b", cond)):
                 problems.append(f"{title}: {rel} read by {node} ({cond or 'no index condition'}), not a range scan on hour")
-assert {p["title"] for p in panels} >= {"Errors per agent per hour", "p95 duration per hour, busiest tools",
+assert {p["title"] for p in panels} >= {"Errors per agent per hour", "p95 duration, busiest tools",
                                         "Duration percentiles per tool", "Top failing actions",
                                         "Actions per project per hour", "Recent errors"}
 for msg in problems:
