@@ -53,7 +53,7 @@ done
 for n in "${sizes[@]}"; do [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1000 ] || die "--rows must be a number >= 1000"; done
 [[ $runs =~ ^[0-9]+$ ]] && [ "$runs" -ge 1 ] || die "--runs must be at least 1"
 
-if pgrep -f 'ctest|scripts/test.sh' >/dev/null; then
+if pgrep -x ctest >/dev/null; then # a running suite (not one waiting for the lock)
   echo "bench/queries.sh: warning: a test suite is running on this machine; figures will be high" >&2
 fi
 
