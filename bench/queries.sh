@@ -4,6 +4,7 @@
 #
 #   flock /tmp/aac-test.lock bash bench/queries.sh [--rows N]... [--runs R]
 #                                                  [--seed S] [--build-dir DIR] [--out DIR]
+#                                                  [--keep]
 #
 # For each size (default both 1,000,000 and 10,000,000; --rows may repeat):
 #   1. a fresh database in a throwaway PostgreSQL that the script starts
@@ -25,7 +26,8 @@
 # query's median per size; the load's figures; the percentiles' accuracy)
 # are printed at the end and kept in OUT (default
 # bench/out/queries-<date>-<time>/) with every query's EXPLAIN ANALYZE
-# (plans-N.txt). Two cores: about 4 minutes at 1M, 25 at 10M (see
+# (plans-N.txt). --keep leaves the last size's database and the server
+# running, and prints how to reach them (stop it with scripts/pg.sh stop). Two cores: about 4 minutes at 1M, 25 at 10M (see
 # docs/queries.md). Take the test lock: the figures mean nothing while a
 # test suite runs beside them, and the load slows the tests.
 set -euo pipefail
@@ -37,6 +39,7 @@ runs=5
 seed=1
 build_dir=$top/build/bench
 out=""
+keep=false
 die() { echo "bench/queries.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,7 +48,8 @@ while [ $# -gt 0 ]; do
   --seed) seed=$2; shift 2 ;;
   --build-dir) build_dir=$2; shift 2 ;;
   --out) out=$2; shift 2 ;;
-  -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+  --keep) keep=true; shift ;;
+  -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
   *) echo "bench/queries.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +77,7 @@ pgbase=$(mktemp -d /tmp/aac-bench-queries.XXXXXX)
 chmod 755 "$pgbase"
 cleanup() {
   set +e
+  [ "$keep" = true ] && return
   bash "$top/scripts/pg.sh" stop "$pgbase/data" >/dev/null 2>&1
   rm -rf "$pgbase"
 }
@@ -150,8 +155,13 @@ for n in "${sizes[@]}"; do
   python3 "$top/bench/queries.py" accuracy "$out/accuracy-$n.tsv" ||
     die "the histogram's percentiles are off by more than 12.5 % (see $out/accuracy-$n.tsv)"
   export PGDATABASE=postgres
+  [ "$keep" = true ] && [ "$n" = "${sizes[-1]}" ] && break
   q "DROP DATABASE $db"
 done
 
 python3 "$top/bench/queries.py" table "$out" | tee "$out/summary.md"
 echo "bench/queries.sh: figures in $out" >&2
+if [ "$keep" = true ]; then
+  echo "bench/queries.sh: kept: PGHOST=127.0.0.1 PGPORT=$pgport PGUSER=postgres PGDATABASE=bench_${sizes[-1]};" \
+    "stop with: bash scripts/pg.sh stop $pgbase/data && rm -rf $pgbase" >&2
+fi
