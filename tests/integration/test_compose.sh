@@ -7,7 +7,9 @@
 # (`check-config` exit 0) and give the values compose meant; .env.example
 # must list every variable the file interpolates, with its default; the
 # `monitoring` profile's Prometheus and Grafana mount the rules, the
-# configuration, the provisioning and the dashboard they name; the TLS
+# configuration, the provisioning and the dashboards they name, and the
+# analytics data source logs in as the read-only role grafana-reader makes
+# with the password both are given; the TLS
 # overlay (docker-compose.tls.yml) merges, sets only variables the service
 # reads, and with the files scripts/tls-certs.sh makes, mounted where it
 # says, the consumer's and migrate's environments load, with verify-full
@@ -126,9 +128,9 @@ def check(ok, msg):
     if not ok:
         print(f"monitoring: {msg}", file=sys.stderr)
         sys.exit(1)
-for name in ("prometheus", "grafana"):
+for name in ("prometheus", "grafana", "grafana-reader"):
     check(svc[name].get("profiles") == ["monitoring"], f"{name} profiles: {svc[name].get('profiles')}")
-    check(all(p.startswith("127.0.0.1:") for p in svc[name]["ports"]), f"{name} ports: {svc[name]['ports']}")
+    check(all(p.startswith("127.0.0.1:") for p in svc[name].get("ports", [])), f"{name} ports: {svc[name].get('ports')}")
 for name in ("kafka", "postgres", "migrate", "topics", "consumer"):
     check("profiles" not in svc[name], f"{name} must start without a profile")
 def mounts(name):  # container path -> host path, for the bind mounts
@@ -165,6 +167,37 @@ dash = json.load(open(os.path.join(gm[dash_dir], os.path.basename(home))))
 check(dash["uid"] == "agent-actions-consumer", f"home dashboard uid {dash.get('uid')}")
 for v in ("prometheus-data", "grafana-data"):
     check(v in cfg["volumes"], f"volume {v}")
+# The analytics dashboard's PostgreSQL data source: the postgres service's
+# database, as the read-only role that grafana-reader makes, with the
+# password both are given; grafana-reader runs the mounted SQL file as the
+# database's owner once the migrations are in, and Grafana waits for it
+pds = yaml.safe_load(open(os.path.join(prov, "datasources/postgres.yml")))["datasources"]
+check(len(pds) == 1, f"postgres data sources {pds}")
+pg, ge = pds[0], svc["grafana"]["environment"]
+check(pg["type"] == "grafana-postgresql-datasource" and pg["url"] == "postgres:5432", f"data source {pg}")
+def env_of(value):  # Grafana's provisioning reads $NAME from its environment
+    check(isinstance(value, str) and value.startswith("$") and value[1:] in ge, f"{value} is not in grafana's environment")
+    return str(ge[value[1:]])
+pe, re_ = svc["postgres"]["environment"], svc["grafana-reader"]["environment"]
+check(env_of(pg["jsonData"]["database"]) == str(pe["POSTGRES_DB"]), "data source database")
+check(env_of(pg["user"]) == str(re_["GRAFANA_PG_USER"]), "data source user is the reader's role")
+check(env_of(pg["secureJsonData"]["password"]) == str(re_["GRAFANA_PG_PASSWORD"]), "data source password")
+check(str(re_["GRAFANA_PG_USER"]) != str(pe["POSTGRES_USER"]), "the data source must not log in as the owner")
+check((re_["PGHOST"], str(re_["PGDATABASE"]), str(re_["PGUSER"]), str(re_["PGPASSWORD"])) ==
+      ("postgres", str(pe["POSTGRES_DB"]), str(pe["POSTGRES_USER"]), str(pe["POSTGRES_PASSWORD"])),
+      f"grafana-reader connects as the owner: {re_}")
+rm = mounts("grafana-reader")
+script = svc["grafana-reader"]["command"][-1]
+check(rm.get(script) == os.path.join(src, "config/grafana/grafana-reader.sql") and os.path.exists(rm[script]),
+      f"grafana-reader runs {script}, mounted from {rm}")
+check(svc["grafana-reader"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", "grafana-reader waits for migrate")
+check(svc["grafana"]["depends_on"]["grafana-reader"]["condition"] == "service_completed_successfully", "grafana waits for grafana-reader")
+# both dashboards in the provisioned directory, each on a provisioned type
+types = {d["type"] for d in ds + pds}
+for f, want in (("agent-actions-consumer.json", "prometheus"), ("agent-actions-analytics.json", "grafana-postgresql-datasource")):
+    d = json.load(open(os.path.join(gm[dash_dir], f)))
+    var = [v for v in d["templating"]["list"] if v["type"] == "datasource"]
+    check(len(var) == 1 and var[0]["query"] == want and want in types, f"{f}: data source variable {var}")
 PY
 # ---- (8) the TLS overlay -----------------------------------------------------------
 tls=$AAC_SRC/docker-compose.tls.yml
@@ -187,7 +220,7 @@ def made(path):  # a file of the overlay's tls/, as made in the test's directory
     p = os.path.join(out, "tls", os.path.relpath(path, os.path.join(src, "tls")))
     check(os.path.exists(p), f"scripts/tls-certs.sh does not make {os.path.relpath(path, src)}")
     return p
-for name in ("consumer", "migrate", "postgres", "kafka-user"):
+for name in ("consumer", "migrate", "postgres", "kafka-user", "grafana-reader"):
     s = svc[name]
     run = os.path.join(out, f"run-secrets.{name}")
     os.makedirs(run, exist_ok=True)
@@ -220,6 +253,10 @@ check(jaas.startswith("/etc/kafka/secrets/"), f"JAAS file {jaas}")
 made(os.path.join(src, "tls/kafka", os.path.basename(jaas)))
 check("SASL_SSL://kafka:9095" in ke["KAFKA_ADVERTISED_LISTENERS"], ke["KAFKA_ADVERTISED_LISTENERS"])
 check(svc["consumer"]["depends_on"]["kafka-user"]["condition"] == "service_completed_successfully", "consumer waits for kafka-user")
+# grafana-reader: the owner's password from the file, not the .env one
+gr = svc["grafana-reader"]
+check(gr["environment"]["PGPASSWORD"] == "" and "/run/secrets/pg-password" in " ".join(gr["command"]), f"TLS overlay: grafana-reader {gr}")
+check(gr["environment"]["PGSSLMODE"] == "verify-full", "TLS overlay: grafana-reader sslmode")
 PY
 n_tls=0
 for f in "$TEST_DIR"/env-tls.*; do
