@@ -70,17 +70,23 @@ static int exec_cmd(PGconn *conn, const char *sql, char *errstr, size_t errstr_s
 
 /* Opens the maintenance session: UTC, no statement timeout, the configured
  * lock timeout (set by aac_pgconn_open) kept. */
-static PGconn *open_conn(const aac_config_t *cfg, notice_ctx_t *nc, char *errstr,
-                         size_t errstr_size)
+static PGconn *open_conn(const aac_config_t *cfg, notice_ctx_t *nc, aac_pgconn_interrupt_t *intr,
+                         char *errstr, size_t errstr_size)
 {
     char sqlstate[6], msg[768];
     PGconn *conn = aac_pgconn_open(cfg, "partitions", sqlstate, errstr, errstr_size);
 
     if (!conn)
         return NULL;
+    if (aac_pgconn_interrupt_watch(intr, conn) != 0) {
+        snprintf(errstr, errstr_size, "interrupted: the service is stopping");
+        PQfinish(conn);
+        return NULL;
+    }
     PQsetNoticeReceiver(conn, notice_cb, nc);
     if (exec_cmd(conn, "SET statement_timeout = 0; SET TimeZone = 'UTC'", msg, sizeof(msg)) != 0) {
         snprintf(errstr, errstr_size, "could not set up the session: %s", msg);
+        aac_pgconn_interrupt_watch(intr, NULL);
         PQfinish(conn);
         return NULL;
     }
@@ -136,8 +142,8 @@ fail:
     return -1;
 }
 
-int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errstr,
-                          size_t errstr_size)
+int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, aac_pgconn_interrupt_t *intr,
+                          char *errstr, size_t errstr_size)
 {
     notice_ctx_t nc = {.out = NULL};
     PGconn *conn;
@@ -148,15 +154,17 @@ int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errst
                  months_ahead);
         return -1;
     }
-    conn = open_conn(cfg, &nc, errstr, errstr_size);
+    conn = open_conn(cfg, &nc, intr, errstr, errstr_size);
     if (!conn)
         return -1;
     rc = ensure_months(conn, NULL, months_ahead, NULL, errstr, errstr_size);
+    aac_pgconn_interrupt_watch(intr, NULL);
     PQfinish(conn);
     return rc;
 }
 
-long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, char *errstr,
+long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap,
+                                      aac_pgconn_interrupt_t *intr, char *errstr,
                                       size_t errstr_size)
 {
     /* bounded: an alert needs "some", not the exact count of a flood */
@@ -166,7 +174,7 @@ long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, ch
     char arg[24], sqlstate[6], msg[512];
     const char *params[1] = {arg};
     long long n = -1;
-    PGconn *conn = open_conn(cfg, &nc, errstr, errstr_size);
+    PGconn *conn = open_conn(cfg, &nc, intr, errstr, errstr_size);
 
     if (!conn)
         return -1;
@@ -179,6 +187,7 @@ long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, ch
         snprintf(errstr, errstr_size, "could not count the rows of agent_actions_default: %s", msg);
     }
     PQclear(res);
+    aac_pgconn_interrupt_watch(intr, NULL);
     PQfinish(conn);
     return n;
 }
@@ -453,7 +462,7 @@ int aac_partitions_main(const aac_config_t *cfg, int argc, char **argv)
     if ((rc = parse_options(&a, argc - 1, argv + 1)) >= 0 || (rc = default_months(&a, cfg)) >= 0)
         return rc;
 
-    conn = open_conn(cfg, &nc, errstr, sizeof(errstr));
+    conn = open_conn(cfg, &nc, NULL, errstr, sizeof(errstr));
     if (!conn)
         rc = 1;
     else if (!strcmp(a.cmd, "ensure"))

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,4 +441,59 @@ void aac_pgconn_result_error(const PGresult *res, const PGconn *conn, char sqlst
             msg = "no result from the server";
     }
     copy_first_line(errstr, errstr_size, "", msg);
+}
+
+struct aac_pgconn_interrupt_s {
+    pthread_mutex_t mu;
+    PGcancel *cancel; /* of the watched connection, under mu */
+    bool fired;       /* under mu */
+};
+
+aac_pgconn_interrupt_t *aac_pgconn_interrupt_new(void)
+{
+    aac_pgconn_interrupt_t *it = calloc(1, sizeof(*it));
+    if (it)
+        pthread_mutex_init(&it->mu, NULL);
+    return it;
+}
+
+void aac_pgconn_interrupt_destroy(aac_pgconn_interrupt_t *it)
+{
+    if (!it)
+        return;
+    if (it->cancel)
+        PQfreeCancel(it->cancel);
+    pthread_mutex_destroy(&it->mu);
+    free(it);
+}
+
+int aac_pgconn_interrupt_watch(aac_pgconn_interrupt_t *it, PGconn *conn)
+{
+    if (!it)
+        return 0;
+    /* made outside the lock: PQgetCancel only reads conn, which the
+     * caller owns */
+    PGcancel *c = conn ? PQgetCancel(conn) : NULL;
+    pthread_mutex_lock(&it->mu);
+    PGcancel *old = it->cancel;
+    bool fired = it->fired;
+    it->cancel = fired ? NULL : c;
+    pthread_mutex_unlock(&it->mu);
+    if (old)
+        PQfreeCancel(old);
+    if (fired && c)
+        PQfreeCancel(c);
+    return fired && conn ? -1 : 0;
+}
+
+void aac_pgconn_interrupt_fire(aac_pgconn_interrupt_t *it)
+{
+    char why[256];
+    pthread_mutex_lock(&it->mu);
+    it->fired = true;
+    /* under the lock, so that the owner cannot free it meanwhile; a
+     * cancel request is one short connection to the server */
+    if (it->cancel && !PQcancel(it->cancel, why, sizeof(why)))
+        aac_debug("could not cancel a maintenance statement", AAC_KV_STR("error", why));
+    pthread_mutex_unlock(&it->mu);
 }

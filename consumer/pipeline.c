@@ -1316,7 +1316,8 @@ static int wait_for_postgres(pipeline_t *pl)
     aac_retry_succeeded(&pl->retry);
     aac_metrics_set_pg_up(pl->metrics, true);
     pl->last_pg_ok = aac_mono_ms();
-    int n = aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, err, sizeof(err));
+    int n =
+        aac_partitions_ensure(pl->cfg, pl->cfg->partitions.months_ahead, NULL, err, sizeof(err));
     if (n < 0) /* the default partition still takes every row: not fatal */
         aac_warn("could not create partitions ahead, retrying later", AAC_KV_STR("error", err));
     else if (n > 0)

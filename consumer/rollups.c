@@ -158,17 +158,24 @@ static int parse_args(args_t *a, int argc, char **argv)
 
 /* The maintenance session: UTC, no statement timeout (a window may take
  * long), the configured lock timeout kept. */
-static PGconn *open_conn(const aac_config_t *cfg, char *errstr, size_t size)
+static PGconn *open_conn(const aac_config_t *cfg, aac_pgconn_interrupt_t *intr, char *errstr,
+                         size_t size)
 {
     char sqlstate[6];
     PGconn *conn = aac_pgconn_open(cfg, "rollups", sqlstate, errstr, size);
     if (!conn)
         return NULL;
+    if (aac_pgconn_interrupt_watch(intr, conn) != 0) {
+        snprintf(errstr, size, "interrupted: the service is stopping");
+        PQfinish(conn);
+        return NULL;
+    }
     PGresult *r = PQexec(conn, "SET statement_timeout = 0; SET TimeZone = 'UTC'");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) {
         snprintf(errstr, size, "could not set up the session: %s", PQerrorMessage(conn));
+        aac_pgconn_interrupt_watch(intr, NULL);
         PQfinish(conn);
         return NULL;
     }
@@ -293,12 +300,14 @@ static long long prune(PGconn *conn, int months, char *errstr, size_t size)
     return total;
 }
 
-long long aac_rollups_prune(const aac_config_t *cfg, int months, char *errstr, size_t errstr_size)
+long long aac_rollups_prune(const aac_config_t *cfg, int months, aac_pgconn_interrupt_t *intr,
+                            char *errstr, size_t errstr_size)
 {
-    PGconn *conn = open_conn(cfg, errstr, errstr_size);
+    PGconn *conn = open_conn(cfg, intr, errstr, errstr_size);
     if (!conn)
         return -1;
     long long n = prune(conn, months, errstr, errstr_size);
+    aac_pgconn_interrupt_watch(intr, NULL);
     PQfinish(conn);
     return n;
 }
@@ -327,7 +336,7 @@ int aac_rollups_main(const aac_config_t *cfg, int argc, char **argv)
             return usage_error(a.cmd, "rollups.retention_months is 0 (keep everything): give "
                                       "--older-than-months N");
     }
-    PGconn *conn = open_conn(cfg, errstr, sizeof(errstr));
+    PGconn *conn = open_conn(cfg, NULL, errstr, sizeof(errstr));
     int status = 1; /* 1 until done; check: 1 also when they differ */
     if (!conn) {
         fprintf(stderr, "rollups %s: %s\n", a.cmd, errstr);

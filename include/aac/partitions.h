@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "aac/config.h"
+#include "aac/pgconn.h"
 
 /* Makes sure the monthly partitions of the current UTC month and the
  * `months_ahead` months after it exist (the service calls it at start and
@@ -31,14 +32,16 @@
  * the default partition are moved into it. Logs one info line per
  * partition created.
  * Returns the number of partitions created (0 when all existed), or -1 with
- * the reason in errstr. Failing is not fatal for ingestion: rows of a month
+ * the reason in errstr. `intr` (NULL: none) interrupts it from another
+ * thread (pgconn.h). Failing is not fatal for ingestion: rows of a month
  * without a partition land in agent_actions_default. */
-int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, char *errstr,
-                          size_t errstr_size) __attribute__((warn_unused_result));
+int aac_partitions_ensure(const aac_config_t *cfg, int months_ahead, aac_pgconn_interrupt_t *intr,
+                          char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* How many rows sit in agent_actions_default (rows of a month with no
  * partition), counted up to `cap`. Returns the count, or -1 with errstr. */
-long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap, char *errstr,
+long long aac_partitions_default_rows(const aac_config_t *cfg, long long cap,
+                                      aac_pgconn_interrupt_t *intr, char *errstr,
                                       size_t errstr_size) __attribute__((warn_unused_result));
 
 /* `agent-actions-consumer partitions ensure|drop|list ...`: argv[0] is

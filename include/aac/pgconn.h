@@ -42,4 +42,24 @@ int aac_pgconn_check(const aac_config_t *cfg, char *errstr, size_t errstr_size);
 void aac_pgconn_result_error(const PGresult *res, const PGconn *conn, char sqlstate[6],
                              char *errstr, size_t errstr_size);
 
+/* An interrupt for the connections of work that has no deadline of its
+ * own (the upkeep's maintenance statements wait for locks as long as
+ * lock_timeout allows, for ever at 0), so that the thread that stops it
+ * keeps its own deadline. The owner of the connections watches each one
+ * it opens; any thread may fire: the statement in progress is cancelled
+ * (57014) and every later watch fails, so the owner's next step stops. A
+ * fire that meets no statement is lost: fire again until the owner is
+ * done. */
+typedef struct aac_pgconn_interrupt_s aac_pgconn_interrupt_t;
+
+aac_pgconn_interrupt_t *aac_pgconn_interrupt_new(void);
+void aac_pgconn_interrupt_destroy(aac_pgconn_interrupt_t *it); /* NULL-safe */
+
+/* Watches conn, or none with NULL (before PQfinish). Returns -1, watching
+ * nothing, once fired. NULL-safe in `it`. */
+int aac_pgconn_interrupt_watch(aac_pgconn_interrupt_t *it, PGconn *conn);
+
+/* Cancels what the watched connection runs, and refuses later watches. */
+void aac_pgconn_interrupt_fire(aac_pgconn_interrupt_t *it);
+
 #endif

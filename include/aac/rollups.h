@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "aac/config.h"
+#include "aac/pgconn.h"
 
 /* `agent-actions-consumer rollups rebuild|check|prune ...`: argv[0] is
  * "rollups". Returns the exit status (0 ok, 1 failure or a difference
@@ -26,8 +27,8 @@ int aac_rollups_main(const aac_config_t *cfg, int argc, char **argv);
 
 /* Deletes the rollup hours (and the hourly dead-letter and ingest counts)
  * older than the current UTC month and the `months` before it. Returns the
- * rows deleted, or -1 with errstr. */
-long long aac_rollups_prune(const aac_config_t *cfg, int months, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+ * rows deleted, or -1 with errstr. `intr` (NULL: none): see pgconn.h. */
+long long aac_rollups_prune(const aac_config_t *cfg, int months, aac_pgconn_interrupt_t *intr,
+                            char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 #endif

@@ -30,8 +30,9 @@ typedef struct aac_upkeep_s aac_upkeep_t;
  * cfg and m are borrowed. NULL when the thread could not start. */
 aac_upkeep_t *aac_upkeep_start(const aac_config_t *cfg, aac_metrics_t *m);
 
-/* Stops the thread (waits for a statement in progress, bounded by the
- * lock timeout) and frees it. NULL-safe. */
+/* Stops the thread and frees it: a statement in progress is cancelled
+ * (pgconn.h's interrupt), so the stop takes a cancel's round trip, not
+ * the lock timeout. NULL-safe. */
 void aac_upkeep_stop(aac_upkeep_t *u);
 
 #endif

@@ -15,6 +15,9 @@
 #  4. a revocation waiting for a blocked batch when SIGTERM comes (eager
 #     protocol: a second member joins): the revocation ignored the
 #     shutdown and waited for ever.
+#  5. the upkeep thread's count of the default partition waiting for a
+#     lock (lock timeout off) when SIGTERM comes: the stop joined the
+#     thread, so the shutdown waited for the lock (for ever here).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
 fresh_db
@@ -140,10 +143,23 @@ stop_within c4 12000
 unlock_table
 stop_consumer c5
 
+# --- 5. the upkeep waiting for a lock when SIGTERM comes -----------------------
+start_consumer c7 "${settings[@]}" AAC_PARTITIONS_UPKEEP_INTERVAL_S=1
+wait_for 1 60 grep -c 'msg="partitions assigned"' "$TEST_DIR/c7.log"
+lock_table agent_actions_default
+upkeep_blocked() {
+  sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+       AND application_name LIKE '%/partitions' AND wait_event_type = 'Lock'"
+}
+wait_for 1 30 upkeep_blocked # its count, every second, now waits
+stop_within c7 4000
+assert_eq "$(upkeep_blocked)" 0 "upkeep statements still waiting after the stop"
+unlock_table
+
 # nothing lost: every event once, after a clean run
 start_consumer c6
 wait_rows "$(wc -l <"$TEST_DIR/ids")" 60
 wait_for $((n + 30)) 30 stored
 check_exactly_once "$TEST_DIR/ids"
 stop_consumer c6
-pass "shutdown within its deadline: blocked writers (3 rounds), unconfirmed dead letters, a retry waiting (no spin), a revocation waiting"
+pass "shutdown within its deadline: blocked writers (3 rounds), unconfirmed dead letters, a retry waiting (no spin), a revocation waiting, the upkeep waiting"
