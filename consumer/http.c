@@ -571,6 +571,10 @@ static void render_deprecated(struct evbuffer *b, const aac_metrics_snapshot_t *
     render_lag(b, s, "aac_consumer_lag",
                "Deprecated, use aac_consumer_lag_messages (the same values); removed in the next "
                "release.");
+    gauge(b, "aac_last_poll_timestamp_seconds",
+          "Deprecated, use aac_last_alive_timestamp_seconds (the same values); removed in the "
+          "next release.",
+          s->alive_at);
 }
 
 static void render_metrics(struct evbuffer *b, const aac_http_t *h, const aac_health_t *st,

@@ -57,6 +57,7 @@ check_metrics "$base/metrics" --wait 30 --dump "$TEST_DIR/metrics.txt" \
   'aac_batch_size_messages_sum==aac_events_consumed_total' \
   'aac_batch_size_count==aac_batch_size_messages_count' \
   'aac_batch_size_sum==aac_batch_size_messages_sum' \
+  'aac_last_poll_timestamp_seconds==aac_last_alive_timestamp_seconds' \
   'aac_batch_write_duration_seconds_count==aac_batches_total' \
   'aac_end_to_end_delay_seconds_count==1970' \
   'aac_partitions_assigned==4' \
