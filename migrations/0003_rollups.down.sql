@@ -79,6 +79,8 @@ SELECT action_name,
 FROM agent_actions
 WHERE duration_ms IS NOT NULL
 GROUP BY action_name;
+COMMENT ON VIEW aac_action_durations IS
+    'Per action_name: p50, p95 and p99 of duration_ms (percentile_cont), average and maximum';
 
 DROP FUNCTION aac_rollups_check(timestamptz, timestamptz);
 DROP FUNCTION aac_rollups_rebuild(timestamptz, timestamptz);

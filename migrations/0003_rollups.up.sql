@@ -497,8 +497,9 @@ ORDER BY 1, 2, 3
 $fn$;
 
 -- The analytics views of 0002 that the rollups can answer, with the same
--- names and columns, answered from them: their time no longer grows with
--- agent_actions (docs/queries.md has the figures). aac_project_activity
+-- names and columns, answered from them: their time grows with the
+-- rollups' rows (one per hour and key), not with agent_actions
+-- (docs/queries.md has the figures). aac_project_activity
 -- loses `sessions`, which needs the raw rows: aac_project_sessions has it.
 -- aac_action_durations' percentiles are now read from the histogram
 -- (within 12.5 % of percentile_cont).
@@ -560,6 +561,8 @@ SELECT action_name,
        max(duration_max)                                                        AS max_ms
 FROM aac_rollup_durations_hourly
 GROUP BY action_name;
+COMMENT ON VIEW aac_action_durations IS
+    'Per action_name: p50, p95 and p99 of duration_ms read from the hourly histograms (within 12.5 % of percentile_cont), average and maximum';
 
 DROP VIEW aac_project_activity;
 CREATE VIEW aac_project_activity AS
