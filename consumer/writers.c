@@ -364,6 +364,11 @@ void aac_writers_destroy(aac_writers_t *ws)
 
 bool aac_writers_submit(aac_writers_t *ws, aac_batch_t *b, bool extra)
 {
+    /* the invalid events' dead letters start now, not when a writer takes
+     * the batch: their acknowledgement is awaited before the commit, and
+     * may come while the batch waits for a writer (b is still this
+     * thread's alone: a writer adds its own rejects once it has b) */
+    confirm_dead_letters(ws, b, false);
     pthread_mutex_lock(&ws->mu);
     /* two batches sharing a key are not written at once */
     bool after = false;
