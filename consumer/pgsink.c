@@ -52,7 +52,7 @@ struct aac_pgsink_s {
     bool staged_all;
     uint8_t *inserted;
     size_t inserted_cap;
-    uint64_t *found; /* scratch: the staging INSERT's (partition, offset) keys */
+    uint64_t *found; /* scratch: the staging INSERT's (topic, partition, offset) keys */
     size_t found_cap, found_cnt;
     aac_rollup_t *rollup;
     char *commit_sql;     /* the offsets' fence and the rollups, built once */
@@ -458,22 +458,34 @@ static send_t copy_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
     return out;
 }
 
-/* A row's place as the staging INSERT returns it. */
-static uint64_t origin_key(int64_t partition, int64_t offset)
+/* A row's origin within its batch: the index of its (topic, partition)
+ * among the batch's parts, and its offset. The topic counts: two topics
+ * of one batch may each have a row at the same partition and offset. */
+static uint64_t origin_key(size_t part, int64_t offset)
 {
-    return ((uint64_t)partition << 44) ^ (uint64_t)offset;
+    return ((uint64_t)part << 44) ^ (uint64_t)offset;
 }
 
-/* Keeps the (partition, offset) of each row the staging INSERT returned. */
-static int record_found(aac_pgsink_t *s, const PGresult *pr)
+/* The index of (topic, partition) among b's parts, or -1. */
+static int64_t part_index(const aac_batch_t *b, const char *topic, int32_t partition)
 {
-    size_t n = (size_t)PQntuples(pr);
+    const aac_batch_part_t *p = aac_batch_part(b, topic, partition);
+    return p ? p - aac_batch_parts_const(b) : -1;
+}
+
+/* Keeps the origin of each row the staging INSERT returned. */
+static int record_found(aac_pgsink_t *s, const aac_batch_t *b, const PGresult *pr)
+{
+    size_t n = (size_t)PQntuples(pr), k = 0;
     if (aac_grow((void **)&s->found, &s->found_cap, n ? n : 1, sizeof(*s->found)) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        s->found[i] = origin_key(strtoll(PQgetvalue(pr, (int)i, 0), NULL, 10),
-                                 strtoll(PQgetvalue(pr, (int)i, 1), NULL, 10));
-    s->found_cnt = n;
+    for (size_t i = 0; i < n; i++) {
+        int64_t part = part_index(b, PQgetvalue(pr, (int)i, 0),
+                                  (int32_t)strtol(PQgetvalue(pr, (int)i, 1), NULL, 10));
+        if (part >= 0) /* always: the staged rows are the batch's */
+            s->found[k++] = origin_key((size_t)part, strtoll(PQgetvalue(pr, (int)i, 2), NULL, 10));
+    }
+    s->found_cnt = k;
     return 0;
 }
 
@@ -490,9 +502,18 @@ static int mark_inserted(aac_pgsink_t *s, const aac_batch_t *b, size_t live)
         return -1;
     memset(s->inserted, 0, aac_batch_row_count(b));
     qsort(s->found, s->found_cnt, sizeof(*s->found), cmp_u64);
+    const char *topic = NULL; /* of the last row: rows come in runs of one partition */
+    int32_t partition = -1;
+    int64_t part = -1;
     for (size_t i = 0; i < live; i++) {
         const rd_kafka_message_t *rkm = aac_batch_message(b, aac_batch_row_item(b, s->live[i]));
-        uint64_t k = origin_key(rkm->partition, rkm->offset);
+        const char *t = rd_kafka_topic_name(rkm->rkt);
+        if (rkm->partition != partition || t != topic) {
+            topic = t;
+            partition = rkm->partition;
+            part = part_index(b, topic, partition);
+        }
+        uint64_t k = origin_key((size_t)part, rkm->offset);
         s->inserted[s->live[i]] =
             bsearch(&k, s->found, s->found_cnt, sizeof(*s->found), cmp_u64) != NULL;
     }
@@ -523,7 +544,7 @@ static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
      * nowhere) */
     PGresult *pr = PQexec(s->conn, "INSERT INTO agent_actions (" COLUMNS ") SELECT " COLUMNS
                                    " FROM aac_stage ON CONFLICT DO NOTHING"
-                                   " RETURNING kafka_partition, kafka_offset");
+                                   " RETURNING kafka_topic, kafka_partition, kafka_offset");
     res->round_trips++;
     if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
         aac_pgconn_result_error(pr, s->conn, sqlstate, msg, msg_size);
@@ -536,7 +557,7 @@ static send_t send_rows(aac_pgsink_t *s, const aac_batch_t *b, size_t lo, size_t
         return SEND_FAILED;
     }
     *inserted = (size_t)PQntuples(pr);
-    if (record_found(s, pr) != 0) {
+    if (record_found(s, b, pr) != 0) {
         PQclear(pr);
         snprintf(res->errstr, sizeof(res->errstr), "out of memory");
         res->cls = AAC_CLASS_TRANSIENT;
