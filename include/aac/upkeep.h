@@ -32,7 +32,8 @@ aac_upkeep_t *aac_upkeep_start(const aac_config_t *cfg, aac_metrics_t *m);
 
 /* Stops the thread and frees it: a statement in progress is cancelled
  * (pgconn.h's interrupt), so the stop takes a cancel's round trip, not
- * the lock timeout. NULL-safe. */
+ * the lock timeout (a connection being opened is not cancelled: up to
+ * postgres.connect_timeout_s). NULL-safe. */
 void aac_upkeep_stop(aac_upkeep_t *u);
 
 #endif
