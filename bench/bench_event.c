@@ -27,25 +27,7 @@
 
 static volatile unsigned uuid_sink; /* keeps the timed results alive */
 
-/* Sets `ns` to the ns per evaluation of `op` (which may use k, the input's
- * index), best of `runs` runs of `secs` seconds each. */
-#define TIME_OP(ns, secs, runs, op)                                                                \
-    do {                                                                                           \
-        ns = 1e30;                                                                                 \
-        for (int r_ = 0; r_ < (runs); r_++) {                                                      \
-            size_t n_ = 0;                                                                         \
-            double t0_ = bench_now(), t_;                                                          \
-            do {                                                                                   \
-                for (size_t k = 0; k < NUUID; k++) {                                               \
-                    op;                                                                            \
-                }                                                                                  \
-                n_ += NUUID;                                                                       \
-                t_ = bench_now() - t0_;                                                            \
-            } while (t_ < (secs));                                                                 \
-            if (t_ / (double)n_ * 1e9 < ns)                                                        \
-                ns = t_ / (double)n_ * 1e9;                                                        \
-        }                                                                                          \
-    } while (0)
+#define TIME_OP(ns, secs, runs, op) BENCH_TIME_OP(ns, secs, runs, NUUID, op)
 
 /* The UUID comparisons; returns 0, or 1 when a pair disagrees. */
 static int bench_uuid_ops(double secs, int runs)

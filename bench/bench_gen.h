@@ -145,4 +145,25 @@ static double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Sets `ns` to the ns per evaluation of `op` (which may use k, from 0 to
+ * block - 1), best of `runs` runs of `secs` seconds each; the clock is
+ * read once per `block` evaluations. */
+#define BENCH_TIME_OP(ns, secs, runs, block, op)                                                   \
+    do {                                                                                           \
+        ns = 1e30;                                                                                 \
+        for (int r_ = 0; r_ < (runs); r_++) {                                                      \
+            size_t n_ = 0;                                                                         \
+            double t0_ = bench_now(), t_;                                                          \
+            do {                                                                                   \
+                for (size_t k = 0; k < (block); k++) {                                             \
+                    op;                                                                            \
+                }                                                                                  \
+                n_ += (block);                                                                     \
+                t_ = bench_now() - t0_;                                                            \
+            } while (t_ < (secs));                                                                 \
+            if (t_ / (double)n_ * 1e9 < ns)                                                        \
+                ns = t_ / (double)n_ * 1e9;                                                        \
+        }                                                                                          \
+    } while (0)
+
 #endif

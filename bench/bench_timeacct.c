@@ -35,25 +35,7 @@
 
 static volatile uint64_t sink; /* keeps the timed results alive */
 
-/* Sets `ns` to the ns per evaluation of `op`, best of `runs` runs of
- * `secs` seconds each. */
-#define TIME_OP(ns, secs, runs, op)                                                                \
-    do {                                                                                           \
-        ns = 1e30;                                                                                 \
-        for (int r_ = 0; r_ < (runs); r_++) {                                                      \
-            size_t n_ = 0;                                                                         \
-            double t0_ = bench_now(), t_;                                                          \
-            do {                                                                                   \
-                for (size_t k = 0; k < BLOCK; k++) {                                               \
-                    op;                                                                            \
-                }                                                                                  \
-                n_ += BLOCK;                                                                       \
-                t_ = bench_now() - t0_;                                                            \
-            } while (t_ < (secs));                                                                 \
-            if (t_ / (double)n_ * 1e9 < ns)                                                        \
-                ns = t_ / (double)n_ * 1e9;                                                        \
-        }                                                                                          \
-    } while (0)
+#define TIME_OP(ns, secs, runs, op) BENCH_TIME_OP(ns, secs, runs, BLOCK, op)
 
 typedef struct scraper_s {
     aac_timeacct_t *ta;
