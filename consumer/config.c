@@ -80,6 +80,7 @@ static const param_t params[] = {
     {"kafka", "properties", P_MAP, OFF(kafka.properties), NULL, 0, 0, 0},
     {"kafka", "consumer_properties", P_MAP, OFF(kafka.consumer_properties), NULL, 0, 0, 0},
     {"kafka", "producer_properties", P_MAP, OFF(kafka.producer_properties), NULL, 0, 0, 0},
+    {"kafka", "fetch_wake_ms", P_INT, OFF(kafka.fetch_wake_ms), "20", 0, 1000, 0},
     {"postgres", "host", P_STRING, OFF(postgres.host), "", 0, 0, 0},
     {"postgres", "port", P_INT, OFF(postgres.port), "0", 0, 65535, 0},
     {"postgres", "dbname", P_STRING, OFF(postgres.dbname), "", 0, 0, 0},

@@ -406,6 +406,10 @@ static void render_events(struct evbuffer *b, const aac_metrics_snapshot_t *s)
             "Dead letters the producer failed to deliver to the dead-letter topic (each failed "
             "delivery; the dead letter is sent again, its batch not committed meanwhile).",
             s->counter[AAC_M_DLQ_DELIVERY_FAILED]);
+    counter(b, "aac_kafka_fetch_wakes_total",
+            "Times the consume thread woke librdkafka's fetchers because its queue ran low "
+            "(kafka.fetch_wake_ms).",
+            s->counter[AAC_M_FETCH_WAKES]);
     family(b, "aac_retries_total", "counter", "Retried operations, by failure class.");
     for (int c = 1; c < AAC_CLASS__CNT; c++)
         evbuffer_add_printf(b, "aac_retries_total{class=\"%s\"} %" PRIu64 "\n",

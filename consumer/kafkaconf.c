@@ -25,7 +25,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 const char *const aac_kafkaconf_consumer_defaults[AAC_KAFKACONF_CONSUMER_DEFAULT_CNT][2] = {
     {"auto.offset.reset", "earliest"},
-    {"queued.max.messages.kbytes", "16384"}, /* the fetch queue's bound */
+    {"queued.max.messages.kbytes", "8192"}, /* the fetch queue's bound (memory.max_mb) */
     {"partition.assignment.strategy", "cooperative-sticky"},
     {"client.id", "agent-actions-consumer"},
     /* consumer lag for /metrics, from the statistics callback */
@@ -106,19 +106,22 @@ static bool given(const aac_config_t *cfg, const char *name)
            aac_kvlist_get(&cfg->kafka.consumer_properties, name);
 }
 
-/* The memory budget's shares for librdkafka (memory.max_mb): a quarter for
- * its queue of fetched messages, an eighth for one fetch, unless the
- * properties are given. */
+/* The memory budget's shares for librdkafka (memory.max_mb): an eighth for
+ * its queue of fetched messages, a sixteenth for one fetch, unless the
+ * properties are given. The queue need not hold more: the consume thread
+ * wakes the fetchers when it runs low (fetchwake.h), so it is refilled
+ * while it still holds half (docs/benchmark.md, "Memory and the fetch
+ * settings"). */
 static int set_memory(rd_kafka_conf_t *conf, const aac_config_t *cfg, char *errstr, size_t size)
 {
     char v[32];
     if (!given(cfg, "queued.max.messages.kbytes")) {
-        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 4);
+        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 8);
         if (aac_kafkaconf_set(conf, "queued.max.messages.kbytes", v, errstr, size))
             return -1;
     }
     if (!given(cfg, "fetch.max.bytes")) {
-        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 8 * 1024);
+        snprintf(v, sizeof(v), "%d", cfg->memory.max_mb * 1024 / 16 * 1024);
         if (aac_kafkaconf_set(conf, "fetch.max.bytes", v, errstr, size))
             return -1;
     }

@@ -35,6 +35,7 @@
 #include "aac/classify.h"
 #include "aac/clock.h"
 #include "aac/dlq.h"
+#include "aac/fetchwake.h"
 #include "aac/event.h"
 #include "aac/failpolicy.h"
 #include "aac/flow.h"
@@ -92,8 +93,10 @@ typedef struct pipeline_s {
     rd_kafka_topic_t *last_rkt; /* the last message's topic handle and partition, */
     int32_t last_partition;     /* and their key in pos (-1: none) */
     int32_t last_key;
-    bool writers_stopped; /* nothing is written any more */
-    int64_t deadline;     /* monotonic ms the shutdown must end by, 0: running */
+    bool writers_stopped;      /* nothing is written any more */
+    int64_t deadline;          /* monotonic ms the shutdown must end by, 0: running */
+    aac_fetchwake_t *wake;     /* the consumer's fetchers, woken when its queue runs low */
+    uint64_t took, took_bytes; /* messages taken into batches, and their values' bytes */
 } pipeline_t;
 
 /* A consumer left to the process's exit (see close_consumer): kept
@@ -832,6 +835,8 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, int32_t k)
     aac_positions_took(&pl->pos, k, offset);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
     aac_metrics_add(pl->metrics, AAC_M_BYTES_CONSUMED, len);
+    pl->took++;
+    pl->took_bytes += len;
 }
 
 /* Called for a message whose offset is not the next one expected: reads
@@ -1153,12 +1158,18 @@ static rd_kafka_t *consumer_new(pipeline_t *pl, char *errstr, size_t size)
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, pl);
+    /* the credentials it gives back are read before rd_kafka_new takes conf */
+    if (!(pl->wake = aac_fetchwake_new(conf, cfg->kafka.fetch_wake_ms))) {
+        snprintf(errstr, size, "out of memory");
+        goto fail;
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         snprintf(errstr, size, "could not create the Kafka consumer: %.400s", err);
         goto fail;
     }
     rd_kafka_poll_set_consumer(rk);
+    aac_fetchwake_attach(pl->wake, rk);
     return rk;
 fail:
     rd_kafka_conf_destroy(conf);
@@ -1206,6 +1217,7 @@ static void drain(pipeline_t *pl, int64_t deadline)
  * comes, leave the handle to the process's exit rather than crash. */
 static void close_consumer(pipeline_t *pl, int64_t deadline)
 {
+    aac_fetchwake_detach(pl->wake); /* its hold on the consumer's queue */
     while (!pl->ever_assigned && !pl->fatal && aac_mono_ms() < deadline) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 50);
         if (rkm)
@@ -1275,6 +1287,7 @@ static int pipeline_init(pipeline_t *pl, const aac_config_t *cfg, aac_metrics_t 
 
 static void pipeline_free(pipeline_t *pl)
 {
+    aac_fetchwake_destroy(pl->wake);
     aac_upkeep_stop(pl->upkeep);
     aac_writers_destroy(pl->ws);
     aac_batch_destroy(pl->open);
@@ -1415,6 +1428,8 @@ static void consume_loop(pipeline_t *pl)
          * is idle (timeacct.h) */
         int timeout = aac_flow_poll_timeout(&flow);
         aac_timeacct_switch(pl->acct, AAC_ACT_POLL);
+        if (aac_fetchwake_tick(pl->wake, now, pl->took ? pl->took_bytes / pl->took : 0))
+            aac_metrics_add(pl->metrics, AAC_M_FETCH_WAKES, 1);
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
         if (!rkm && timeout > 0) {
             aac_timeacct_switch(pl->acct, AAC_ACT_IDLE);

@@ -78,6 +78,7 @@ typedef struct aac_config_s {
         aac_kvlist_t properties; /* passed to consumer and producer */
         aac_kvlist_t consumer_properties; /* consumer only */
         aac_kvlist_t producer_properties; /* dead-letter producer only */
+        int fetch_wake_ms; /* least time between two wakes of the fetchers, 0: none (fetchwake.h) */
     } kafka;
     struct {
         char *host;

@@ -30,6 +30,7 @@ typedef enum {
     AAC_M_KAFKA_COMMIT_ERRORS, /* failed asynchronous offset commits to Kafka */
     AAC_M_BYTES_CONSUMED,      /* bytes of message values taken with AAC_M_EVENTS_CONSUMED */
     AAC_M_DLQ_DELIVERY_FAILED, /* dead letters whose delivery report was an error (dlq.h) */
+    AAC_M_FETCH_WAKES,         /* wakes of librdkafka's fetchers (fetchwake.h) */
     AAC_M__CNT
 } aac_counter_t;
 

@@ -140,7 +140,8 @@ static void test_consumer_whole(void **state)
     assert_non_null(c);
     expect(c, "auto.offset.reset", "largest"); /* librdkafka's spelling of latest */
     expect(c, "client.id", "mine");
-    expect(c, "queued.max.messages.kbytes", "16384");
+    expect(c, "queued.max.messages.kbytes", "8192");
+    expect(c, "fetch.max.bytes", "4194304");
     expect(c, "partition.assignment.strategy", "cooperative-sticky");
     expect(c, "statistics.interval.ms", "5000");
     expect(c, "group.id", "g1");
@@ -158,8 +159,8 @@ static void test_memory_budget(void **state)
     aac_config_t *cfg = load_with((const char *const[]){"AAC_MEMORY_MAX_MB=32", NULL});
     rd_kafka_conf_t *c = aac_kafkaconf_consumer(cfg, err, sizeof(err));
     assert_non_null(c);
-    expect(c, "queued.max.messages.kbytes", "8192");
-    expect(c, "fetch.max.bytes", "4194304");
+    expect(c, "queued.max.messages.kbytes", "4096");
+    expect(c, "fetch.max.bytes", "2097152");
     rd_kafka_conf_destroy(c);
     aac_config_destroy(cfg);
     cfg = load_with((const char *const[]){
