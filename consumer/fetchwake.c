@@ -18,8 +18,8 @@ struct aac_fetchwake_s {
     char pass[CRED_MAX]; /* sasl.password: a secret, never logged; wiped on destroy */
     rd_kafka_t *rk;      /* borrowed */
     rd_kafka_queue_t *q; /* the consumer's queue, held while attached */
-    int64_t last_ms;
-    bool woke_once;
+    int64_t checked_ms;  /* the queue's length was last read then */
+    bool checked_once;
 };
 
 /* `name`'s value in `conf` into buf ("" when unset); false when it does
@@ -91,13 +91,15 @@ bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, size_t mean_bytes)
 {
     if (!fw || !fw->q)
         return false;
-    if (fw->woke_once && now_ms - fw->last_ms < fw->interval_ms)
+    /* the length takes the queue's lock: read once an interval, not per
+     * message */
+    if (fw->checked_once && now_ms - fw->checked_ms < fw->interval_ms)
         return false;
+    fw->checked_ms = now_ms;
+    fw->checked_once = true;
     if (rd_kafka_queue_length(fw->q) >= aac_fetchwake_low(fw, mean_bytes))
         return false;
     rd_kafka_error_t *err = rd_kafka_sasl_set_credentials(fw->rk, fw->user, fw->pass);
-    fw->last_ms = now_ms;
-    fw->woke_once = true;
     if (err) { /* only refused for NULL arguments, which these are not */
         rd_kafka_error_destroy(err);
         return false;

@@ -50,9 +50,9 @@ void aac_fetchwake_detach(aac_fetchwake_t *fw);
 size_t aac_fetchwake_low(const aac_fetchwake_t *fw, size_t mean_bytes);
 
 /* Called by the consume thread before it polls, with the mean size of the
- * messages so far: wakes the fetchers when the queue holds fewer than
- * aac_fetchwake_low() messages and interval_ms have passed since the last
- * wake. Returns whether it woke them. */
+ * messages so far: once every interval_ms at most, looks at the queue, and
+ * wakes the fetchers when it holds fewer than aac_fetchwake_low()
+ * messages. Returns whether it woke them. */
 bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, size_t mean_bytes);
 
 /* Detaches, wipes the credentials and frees. NULL-safe. */
