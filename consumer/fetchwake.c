@@ -87,7 +87,7 @@ size_t aac_fetchwake_low(const aac_fetchwake_t *fw, size_t mean_bytes)
     return low ? low : 1; /* an empty queue always wants the fetchers */
 }
 
-bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, size_t mean_bytes)
+bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, uint64_t took, uint64_t took_bytes)
 {
     if (!fw || !fw->q)
         return false;
@@ -97,7 +97,8 @@ bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, size_t mean_bytes)
         return false;
     fw->checked_ms = now_ms;
     fw->checked_once = true;
-    if (rd_kafka_queue_length(fw->q) >= aac_fetchwake_low(fw, mean_bytes))
+    size_t mean = took ? (size_t)(took_bytes / took) : 0;
+    if (rd_kafka_queue_length(fw->q) >= aac_fetchwake_low(fw, mean))
         return false;
     rd_kafka_error_t *err = rd_kafka_sasl_set_credentials(fw->rk, fw->user, fw->pass);
     if (err) { /* only refused for NULL arguments, which these are not */

@@ -35,9 +35,9 @@
 #include "aac/classify.h"
 #include "aac/clock.h"
 #include "aac/dlq.h"
-#include "aac/fetchwake.h"
 #include "aac/event.h"
 #include "aac/failpolicy.h"
+#include "aac/fetchwake.h"
 #include "aac/flow.h"
 #include "aac/kafkaconf.h"
 #include "aac/kstats.h"
@@ -1428,7 +1428,7 @@ static void consume_loop(pipeline_t *pl)
          * is idle (timeacct.h) */
         int timeout = aac_flow_poll_timeout(&flow);
         aac_timeacct_switch(pl->acct, AAC_ACT_POLL);
-        if (aac_fetchwake_tick(pl->wake, now, pl->took ? pl->took_bytes / pl->took : 0))
+        if (aac_fetchwake_tick(pl->wake, now, pl->took, pl->took_bytes))
             aac_metrics_add(pl->metrics, AAC_M_FETCH_WAKES, 1);
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
         if (!rkm && timeout > 0) {

@@ -49,11 +49,12 @@ void aac_fetchwake_detach(aac_fetchwake_t *fw);
  * queue is empty. */
 size_t aac_fetchwake_low(const aac_fetchwake_t *fw, size_t mean_bytes);
 
-/* Called by the consume thread before it polls, with the mean size of the
- * messages so far: once every interval_ms at most, looks at the queue, and
- * wakes the fetchers when it holds fewer than aac_fetchwake_low()
- * messages. Returns whether it woke them. */
-bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, size_t mean_bytes);
+/* Called by the consume thread before it polls, with the count and bytes
+ * of the messages taken so far: once every interval_ms at most, looks at
+ * the queue, and wakes the fetchers when it holds fewer than
+ * aac_fetchwake_low() messages of their mean size. Returns whether it
+ * woke them. */
+bool aac_fetchwake_tick(aac_fetchwake_t *fw, int64_t now_ms, uint64_t took, uint64_t took_bytes);
 
 /* Detaches, wipes the credentials and frees. NULL-safe. */
 void aac_fetchwake_destroy(aac_fetchwake_t *fw);

@@ -85,13 +85,13 @@ static void test_tick_interval(void **state)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (!rk)
         fail_msg("%s", err);
-    assert_false(aac_fetchwake_tick(fw, 1000, 600)); /* not attached */
+    assert_false(aac_fetchwake_tick(fw, 1000, 10, 6000)); /* not attached */
     aac_fetchwake_attach(fw, rk);
-    assert_true(aac_fetchwake_tick(fw, 1000, 600));
-    assert_false(aac_fetchwake_tick(fw, 1019, 600));
-    assert_true(aac_fetchwake_tick(fw, 1020, 600));
+    assert_true(aac_fetchwake_tick(fw, 1000, 10, 6000));
+    assert_false(aac_fetchwake_tick(fw, 1019, 10, 6000));
+    assert_true(aac_fetchwake_tick(fw, 1020, 10, 6000));
     aac_fetchwake_detach(fw);
-    assert_false(aac_fetchwake_tick(fw, 5000, 600));
+    assert_false(aac_fetchwake_tick(fw, 5000, 10, 6000));
     aac_fetchwake_destroy(fw);
     rd_kafka_destroy(rk);
 
@@ -101,7 +101,7 @@ static void test_tick_interval(void **state)
     fw = aac_fetchwake_new(c, 0);
     assert_non_null(rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err)));
     aac_fetchwake_attach(fw, rk);
-    assert_false(aac_fetchwake_tick(fw, 1000, 600));
+    assert_false(aac_fetchwake_tick(fw, 1000, 10, 6000));
     aac_fetchwake_destroy(fw);
     rd_kafka_destroy(rk);
 }
