@@ -73,12 +73,12 @@ void aac_fetchwake_attach(aac_fetchwake_t *fw, rd_kafka_t *rk)
 
 void aac_fetchwake_detach(aac_fetchwake_t *fw)
 {
-    if (fw && fw->q) {
+    if (!fw)
+        return;
+    if (fw->q)
         rd_kafka_queue_destroy(fw->q);
-        fw->q = NULL;
-    }
-    if (fw)
-        fw->rk = NULL;
+    fw->q = NULL;
+    fw->rk = NULL;
 }
 
 size_t aac_fetchwake_low(const aac_fetchwake_t *fw, size_t mean_bytes)

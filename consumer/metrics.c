@@ -73,6 +73,11 @@ void aac_metrics_add(aac_metrics_t *m, aac_counter_t c, uint64_t n)
     atomic_fetch_add_explicit(&m->counter[c], n, memory_order_relaxed);
 }
 
+uint64_t aac_metrics_get(aac_metrics_t *m, aac_counter_t c)
+{
+    return atomic_load_explicit(&m->counter[c], memory_order_relaxed);
+}
+
 void aac_metrics_dead_letter(aac_metrics_t *m, aac_reason_t reason)
 {
     if ((unsigned)reason < AAC_REASON__CNT)

@@ -93,10 +93,9 @@ typedef struct pipeline_s {
     rd_kafka_topic_t *last_rkt; /* the last message's topic handle and partition, */
     int32_t last_partition;     /* and their key in pos (-1: none) */
     int32_t last_key;
-    bool writers_stopped;      /* nothing is written any more */
-    int64_t deadline;          /* monotonic ms the shutdown must end by, 0: running */
-    aac_fetchwake_t *wake;     /* the consumer's fetchers, woken when its queue runs low */
-    uint64_t took, took_bytes; /* messages taken into batches, and their values' bytes */
+    bool writers_stopped;  /* nothing is written any more */
+    int64_t deadline;      /* monotonic ms the shutdown must end by, 0: running */
+    aac_fetchwake_t *wake; /* the consumer's fetchers, woken when its queue runs low */
 } pipeline_t;
 
 /* A consumer left to the process's exit (see close_consumer): kept
@@ -835,8 +834,6 @@ static void batch_add(pipeline_t *pl, rd_kafka_message_t *rkm, int32_t k)
     aac_positions_took(&pl->pos, k, offset);
     aac_metrics_add(pl->metrics, AAC_M_EVENTS_CONSUMED, 1);
     aac_metrics_add(pl->metrics, AAC_M_BYTES_CONSUMED, len);
-    pl->took++;
-    pl->took_bytes += len;
 }
 
 /* Called for a message whose offset is not the next one expected: reads
@@ -1428,7 +1425,8 @@ static void consume_loop(pipeline_t *pl)
          * is idle (timeacct.h) */
         int timeout = aac_flow_poll_timeout(&flow);
         aac_timeacct_switch(pl->acct, AAC_ACT_POLL);
-        if (aac_fetchwake_tick(pl->wake, now, pl->took, pl->took_bytes))
+        if (aac_fetchwake_tick(pl->wake, now, aac_metrics_get(pl->metrics, AAC_M_EVENTS_CONSUMED),
+                               aac_metrics_get(pl->metrics, AAC_M_BYTES_CONSUMED)))
             aac_metrics_add(pl->metrics, AAC_M_FETCH_WAKES, 1);
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(pl->rk, 0);
         if (!rkm && timeout > 0) {

@@ -97,6 +97,7 @@ extern const double aac_metrics_seconds_bounds[AAC_METRICS_BUCKETS];
 
 /* Lock-free updates, any thread. */
 void aac_metrics_add(aac_metrics_t *m, aac_counter_t c, uint64_t n);
+uint64_t aac_metrics_get(aac_metrics_t *m, aac_counter_t c); /* one counter, without a snapshot */
 void aac_metrics_dead_letter(aac_metrics_t *m, aac_reason_t reason);
 void aac_metrics_retry(aac_metrics_t *m, aac_class_t cls);
 void aac_metrics_observe_batch(aac_metrics_t *m, size_t size, double write_seconds);
